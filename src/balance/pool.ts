@@ -1,0 +1,72 @@
+/**
+ * The servers of one backend with their health overlay. Picks skip servers marked down; a
+ * health change rebuilds the round-robin over the servers still up (control-plane rate, not
+ * request rate), so a pick stays O(1).
+ *
+ * @module
+ */
+import { SmoothWeightedRoundRobin } from "./swrr.ts";
+import type { Upstream } from "./upstream.ts";
+
+/**
+ * A backend's servers and the balancer over the ones that are up.
+ *
+ * @example
+ * ```ts
+ * const pool = new UpstreamPool("api", [upstreamOf("127.0.0.1", 9000, 1)]);
+ * pool.pick()?.origin; // "http://127.0.0.1:9000"
+ * ```
+ */
+export class UpstreamPool {
+  readonly name: string;
+  readonly servers: readonly Upstream[];
+  #down = new Set<string>();
+  #balancer: SmoothWeightedRoundRobin<Upstream>;
+
+  constructor(name: string, servers: readonly Upstream[], down: Iterable<string> = []) {
+    this.name = name;
+    this.servers = servers;
+    for (const key of down) if (servers.some((s) => s.key === key)) this.#down.add(key);
+    this.#balancer = this.#build();
+  }
+
+  /** The next server in weighted round-robin order among those up, if any. */
+  pick(): Upstream | undefined {
+    return this.#balancer.next();
+  }
+
+  /**
+   * Another server than those in `tried`, for a retry; `undefined` when every server that is up
+   * was tried.
+   */
+  pickAnother(tried: readonly Upstream[]): Upstream | undefined {
+    const count = this.#balancer.items.length;
+    for (let i = 0; i < count; i++) {
+      const next = this.#balancer.next();
+      if (next !== undefined && !tried.includes(next)) return next;
+    }
+    return undefined;
+  }
+
+  /** Number of servers currently up. */
+  get upCount(): number {
+    return this.#balancer.items.length;
+  }
+
+  /** Whether the server with `key` is currently marked down. */
+  isDown(key: string): boolean {
+    return this.#down.has(key);
+  }
+
+  /** Marks a server up or down; unknown keys are ignored. */
+  setHealth(key: string, up: boolean): void {
+    if (!this.servers.some((s) => s.key === key)) return;
+    const changed = up ? this.#down.delete(key) : !this.#down.has(key);
+    if (!up) this.#down.add(key);
+    if (changed) this.#balancer = this.#build();
+  }
+
+  #build(): SmoothWeightedRoundRobin<Upstream> {
+    return new SmoothWeightedRoundRobin(this.servers.filter((s) => !this.#down.has(s.key)));
+  }
+}

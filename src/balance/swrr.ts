@@ -1,0 +1,95 @@
+/**
+ * Smooth weighted round-robin, the algorithm of nginx's upstream round-robin module: at each pick
+ * every server's `current` grows by its weight, the largest `current` wins (the first on a tie)
+ * and loses the total. Weights 10 and 1 give `AAAAABAAAAA`: the 10:1 share, spread out.
+ *
+ * The sequence is periodic (its period is the sum of the weights divided by their gcd), so it is
+ * computed once per set of servers and a pick is an array read: O(1) whatever the weights.
+ * Periods above {@link MAX_SCHEDULE} fall back to the live algorithm, O(servers) per pick.
+ *
+ * @module
+ */
+
+/** Longest precomputed schedule; beyond it picks run the live algorithm. */
+export const MAX_SCHEDULE = 65_536;
+
+/** Anything with a weight (≥ 1). */
+export interface Weighted {
+  readonly weight: number;
+}
+
+/**
+ * One period of nginx's smooth weighted round-robin, as indices into `weights`.
+ *
+ * @example
+ * ```ts
+ * smoothWeightedSchedule([10, 1]); // [0,0,0,0,0,1,0,0,0,0,0]
+ * ```
+ */
+export function smoothWeightedSchedule(weights: readonly number[]): Uint32Array {
+  const divisor = weights.reduce(gcd, 0) || 1;
+  const reduced = weights.map((w) => w / divisor);
+  const period = reduced.reduce((a, b) => a + b, 0);
+  const schedule = new Uint32Array(period);
+  const current = new Array<number>(reduced.length).fill(0);
+  for (let n = 0; n < period; n++) schedule[n] = liveStep(reduced, current, period);
+  return schedule;
+}
+
+/**
+ * Picks servers in smooth weighted round-robin order. Not shared between isolates: each keeps
+ * its own position, which keeps picks free of locks.
+ *
+ * @example
+ * ```ts
+ * const rr = new SmoothWeightedRoundRobin([{ weight: 2 }, { weight: 1 }]);
+ * rr.next(); // { weight: 2 }
+ * ```
+ */
+export class SmoothWeightedRoundRobin<T extends Weighted> {
+  readonly items: readonly T[];
+  #schedule: Uint32Array | undefined;
+  #position = 0;
+  #weights: number[];
+  #current: number[];
+  #total: number;
+
+  constructor(items: readonly T[]) {
+    this.items = items;
+    this.#weights = items.map((i) => i.weight);
+    this.#total = this.#weights.reduce((a, b) => a + b, 0);
+    this.#current = new Array<number>(items.length).fill(0);
+    const divisor = this.#weights.reduce(gcd, 0) || 1;
+    if (this.#total / divisor <= MAX_SCHEDULE) {
+      this.#schedule = smoothWeightedSchedule(this.#weights);
+    }
+  }
+
+  /** The next item, or `undefined` when there are none. */
+  next(): T | undefined {
+    const items = this.items;
+    if (items.length <= 1) return items[0];
+    const schedule = this.#schedule;
+    if (schedule !== undefined) {
+      const index = schedule[this.#position];
+      this.#position = this.#position + 1 === schedule.length ? 0 : this.#position + 1;
+      return items[index];
+    }
+    return items[liveStep(this.#weights, this.#current, this.#total)];
+  }
+}
+
+function liveStep(weights: readonly number[], current: number[], total: number): number {
+  let best = -1;
+  for (let i = 0; i < weights.length; i++) {
+    current[i] += weights[i];
+    if (best === -1 || current[i] > current[best]) best = i;
+  }
+  current[best] -= total;
+  return best;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}

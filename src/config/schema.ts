@@ -1,0 +1,257 @@
+/**
+ * Validation of the configuration document with valibot, plus the cross-checks a schema cannot
+ * express (unique names, unique hosts, hosts pointing at existing backends).
+ *
+ * Unknown fields are refused: a misspelt `wieght` silently ignored would route traffic in a way
+ * nobody asked for, which is worse than a refused POST.
+ *
+ * @module
+ */
+import * as v from "valibot";
+import type { Config, ConfigIssue, ParseResult } from "./types.ts";
+import { normalizeHost } from "./host.ts";
+
+/** Defaults applied to an `health_check` object's absent fields. */
+export const HEALTH_CHECK_DEFAULTS = {
+  enable: true,
+  type: "tcp",
+  interval: 3,
+  timeout: 2,
+  success: 2,
+  fail: 3,
+} as const;
+
+/** Defaults of passive detection when `passive_check` is absent (nginx's max_fails/fail_timeout). */
+export const PASSIVE_CHECK_DEFAULTS = { max_fails: 1, fail_timeout: 10 } as const;
+
+const positiveSeconds = v.pipe(
+  v.number("must be a number of seconds"),
+  v.finite("must be a finite number"),
+  v.gtValue(0, "must be greater than 0"),
+  v.maxValue(86_400, "must be at most 86400 seconds"),
+);
+const threshold = v.pipe(
+  v.number("must be a whole number"),
+  v.integer("must be a whole number"),
+  v.minValue(1, "must be at least 1"),
+  v.maxValue(1000, "must be at most 1000"),
+);
+const nonEmptyName = v.pipe(
+  v.string("must be a string"),
+  v.trim(),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(255, "must be at most 255 characters"),
+);
+
+const HOST_NAME = /^[a-z0-9_*]([a-z0-9_.-]*[a-z0-9_])?$/;
+const hostName = v.pipe(
+  v.string("must be a string"),
+  v.trim(),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(253, "must be at most 253 characters"),
+  v.check(
+    (h) => HOST_NAME.test(normalizeHost(h)),
+    "must be a host name without port, scheme or spaces (like www.example.com)",
+  ),
+);
+
+const ADDR = /^(\[?[0-9a-fA-F:.]+\]?|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$/;
+const addr = v.pipe(
+  v.string("must be a string"),
+  v.trim(),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(253, "must be at most 253 characters"),
+  v.regex(ADDR, "must be an IP address or host name, without scheme or port"),
+);
+
+const uri = v.pipe(
+  v.string("must be a string"),
+  v.startsWith("/", "must be a path starting with /"),
+  v.maxLength(2048, "must be at most 2048 characters"),
+  v.regex(/^[\x21-\x7e]+$/, "must not contain spaces or control characters"),
+);
+
+const healthCheck = v.pipe(
+  v.strictObject({
+    enable: v.optional(v.boolean("must be true or false"), HEALTH_CHECK_DEFAULTS.enable),
+    type: v.optional(
+      v.picklist(["tcp", "http"], 'must be "tcp" or "http"'),
+      HEALTH_CHECK_DEFAULTS.type,
+    ),
+    uri: v.optional(uri),
+    interval: v.optional(positiveSeconds, HEALTH_CHECK_DEFAULTS.interval),
+    timeout: v.optional(positiveSeconds, HEALTH_CHECK_DEFAULTS.timeout),
+    success: v.optional(threshold, HEALTH_CHECK_DEFAULTS.success),
+    fail: v.optional(threshold, HEALTH_CHECK_DEFAULTS.fail),
+  }, "must be an object"),
+  v.forward(
+    v.check(
+      (hc) => hc.type !== "http" || hc.uri !== undefined,
+      'is required when type is "http"',
+    ),
+    ["uri"],
+  ),
+);
+
+const passiveCheck = v.strictObject({
+  max_fails: v.optional(
+    v.pipe(
+      v.number("must be a whole number"),
+      v.integer("must be a whole number"),
+      v.minValue(0, "must be 0 (off) or more"),
+      v.maxValue(1000, "must be at most 1000"),
+    ),
+    PASSIVE_CHECK_DEFAULTS.max_fails,
+  ),
+  fail_timeout: v.optional(positiveSeconds, PASSIVE_CHECK_DEFAULTS.fail_timeout),
+}, "must be an object");
+
+const server = v.strictObject({
+  addr,
+  port: v.pipe(
+    v.number("must be a whole number"),
+    v.integer("must be a whole number"),
+    v.minValue(1, "must be between 1 and 65535"),
+    v.maxValue(65535, "must be between 1 and 65535"),
+  ),
+  weight: v.optional(
+    v.pipe(
+      v.number("must be a whole number"),
+      v.integer("must be a whole number"),
+      v.minValue(1, "must be at least 1"),
+      v.maxValue(10_000, "must be at most 10000"),
+    ),
+    1,
+  ),
+}, "must be an object");
+
+const backend = v.strictObject({
+  backend_name: nonEmptyName,
+  health_check: v.optional(healthCheck),
+  passive_check: v.optional(passiveCheck),
+  servers: v.array(server, "must be an array"),
+}, "must be an object");
+
+const host = v.strictObject({
+  host: hostName,
+  backend_name: nonEmptyName,
+}, "must be an object");
+
+/** The valibot schema of the whole document (structure, types and ranges). */
+export const ConfigSchema = v.strictObject({
+  backends: v.array(backend, "must be an array"),
+  hosts: v.array(host, "must be an array"),
+}, "must be an object with backends and hosts");
+
+/**
+ * Validates an already-parsed JSON value as a configuration document.
+ *
+ * Every problem is reported, each with its JSON path; the returned config has defaults applied
+ * and strings trimmed.
+ *
+ * @example
+ * ```ts
+ * const result = validateConfig({ backends: [], hosts: [] });
+ * if (!result.ok) console.error(result.issues);
+ * ```
+ */
+export function validateConfig(input: unknown): ParseResult {
+  const parsed = v.safeParse(ConfigSchema, input, { abortEarly: false });
+  if (!parsed.success) {
+    return { ok: false, issues: parsed.issues.map(toConfigIssue) };
+  }
+  const config = parsed.output as Config;
+  const issues = crossCheck(config);
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, config };
+}
+
+/**
+ * Parses JSON text and validates it; a syntax error is one issue at the document's root.
+ *
+ * @example
+ * ```ts
+ * const result = parseConfig(await Deno.readTextFile("config.json"));
+ * ```
+ */
+export function parseConfig(text: string): ParseResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return {
+      ok: false,
+      issues: [{ path: "", message: `invalid JSON: ${(err as Error).message}` }],
+    };
+  }
+  return validateConfig(json);
+}
+
+/** Formats issues one per line, as the CLI and the logs print them. */
+export function formatIssues(issues: readonly ConfigIssue[]): string {
+  return issues.map((i) => `  ${i.path || "(document)"}: ${i.message}`).join("\n");
+}
+
+function crossCheck(config: Config): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const backendIndex = new Map<string, number>();
+  config.backends.forEach((b, i) => {
+    const first = backendIndex.get(b.backend_name);
+    if (first !== undefined) {
+      issues.push({
+        path: `backends[${i}].backend_name`,
+        message: `duplicate backend_name "${b.backend_name}" (also backends[${first}])`,
+      });
+    } else {
+      backendIndex.set(b.backend_name, i);
+    }
+    const seen = new Map<string, number>();
+    b.servers.forEach((s, j) => {
+      const key = `${s.addr}:${s.port}`;
+      const firstServer = seen.get(key);
+      if (firstServer !== undefined) {
+        issues.push({
+          path: `backends[${i}].servers[${j}]`,
+          message: `duplicate server ${key} in this backend (also servers[${firstServer}])`,
+        });
+      } else {
+        seen.set(key, j);
+      }
+    });
+  });
+  const hostIndex = new Map<string, number>();
+  config.hosts.forEach((h, i) => {
+    const name = normalizeHost(h.host);
+    const first = hostIndex.get(name);
+    if (first !== undefined) {
+      issues.push({
+        path: `hosts[${i}].host`,
+        message: `duplicate host "${name}" (also hosts[${first}])`,
+      });
+    } else {
+      hostIndex.set(name, i);
+    }
+    if (!backendIndex.has(h.backend_name)) {
+      issues.push({
+        path: `hosts[${i}].backend_name`,
+        message: `no backend named "${h.backend_name}"`,
+      });
+    }
+  });
+  return issues;
+}
+
+function toConfigIssue(issue: v.BaseIssue<unknown>): ConfigIssue {
+  let path = "";
+  for (const item of issue.path ?? []) {
+    const key = item.key;
+    path += typeof key === "number" ? `[${key}]` : path === "" ? String(key) : `.${String(key)}`;
+  }
+  // strictObject reports an unknown key as a value expected to be `never`.
+  if (issue.expected === "never" && issue.type === "strict_object") {
+    return { path, message: "unknown field" };
+  }
+  if (issue.received === "undefined" && issue.kind === "schema") {
+    return { path, message: "is required" };
+  }
+  return { path, message: issue.message };
+}

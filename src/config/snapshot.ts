@@ -1,0 +1,60 @@
+/**
+ * Compiles a validated config into the immutable routing snapshot the request path reads:
+ * normalised host → backend pool. The request path never sees the config itself.
+ *
+ * @module
+ */
+import { UpstreamPool } from "../balance/pool.ts";
+import { upstreamOf } from "../balance/upstream.ts";
+import { normalizeHost } from "./host.ts";
+import type { Config } from "./types.ts";
+
+/** What the request path routes with. Replaced whole on every config change. */
+export interface Snapshot {
+  /** The config version it was compiled from. */
+  readonly version: number;
+  /** Normalised host → pool; several hosts may share one pool. */
+  readonly hosts: ReadonlyMap<string, UpstreamPool>;
+  /** backend_name → pool, for health updates. */
+  readonly backends: ReadonlyMap<string, UpstreamPool>;
+}
+
+/** A server marked down at compile time: `backend_name` and the server's `addr:port` key. */
+export interface DownServer {
+  readonly backend: string;
+  readonly server: string;
+}
+
+/**
+ * Builds a snapshot; `down` lists servers whose health state is already down, so a new config
+ * does not briefly send traffic to servers known dead.
+ *
+ * @example
+ * ```ts
+ * const snap = compileSnapshot(config, 1);
+ * snap.hosts.get("www.test1.com")?.pick();
+ * ```
+ */
+export function compileSnapshot(
+  config: Config,
+  version: number,
+  down: readonly DownServer[] = [],
+): Snapshot {
+  const downByBackend = new Map<string, string[]>();
+  for (const d of down) {
+    const list = downByBackend.get(d.backend);
+    if (list) list.push(d.server);
+    else downByBackend.set(d.backend, [d.server]);
+  }
+  const backends = new Map<string, UpstreamPool>();
+  for (const b of config.backends) {
+    const servers = b.servers.map((s) => upstreamOf(s.addr, s.port, s.weight));
+    backends.set(
+      b.backend_name,
+      new UpstreamPool(b.backend_name, servers, downByBackend.get(b.backend_name)),
+    );
+  }
+  const hosts = new Map<string, UpstreamPool>();
+  for (const h of config.hosts) hosts.set(normalizeHost(h.host), backends.get(h.backend_name)!);
+  return { version, hosts, backends };
+}

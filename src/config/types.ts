@@ -1,0 +1,82 @@
+/**
+ * The configuration document, exactly as the seed defines it (see `SEED.md`), after validation
+ * and with defaults applied. These types describe what `parseConfig` returns; the raw JSON may
+ * omit the fields marked optional in the README.
+ *
+ * @module
+ */
+
+/** Active health check settings of one backend. Durations are in seconds. */
+export interface HealthCheckConfig {
+  /** Run active checks for this backend's servers. */
+  readonly enable: boolean;
+  /** `tcp`: a connection opens; `http`: a `GET uri` answers 2xx/3xx. */
+  readonly type: "tcp" | "http";
+  /** Path (and query) requested by `http` checks; required when `type` is `http`. */
+  readonly uri?: string;
+  /** Seconds between two checks of one server. */
+  readonly interval: number;
+  /** Seconds before a check counts as failed. */
+  readonly timeout: number;
+  /** Consecutive passing checks that mark a down server up. */
+  readonly success: number;
+  /** Consecutive failing checks that mark an up server down. */
+  readonly fail: number;
+}
+
+/** Passive failure detection of one backend (beyond the seed; nginx's `max_fails`). */
+export interface PassiveCheckConfig {
+  /** Failed connections within `fail_timeout` seconds that take a server out; 0 disables. */
+  readonly max_fails: number;
+  /** Window for counting failures, and the cool-down when no active check brings it back. */
+  readonly fail_timeout: number;
+}
+
+/** One upstream server of a backend. */
+export interface ServerConfig {
+  /** IPv4 or IPv6 address, or a host name. */
+  readonly addr: string;
+  /** TCP port, 1–65535. */
+  readonly port: number;
+  /** Relative share of requests; 1 when absent. */
+  readonly weight: number;
+}
+
+/** A named group of servers that hosts route to. */
+export interface BackendConfig {
+  /** The name `hosts[].backend_name` refers to; unique. */
+  readonly backend_name: string;
+  /** Active checks; absent means none. */
+  readonly health_check?: HealthCheckConfig;
+  /** Passive detection; absent means the defaults (see README). */
+  readonly passive_check?: PassiveCheckConfig;
+  /** The servers; may be empty (requests then get 503). */
+  readonly servers: readonly ServerConfig[];
+}
+
+/** Exact `Host` → backend mapping. */
+export interface HostConfig {
+  /** Host name as clients send it; matched case-insensitively, port and trailing dot ignored. */
+  readonly host: string;
+  /** Name of an existing backend. */
+  readonly backend_name: string;
+}
+
+/** The whole configuration document. */
+export interface Config {
+  readonly backends: readonly BackendConfig[];
+  readonly hosts: readonly HostConfig[];
+}
+
+/** One problem found in a configuration, with the JSON path it is about. */
+export interface ConfigIssue {
+  /** Path like `backends[1].servers[0].port`; empty for the document itself. */
+  readonly path: string;
+  /** What is wrong, in words. */
+  readonly message: string;
+}
+
+/** The result of parsing: either a valid config or every problem found. */
+export type ParseResult =
+  | { readonly ok: true; readonly config: Config }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };

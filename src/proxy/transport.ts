@@ -1,0 +1,66 @@
+/**
+ * How the proxy talks to upstream servers. Two implementations share this interface: `fetch`
+ * (the design card's path) and, later, `h1` (an own pooled HTTP/1.1 client). The forwarder does
+ * routing, retries and error pages; a transport only moves one request to one server.
+ *
+ * @module
+ */
+import type { Upstream } from "../balance/upstream.ts";
+
+/** Why an upstream exchange failed. */
+export type UpstreamFailure =
+  /** No connection could be opened (refused, unreachable, connect timeout). Nothing was sent. */
+  | "connect"
+  /** The response head did not arrive within the response timeout. */
+  | "timeout"
+  /** The connection broke or the response was malformed after the request started going out. */
+  | "broken";
+
+/** A failed exchange, classified so the forwarder can decide on a retry. */
+export class UpstreamError extends Error {
+  override name = "UpstreamError";
+  /** What went wrong. */
+  readonly failure: UpstreamFailure;
+  /** Whether any byte of the request body may have been consumed (then it cannot be replayed). */
+  readonly bodyConsumed: boolean;
+
+  constructor(failure: UpstreamFailure, message: string, bodyConsumed: boolean, cause?: unknown) {
+    super(message, { cause });
+    this.failure = failure;
+    this.bodyConsumed = bodyConsumed;
+  }
+}
+
+/** One request to send upstream, prepared by the forwarder once and reused across retries. */
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Path and query exactly as the client sent them, e.g. `/a/b?x=1`. */
+  readonly target: string;
+  /** Request headers after the proxy's rewrite (hop-by-hop removed, X-Forwarded-* set). */
+  readonly headers: Headers;
+  /** The client's body stream, or `null`. A transport must not touch it before connecting. */
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** Aborts when the client goes away. */
+  readonly signal: AbortSignal;
+}
+
+/** Timeouts in milliseconds. */
+export interface TransportTimeouts {
+  /** Opening the TCP connection. */
+  readonly connectMs: number;
+  /** From the request being sent to the response head having arrived. */
+  readonly responseMs: number;
+}
+
+/** Moves one request to one upstream server and returns its response, body streaming. */
+export interface UpstreamTransport {
+  /** `fetch` or `h1`. */
+  readonly name: string;
+  /**
+   * Sends `request` to `upstream`. The returned response has hop-by-hop headers already removed
+   * and a body that streams (never buffered whole). Rejects only with {@link UpstreamError}.
+   */
+  send(request: UpstreamRequest, upstream: Upstream): Promise<Response>;
+  /** Closes pooled connections. */
+  close(): void;
+}
