@@ -7,7 +7,11 @@
 import nodeAssert from "node:assert/strict";
 
 /** Fails unless `actual` deep-equals `expected`. */
-export function assertEquals<T>(actual: unknown, expected: T, message?: string): asserts actual is T {
+export function assertEquals<T>(
+  actual: unknown,
+  expected: T,
+  message?: string,
+): asserts actual is T {
   nodeAssert.deepStrictEqual(actual, expected, message);
 }
 
