@@ -47,13 +47,18 @@ export class FetchTransport implements UpstreamTransport {
   }
 
   async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
+    const sent = request.headers;
+    // fetch would add `accept-encoding: gzip,br` (then decode) and `user-agent: Deno/…` when
+    // absent; say what the client said instead: no coding preference, no user agent.
+    if (!sent.has("accept-encoding")) sent.set("accept-encoding", "identity");
+    if (!sent.has("user-agent")) sent.set("user-agent", "");
     const timeout = AbortSignal.timeout(this.#deadlineMs);
     const body = request.body === null ? null : new GuardedBody(request.body);
     let response: Response;
     try {
       response = await fetch(upstream.origin + request.target, {
         method: request.method,
-        headers: request.headers,
+        headers: sent,
         body: body?.stream ?? null,
         redirect: "manual",
         client: this.#client,
@@ -66,7 +71,7 @@ export class FetchTransport implements UpstreamTransport {
     const coding = headers.get("content-encoding");
     if (
       coding !== null && DECODED_BY_FETCH.has(coding.trim().toLowerCase()) &&
-      request.headers.get("accept-encoding") !== "identity"
+      sent.get("accept-encoding") !== "identity"
     ) {
       // The body arrives decoded while the headers still describe the encoded bytes.
       headers.delete("content-encoding");

@@ -1,0 +1,85 @@
+/**
+ * dynlb: a dynamic, host-routed load balancer and reverse proxy. See README.md.
+ *
+ * @module
+ */
+import { helpText, OptionError, type Options, parseOptions } from "./src/cli/options.ts";
+import { start, StartupError } from "./src/app.ts";
+import { formatIssues, parseConfig } from "./src/config/schema.ts";
+import { log, setLogLevel } from "./src/log.ts";
+import denoJson from "./deno.json" with { type: "json" };
+
+const VERSION: string = denoJson.version;
+
+async function main(args: string[]): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(args, Deno.env.toObject());
+  } catch (err) {
+    if (!(err instanceof OptionError)) throw err;
+    console.error(`dynlb: ${err.message}`);
+    return 2;
+  }
+  setLogLevel(options.logLevel);
+  switch (options.command) {
+    case "help":
+      console.log(helpText());
+      return 0;
+    case "version":
+      console.log(`dynlb ${VERSION} (deno ${Deno.version.deno})`);
+      return 0;
+    case "check":
+      return await check(options.configFile);
+  }
+
+  let running;
+  try {
+    running = await start(options);
+  } catch (err) {
+    if (!(err instanceof StartupError)) throw err;
+    console.error(`dynlb: ${err.message}`);
+    return 1;
+  }
+  const { proxy, admin, control } = running;
+  console.log(
+    `dynlb ${VERSION} ready: proxy http://${hostPort(proxy)}, admin http://${hostPort(admin)}, ` +
+      `config ${control.store.kind} ${control.store.location} (version ${control.running.version})`,
+  );
+
+  const signal = await new Promise<string>((resolve) => {
+    for (const name of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(name, () => resolve(name));
+    }
+  });
+  log("info", "shutting down", { signal, timeout_s: options.shutdownTimeoutMs / 1000 });
+  const drained = await running.shutdown(options.shutdownTimeoutMs);
+  if (!drained) log("warn", "shutdown timeout: requests still in flight were cut off");
+  log("info", "stopped");
+  return 0;
+}
+
+async function check(path: string): Promise<number> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    console.error(`dynlb: cannot read ${path}: ${(err as Error).message}`);
+    return 1;
+  }
+  const result = parseConfig(text);
+  if (!result.ok) {
+    console.error(`${path}: ${result.issues.length} problem(s)\n${formatIssues(result.issues)}`);
+    return 1;
+  }
+  const { backends, hosts } = result.config;
+  console.log(`${path}: ok (${backends.length} backends, ${hosts.length} hosts)`);
+  return 0;
+}
+
+function hostPort(addr: Deno.NetAddr): string {
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

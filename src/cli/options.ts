@@ -1,0 +1,297 @@
+/**
+ * Command-line flags and their environment variables. A flag wins over its variable, which wins
+ * over the default. Every setting of the seed keeps its name (`config_type` → `--config-type`,
+ * `DYNLB_CONFIG_TYPE`).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** Everything the program can be told at start-up. */
+export interface Options {
+  /** `serve` (the default), `check` (validate a config file), `help` or `version`. */
+  readonly command: "serve" | "check" | "help" | "version";
+  readonly listen: Address;
+  readonly admin: Address;
+  readonly configType: "file" | "kv" | "redis";
+  readonly configFile: string;
+  readonly dataDir: string;
+  readonly kvPath: string;
+  readonly redis: RedisOptions;
+  readonly workers: number;
+  readonly upstreamTransport: "h1" | "fetch";
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  readonly retries: number;
+  readonly shutdownTimeoutMs: number;
+  readonly maxConfigBytes: number;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+}
+
+/** A listening address; port 0 picks a free port. */
+export interface Address {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/** Redis connection settings, named as in the seed. */
+export interface RedisOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly key: string;
+  readonly password?: string;
+  readonly db: number;
+  readonly tls: boolean;
+  /** `redis://` or `rediss://` URL; overrides host, port, password, db and tls. */
+  readonly url?: string;
+}
+
+/** A flag or variable that cannot be used; the message names it. */
+export class OptionError extends Error {
+  override name = "OptionError";
+}
+
+interface Flag {
+  readonly env: string;
+  readonly type: "string" | "boolean";
+  readonly help: string;
+  readonly fallback?: string;
+}
+
+/** Every flag: name → its environment variable, default and help line. */
+export const FLAGS: Readonly<Record<string, Flag>> = {
+  "listen": {
+    env: "DYNLB_LISTEN",
+    type: "string",
+    fallback: "0.0.0.0:8080",
+    help: "proxy listener HOST:PORT",
+  },
+  "admin": {
+    env: "DYNLB_ADMIN",
+    type: "string",
+    fallback: "127.0.0.1:9001",
+    help: "admin API HOST:PORT",
+  },
+  "config-type": {
+    env: "DYNLB_CONFIG_TYPE",
+    type: "string",
+    fallback: "file",
+    help: "where the config lives: file, kv or redis",
+  },
+  "config-file": {
+    env: "DYNLB_CONFIG_FILE",
+    type: "string",
+    fallback: "./config.json",
+    help: "config file of the file store",
+  },
+  "data-dir": {
+    env: "DYNLB_DATA_DIR",
+    type: "string",
+    fallback: "./.data",
+    help: "directory for the KV database and the last-good config cache",
+  },
+  "kv-path": {
+    env: "DYNLB_KV_PATH",
+    type: "string",
+    help: "Deno KV database (default DATA_DIR/config.kv)",
+  },
+  "redis-host": {
+    env: "DYNLB_REDIS_HOST",
+    type: "string",
+    fallback: "127.0.0.1",
+    help: "Redis host",
+  },
+  "redis-port": { env: "DYNLB_REDIS_PORT", type: "string", fallback: "6379", help: "Redis port" },
+  "redis-key": {
+    env: "DYNLB_REDIS_KEY",
+    type: "string",
+    fallback: "balancer",
+    help: "Redis key holding the config",
+  },
+  "redis-password": { env: "DYNLB_REDIS_PASSWORD", type: "string", help: "Redis password (AUTH)" },
+  "redis-db": {
+    env: "DYNLB_REDIS_DB",
+    type: "string",
+    fallback: "0",
+    help: "Redis database number",
+  },
+  "redis-tls": { env: "DYNLB_REDIS_TLS", type: "boolean", help: "connect to Redis over TLS" },
+  "redis-url": {
+    env: "DYNLB_REDIS_URL",
+    type: "string",
+    help: "redis[s]://[:password@]host:port/db, instead of the above",
+  },
+  "workers": {
+    env: "DYNLB_WORKERS",
+    type: "string",
+    help: "proxy worker isolates (default: one per core)",
+  },
+  "upstream-transport": {
+    env: "DYNLB_UPSTREAM_TRANSPORT",
+    type: "string",
+    fallback: "fetch",
+    help: "upstream client: h1 (own pooled HTTP/1.1) or fetch",
+  },
+  "connect-timeout": {
+    env: "DYNLB_CONNECT_TIMEOUT",
+    type: "string",
+    fallback: "5",
+    help: "seconds to open an upstream connection",
+  },
+  "response-timeout": {
+    env: "DYNLB_RESPONSE_TIMEOUT",
+    type: "string",
+    fallback: "60",
+    help: "seconds to wait for an upstream response head",
+  },
+  "retries": {
+    env: "DYNLB_RETRIES",
+    type: "string",
+    fallback: "2",
+    help: "other servers tried after a failed connection",
+  },
+  "shutdown-timeout": {
+    env: "DYNLB_SHUTDOWN_TIMEOUT",
+    type: "string",
+    fallback: "10",
+    help: "seconds in-flight requests get on SIGTERM/SIGINT",
+  },
+  "max-config-bytes": {
+    env: "DYNLB_MAX_CONFIG_BYTES",
+    type: "string",
+    fallback: "67108864",
+    help: "largest POST /config body",
+  },
+  "log-level": {
+    env: "DYNLB_LOG_LEVEL",
+    type: "string",
+    fallback: "info",
+    help: "debug, info, warn or error",
+  },
+};
+
+/**
+ * Parses arguments and environment into {@link Options}; throws {@link OptionError}.
+ *
+ * @example
+ * ```ts
+ * const options = parseOptions(["--listen", "127.0.0.1:0"], {});
+ * options.listen.port; // 0
+ * ```
+ */
+export function parseOptions(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Options {
+  const spec: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "V" },
+  };
+  for (const [name, flag] of Object.entries(FLAGS)) spec[name] = { type: flag.type };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: spec, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new OptionError(`${(err as Error).message.split("\n")[0]} (see --help)`);
+  }
+  const { values, positionals } = parsed;
+  const value = (name: string): string | undefined => {
+    const given = values[name];
+    if (typeof given === "string") return given;
+    if (given === true) return "true";
+    return env[FLAGS[name].env] ?? FLAGS[name].fallback;
+  };
+  const str = (name: string): string => value(name)!;
+
+  let command: Options["command"] = "serve";
+  if (values.help || positionals[0] === "help") command = "help";
+  else if (values.version || positionals[0] === "version") command = "version";
+  else if (positionals[0] === "check") command = "check";
+  else if (positionals.length > 0) {
+    throw new OptionError(`unknown command "${positionals[0]}" (commands: check, help, version)`);
+  }
+
+  const dataDir = str("data-dir");
+  return {
+    command,
+    listen: address("listen", str("listen")),
+    admin: address("admin", str("admin")),
+    configType: oneOf("config-type", str("config-type"), ["file", "kv", "redis"] as const),
+    configFile: str("config-file"),
+    dataDir,
+    kvPath: value("kv-path") ?? `${dataDir}/config.kv`,
+    redis: {
+      host: str("redis-host"),
+      port: integer("redis-port", str("redis-port"), 1, 65535),
+      key: str("redis-key"),
+      password: value("redis-password"),
+      db: integer("redis-db", str("redis-db"), 0, 1 << 20),
+      tls: /^(1|true|yes|on)$/i.test(value("redis-tls") ?? ""),
+      url: value("redis-url"),
+    },
+    workers: value("workers") === undefined
+      ? navigator.hardwareConcurrency
+      : integer("workers", str("workers"), 1, 256),
+    upstreamTransport: oneOf(
+      "upstream-transport",
+      str("upstream-transport"),
+      ["h1", "fetch"] as const,
+    ),
+    connectTimeoutMs: seconds("connect-timeout", str("connect-timeout")),
+    responseTimeoutMs: seconds("response-timeout", str("response-timeout")),
+    retries: integer("retries", str("retries"), 0, 100),
+    shutdownTimeoutMs: seconds("shutdown-timeout", str("shutdown-timeout")),
+    maxConfigBytes: integer("max-config-bytes", str("max-config-bytes"), 1024, 2 ** 31),
+    logLevel: oneOf("log-level", str("log-level"), ["debug", "info", "warn", "error"] as const),
+  };
+}
+
+/** The `--help` text. */
+export function helpText(): string {
+  const lines = [
+    "dynlb — a dynamic, host-routed load balancer and reverse proxy",
+    "",
+    "Usage:",
+    "  dynlb [flags]                      run the proxy",
+    "  dynlb check [--config-file PATH]   validate a config file (exit 1 listing every problem)",
+    "  dynlb --help | --version",
+    "",
+    "Flags (each also read from its environment variable):",
+  ];
+  for (const [name, flag] of Object.entries(FLAGS)) {
+    const arg = flag.type === "boolean" ? "" : " VALUE";
+    const fallback = flag.fallback === undefined ? "" : ` [default ${flag.fallback}]`;
+    lines.push(`  --${name}${arg}`.padEnd(30) + ` ${flag.help}${fallback}  (${flag.env})`);
+  }
+  return lines.join("\n");
+}
+
+function address(name: string, text: string): Address {
+  const colon = text.lastIndexOf(":");
+  if (colon === -1) throw new OptionError(`--${name} must be HOST:PORT (got "${text}")`);
+  let hostname = text.slice(0, colon);
+  if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
+  if (hostname === "") hostname = "0.0.0.0";
+  return { hostname, port: integer(name, text.slice(colon + 1), 0, 65535) };
+}
+
+function integer(name: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
+    throw new OptionError(`--${name} must be a whole number from ${min} to ${max} (got "${text}")`);
+  }
+  return n;
+}
+
+function seconds(name: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new OptionError(`--${name} must be a number of seconds greater than 0 (got "${text}")`);
+  }
+  return Math.round(n * 1000);
+}
+
+function oneOf<T extends string>(name: string, text: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(text)) return text as T;
+  throw new OptionError(`--${name} must be one of ${allowed.join(", ")} (got "${text}")`);
+}

@@ -1,0 +1,254 @@
+/**
+ * The control plane: the one place where configuration changes are decided. It takes config
+ * text from the admin API and from the store, validates it, numbers it, hands the data plane an
+ * immutable config to compile, and keeps the store and memory rules of the seed:
+ *
+ * - `POST /config` without `x-save` changes memory only, and that config stays in force until
+ *   the store itself changes (a new revision);
+ * - with `x-save`, the store is written first and the config applied only if that worked;
+ * - a stored value that is not a valid config is logged once and never replaces a good one.
+ *
+ * Changes are applied one at a time, in arrival order.
+ *
+ * @module
+ */
+import { formatIssues, parseConfig } from "../config/schema.ts";
+import type { Config, ConfigIssue } from "../config/types.ts";
+import type { DownServer } from "../config/snapshot.ts";
+import type { ConfigStore, StoredConfig } from "../store/store.ts";
+import { log } from "../log.ts";
+import type { DataPlane } from "./data_plane.ts";
+
+/** Where the running config came from. */
+export type ConfigSource = "store" | "admin" | "cache" | "empty";
+
+/** What the control plane needs from health checking (see `src/health/`). */
+export interface HealthWatcher {
+  /** Reconciles checks with a new config's backends. */
+  update(config: Config): void;
+  /** Servers currently down, per backend, for compiling a new snapshot. */
+  down(): DownServer[];
+}
+
+/** The running config as `GET /config` shows it. */
+export interface RunningConfig {
+  /** Increases by one with every config applied by this instance; 0 before the first. */
+  readonly version: number;
+  /** SHA-256 of the config's canonical JSON: equal on every instance running the same config. */
+  readonly hash: string;
+  readonly source: ConfigSource;
+  /** Whether the running config is the stored one (false after a memory-only POST). */
+  readonly saved: boolean;
+  /** ISO time it was applied. */
+  readonly applied_at: string;
+  /** The document as posted or stored (without defaults filled in). */
+  readonly config: unknown;
+}
+
+/** The outcome of a proposed config. */
+export type ApplyResult =
+  | { readonly ok: true; readonly running: RunningConfig }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+/** Hooks for things that follow a config (the last-good cache of remote stores). */
+export interface ControlPlaneOptions {
+  readonly store: ConfigStore;
+  readonly dataPlane: DataPlane;
+  readonly health?: HealthWatcher;
+  /** Called with the text of every valid config loaded from the store. */
+  readonly onStoredConfig?: (text: string) => void;
+}
+
+const EMPTY_CONFIG: Config = { backends: [], hosts: [] };
+
+/**
+ * Validates, versions and applies configuration from the admin API and the store.
+ *
+ * @example
+ * ```ts
+ * const control = new ControlPlane({ store, dataPlane: router });
+ * await control.start();
+ * const result = await control.propose(text, { save: true });
+ * ```
+ */
+export class ControlPlane {
+  readonly store: ConfigStore;
+  #dataPlane: DataPlane;
+  #health?: HealthWatcher;
+  #onStoredConfig?: (text: string) => void;
+  #running: RunningConfig = {
+    version: 0,
+    hash: "",
+    source: "empty",
+    saved: false,
+    applied_at: new Date().toISOString(),
+    config: EMPTY_CONFIG,
+  };
+  /** The store revision last acted on: a memory-only config holds until this changes. */
+  #storeRevision: string | null = null;
+  #config: Config = EMPTY_CONFIG;
+  #queue: Promise<unknown> = Promise.resolve();
+  #watch = new AbortController();
+  #syncPending = false;
+
+  constructor(options: ControlPlaneOptions) {
+    this.store = options.store;
+    this.#dataPlane = options.dataPlane;
+    this.#health = options.health;
+    this.#onStoredConfig = options.onStoredConfig;
+  }
+
+  /** The config in force. */
+  get running(): RunningConfig {
+    return this.#running;
+  }
+
+  /**
+   * Loads and applies the stored config. Rejects when the stored config is invalid (a start-up
+   * error) and with `StoreUnavailableError` when the store cannot be reached; resolves `false`
+   * when nothing is stored yet.
+   */
+  async start(): Promise<boolean> {
+    const stored = await this.store.load();
+    if (stored === null) {
+      await this.#apply(EMPTY_CONFIG, EMPTY_CONFIG, "empty", false);
+      return false;
+    }
+    const parsed = parseConfig(stored.text);
+    if (!parsed.ok) throw new InvalidStoredConfigError(this.store.location, parsed.issues);
+    this.#storeRevision = stored.revision;
+    await this.#apply(parsed.config, JSON.parse(stored.text), "store", true);
+    this.#onStoredConfig?.(stored.text);
+    return true;
+  }
+
+  /**
+   * Applies a config that did not come from the store (the last-good cache when the store was
+   * unreachable at start-up). The next store change replaces it.
+   */
+  startFrom(text: string, source: ConfigSource): Promise<ApplyResult> {
+    return this.#serial(async () => {
+      const parsed = parseConfig(text);
+      if (!parsed.ok) return parsed;
+      return {
+        ok: true,
+        running: await this.#apply(parsed.config, JSON.parse(text), source, false),
+      };
+    });
+  }
+
+  /** Starts following the store's changes. */
+  watch(): void {
+    this.store.watch(() => this.sync(), this.#watch.signal);
+  }
+
+  /**
+   * Validates `text` and applies it; with `save`, writes it to the store first (a store error
+   * rejects and changes nothing).
+   */
+  propose(text: string, options: { save: boolean }): Promise<ApplyResult> {
+    return this.#serial(async () => {
+      const parsed = parseConfig(text);
+      if (!parsed.ok) return parsed;
+      const document = JSON.parse(text);
+      if (options.save) {
+        const stored = await this.store.save(JSON.stringify(document, null, 2) + "\n");
+        this.#storeRevision = stored.revision;
+      }
+      const running = await this.#apply(parsed.config, document, "admin", options.save);
+      return { ok: true, running };
+    });
+  }
+
+  /**
+   * Checks the store for a new revision and applies it if valid. Calls that arrive while one is
+   * queued are folded into it.
+   */
+  sync(): Promise<void> {
+    if (this.#syncPending) return Promise.resolve();
+    this.#syncPending = true;
+    return this.#serial(async () => {
+      this.#syncPending = false;
+      let stored: StoredConfig | null;
+      try {
+        stored = await this.store.load();
+      } catch {
+        return; // The store logs its own reachability changes.
+      }
+      if (stored === null || stored.revision === this.#storeRevision) return;
+      this.#storeRevision = stored.revision;
+      const parsed = parseConfig(stored.text);
+      if (!parsed.ok) {
+        log("error", "stored config is invalid, keeping the running config", {
+          store: this.store.location,
+          version: this.#running.version,
+          problems: parsed.issues.length,
+        });
+        log("error", "stored config problems:\n" + formatIssues(parsed.issues));
+        return;
+      }
+      await this.#apply(parsed.config, JSON.parse(stored.text), "store", true);
+      this.#onStoredConfig?.(stored.text);
+    }).catch((err) => log("error", "store sync failed", { error: String(err) }));
+  }
+
+  /** Brings a freshly started data plane (a new worker) up to the running config and health. */
+  async replay(dataPlane: DataPlane): Promise<void> {
+    await dataPlane.applyConfig(this.#config, this.#running.version, this.#health?.down() ?? []);
+  }
+
+  /** Stops following the store. */
+  stop(): void {
+    this.#watch.abort();
+  }
+
+  async #apply(
+    config: Config,
+    document: unknown,
+    source: ConfigSource,
+    saved: boolean,
+  ): Promise<RunningConfig> {
+    const version = this.#running.version + 1;
+    this.#health?.update(config);
+    await this.#dataPlane.applyConfig(config, version, this.#health?.down() ?? []);
+    this.#config = config;
+    this.#running = {
+      version,
+      hash: await sha256(JSON.stringify(document)),
+      source,
+      saved,
+      applied_at: new Date().toISOString(),
+      config: document,
+    };
+    log("info", "config applied", {
+      version,
+      source,
+      saved,
+      backends: config.backends.length,
+      hosts: config.hosts.length,
+    });
+    return this.#running;
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+}
+
+/** The stored config cannot be used (at start-up this stops the program). */
+export class InvalidStoredConfigError extends Error {
+  override name = "InvalidStoredConfigError";
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(location: string, issues: readonly ConfigIssue[]) {
+    super(`invalid config in ${location}:\n${formatIssues(issues)}`);
+    this.issues = issues;
+  }
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}

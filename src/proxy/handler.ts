@@ -1,0 +1,124 @@
+/**
+ * The request path: Host → pool → server → transport, with bounded retries on other servers of
+ * the same backend (nginx's `proxy_next_upstream error timeout`). It reads only the immutable
+ * snapshot through the router; it never parses config, awaits a store or logs per request.
+ *
+ * @module
+ */
+import type { Upstream } from "../balance/upstream.ts";
+import { withoutHopByHop } from "./hop.ts";
+import { proxyError } from "./errors.ts";
+import type { Router } from "./router.ts";
+import { UpstreamError, type UpstreamRequest, type UpstreamTransport } from "./transport.ts";
+
+/** Called when a server failed while proxying, for passive health detection. */
+export type UpstreamFailureListener = (
+  backend: string,
+  server: string,
+  error: UpstreamError,
+) => void;
+
+/** What the proxy handler needs. */
+export interface ProxyOptions {
+  readonly router: Router;
+  readonly transport: UpstreamTransport;
+  /** Further servers tried after a failed attempt (0: no retry). */
+  readonly retries: number;
+  /** Told about every failed attempt. */
+  readonly onUpstreamFailure?: UpstreamFailureListener;
+}
+
+/** Methods that can be sent again after the upstream may have seen them (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/**
+ * Builds the `Deno.serve` handler of the proxy listener.
+ *
+ * @example
+ * ```ts
+ * const handler = createProxyHandler({ router, transport, retries: 2 });
+ * Deno.serve({ port: 8080 }, handler);
+ * ```
+ */
+export function createProxyHandler(
+  options: ProxyOptions,
+): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
+  const { router, transport, retries, onUpstreamFailure } = options;
+
+  return async function proxy(request, info) {
+    const host = request.headers.get("host");
+    const pool = router.route(host);
+    if (pool === undefined) {
+      return proxyError(
+        "unknown-host",
+        host === null ? "request has no Host header" : `no backend for host "${host}"`,
+      );
+    }
+    const first = pool.pick();
+    if (first === undefined) {
+      return proxyError("no-server", `no server available for backend "${pool.name}"`);
+    }
+
+    const upstreamRequest: UpstreamRequest = {
+      method: request.method,
+      target: targetOf(request.url),
+      headers: forwardedHeaders(request.headers, host!, info.remoteAddr.hostname),
+      body: request.body,
+      signal: request.signal,
+    };
+
+    let upstream: Upstream = first;
+    let tried: Upstream[] | undefined;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await transport.send(upstreamRequest, upstream);
+      } catch (err) {
+        const error = err instanceof UpstreamError
+          ? err
+          : new UpstreamError("broken", String(err), true, err);
+        if (request.signal.aborted) return proxyError("upstream-unreachable", "client went away");
+        onUpstreamFailure?.(pool.name, upstream.key, error);
+        const next = attempt < retries && canRetry(request.method, error)
+          ? pool.pickAnother(tried = tried ?? [upstream])
+          : undefined;
+        if (next === undefined) {
+          return error.failure === "timeout"
+            ? proxyError("upstream-timeout", `upstream ${upstream.key} timed out`)
+            : proxyError(
+              "upstream-unreachable",
+              `upstream ${upstream.key} failed: ${error.failure}`,
+            );
+        }
+        tried!.push(next);
+        upstream = next;
+      }
+    }
+  };
+}
+
+/** A request may go to another server when the first cannot have acted on it. */
+function canRetry(method: string, error: UpstreamError): boolean {
+  if (error.failure === "connect") return true;
+  return !error.bodyConsumed && IDEMPOTENT.has(method);
+}
+
+/**
+ * Path and query exactly as the client sent them. `Deno.serve` keeps the raw request target in
+ * `request.url` after `scheme://authority`, so slicing it avoids a `URL` object and any
+ * normalisation of `..`, `%2F` or case.
+ */
+function targetOf(url: string): string {
+  const slash = url.indexOf("/", url.indexOf("://") + 3);
+  return slash === -1 ? "/" : url.slice(slash);
+}
+
+/** The one header copy the proxy makes: hop-by-hop removed, forwarding headers set. */
+function forwardedHeaders(source: Headers, host: string, clientIp: string): Headers {
+  const headers = withoutHopByHop(source);
+  const prior = headers.get("x-forwarded-for");
+  headers.set("x-forwarded-for", prior === null ? clientIp : `${prior}, ${clientIp}`);
+  headers.set("x-forwarded-proto", "http");
+  headers.set("x-forwarded-host", host);
+  headers.set("x-real-ip", clientIp);
+  return headers;
+}
