@@ -53,13 +53,13 @@ export class FetchTransport implements UpstreamTransport {
     if (!sent.has("accept-encoding")) sent.set("accept-encoding", "identity");
     if (!sent.has("user-agent")) sent.set("user-agent", "");
     const timeout = AbortSignal.timeout(this.#deadlineMs);
-    const body = request.body === null ? null : new GuardedBody(request.body);
+    const body = request.body instanceof ReadableStream ? new GuardedBody(request.body) : null;
     let response: Response;
     try {
       response = await fetch(upstream.origin + request.target, {
         method: request.method,
         headers: sent,
-        body: body?.stream ?? null,
+        body: body?.stream ?? request.body,
         redirect: "manual",
         client: this.#client,
         signal: AbortSignal.any([request.signal, timeout]),
@@ -123,7 +123,7 @@ function classify(err: unknown, timedOut: boolean, bodyConsumed: boolean): Upstr
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : "";
   const message = cause || (err instanceof Error ? err.message : String(err));
   if (/connect error|connection refused|os error 111|timed out/i.test(cause)) {
-    return new UpstreamError("connect", message, false, err);
+    return new UpstreamError("connect", message, bodyConsumed, err);
   }
   return new UpstreamError("broken", message, bodyConsumed, err);
 }

@@ -28,6 +28,13 @@ export interface ProxyOptions {
   readonly onUpstreamFailure?: UpstreamFailureListener;
 }
 
+/**
+ * Request bodies up to this size, with a declared length, are read before connecting (nginx's
+ * request buffering) so that a failed attempt can be replayed on another server. Larger or
+ * chunked bodies stream through and are not replayed once sending began.
+ */
+const BUFFERED_BODY_BYTES = 64 * 1024;
+
 /** Methods that can be sent again after the upstream may have seen them (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
@@ -59,11 +66,12 @@ export function createProxyHandler(
       return proxyError("no-server", `no server available for backend "${pool.name}"`);
     }
 
+    const body = bodyOf(request);
     const upstreamRequest: UpstreamRequest = {
       method: request.method,
       target: targetOf(request.url),
       headers: forwardedHeaders(request.headers, host!, info.remoteAddr.hostname),
-      body: request.body,
+      body: body instanceof Promise ? await body : body,
       signal: request.signal,
     };
 
@@ -96,10 +104,21 @@ export function createProxyHandler(
   };
 }
 
-/** A request may go to another server when the first cannot have acted on it. */
+function bodyOf(request: Request): Promise<Uint8Array | null> | ReadableStream<Uint8Array> | null {
+  const body = request.body;
+  if (body === null) return null;
+  const length = request.headers.get("content-length");
+  if (length !== null && Number(length) <= BUFFERED_BODY_BYTES) return request.bytes();
+  return body;
+}
+
+/**
+ * A request may go to another server when it can be sent again whole, and either the first
+ * server cannot have acted on it (no connection) or acting twice is harmless.
+ */
 function canRetry(method: string, error: UpstreamError): boolean {
-  if (error.failure === "connect") return true;
-  return !error.bodyConsumed && IDEMPOTENT.has(method);
+  if (error.bodyConsumed) return false;
+  return error.failure === "connect" || IDEMPOTENT.has(method);
 }
 
 /**

@@ -38,8 +38,12 @@ export interface UpstreamRequest {
   readonly target: string;
   /** Request headers after the proxy's rewrite (hop-by-hop removed, X-Forwarded-* set). */
   readonly headers: Headers;
-  /** The client's body stream, or `null`. A transport must not touch it before connecting. */
-  readonly body: ReadableStream<Uint8Array> | null;
+  /**
+   * The request body: bytes when the proxy buffered a small body (it can be sent again to
+   * another server), the client's stream otherwise (a transport must not read it before it is
+   * connected), or `null`.
+   */
+  readonly body: Uint8Array | ReadableStream<Uint8Array> | null;
   /** Aborts when the client goes away. */
   readonly signal: AbortSignal;
 }

@@ -1,0 +1,87 @@
+/**
+ * Real upstream HTTP servers on loopback for integration tests. Each answers with its own name
+ * and records what it received.
+ *
+ * @module
+ */
+
+/** What a backend saw of one request. */
+export interface Seen {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Headers;
+}
+
+/** A running test backend. */
+export interface Backend extends AsyncDisposable {
+  readonly name: string;
+  readonly port: number;
+  /** Requests received so far. */
+  readonly seen: Seen[];
+  /** Stops listening (connections are refused afterwards). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a backend answering `name` (or what `handler` returns) on a free loopback port.
+ *
+ * @example
+ * ```ts
+ * await using a = await startBackend("a");
+ * ```
+ */
+export function startBackend(
+  name: string,
+  handler?: (request: Request) => Response | Promise<Response>,
+  port = 0,
+): Promise<Backend> {
+  const seen: Seen[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port, onListen: () => {} },
+    (request) => {
+      seen.push({ method: request.method, url: request.url, headers: request.headers });
+      return handler ? handler(request) : new Response(name);
+    },
+  );
+  let closed: Promise<void> | undefined;
+  const close = () => closed ??= server.shutdown();
+  return Promise.resolve({
+    name,
+    port: server.addr.port,
+    seen,
+    close,
+    [Symbol.asyncDispose]: close,
+  });
+}
+
+/** A port nothing listens on (bound and released at once). */
+export function deadPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A config routing each `host → servers` (one backend per host, weights optional). */
+export function configOf(
+  routes: Record<string, Array<{ port: number; weight?: number }>>,
+): { backends: unknown[]; hosts: unknown[] } {
+  const backends = [];
+  const hosts = [];
+  for (const [host, servers] of Object.entries(routes)) {
+    backends.push({
+      backend_name: `b-${host}`,
+      servers: servers.map((s) => ({ addr: "127.0.0.1", port: s.port, weight: s.weight ?? 1 })),
+    });
+    hosts.push({ host, backend_name: `b-${host}` });
+  }
+  return { backends, hosts };
+}
+
+/** Writes `config` into a fresh temporary directory; returns the file's path. */
+export async function configFile(config: unknown): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
+  const path = `${dir}/config.json`;
+  await Deno.writeTextFile(path, JSON.stringify(config, null, 2));
+  return path;
+}

@@ -1,0 +1,185 @@
+/**
+ * Runs `main.ts` as a real subprocess for integration tests: loopback listeners on free ports,
+ * readiness from the program's own ready line, logs kept for failure messages.
+ *
+ * @module
+ */
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const READY = /ready: proxy http:\/\/(\S+), admin http:\/\/(\S+),/;
+
+/** A dynlb process under test. */
+export interface Dynlb {
+  /** `http://127.0.0.1:PORT` of the proxy listener. */
+  readonly proxy: string;
+  /** `http://127.0.0.1:PORT` of the admin API. */
+  readonly admin: string;
+  readonly process: Deno.ChildProcess;
+  /** Everything written to stderr so far. */
+  logs(): string;
+  /** Resolves once stderr contains `text` (or rejects after `timeoutMs`). */
+  waitForLog(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  /** Sends `signal` (SIGTERM by default) and resolves with the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+/**
+ * Starts dynlb with `args` (after `--listen 127.0.0.1:0 --admin 127.0.0.1:0`) and waits until it
+ * prints its ready line.
+ *
+ * @example
+ * ```ts
+ * await using lb = await startDynlb(["--config-file", path]);
+ * await fetch(lb.proxy + "/", { headers: { host: "www.test1.com" } });
+ * ```
+ */
+export async function startDynlb(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<Dynlb & AsyncDisposable> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys",
+      MAIN,
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "127.0.0.1:0",
+      ...args,
+    ],
+    env: { NO_COLOR: "1", ...options.env },
+    cwd: options.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+
+  let stderr = "";
+  const listeners = new Set<() => void>();
+  const stderrDone = (async () => {
+    for await (const chunk of process.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += chunk;
+      for (const listener of listeners) listener();
+    }
+  })();
+
+  const lines = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdout = "";
+  let match: RegExpMatchArray | null = null;
+  while (match === null) {
+    const { done, value } = await lines.read();
+    if (done) {
+      await stderrDone;
+      const status = await process.status;
+      throw new Error(`dynlb exited (${status.code}) before ready:\n${stdout}\n${stderr}`);
+    }
+    stdout += value;
+    match = stdout.match(READY);
+  }
+  // Keep draining stdout so the child never blocks on a full pipe.
+  const stdoutDone = (async () => {
+    while (!(await lines.read()).done);
+  })();
+
+  let exited: Promise<number> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM"): Promise<number> => {
+    if (exited === undefined) {
+      try {
+        process.kill(signal);
+      } catch { /* already gone */ }
+      exited = Promise.all([process.status, stderrDone, stdoutDone]).then(([s]) => s.code);
+    }
+    return exited;
+  };
+
+  return {
+    proxy: `http://${match[1]}`,
+    admin: `http://${match[2]}`,
+    process,
+    logs: () => stderr,
+    waitForLog(text, timeoutMs = 10_000) {
+      const seen = () => typeof text === "string" ? stderr.includes(text) : text.test(stderr);
+      if (seen()) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`log never showed ${text}:\n${stderr}`));
+        }, timeoutMs);
+        const check = () => {
+          if (!seen()) return;
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve();
+        };
+        listeners.add(check);
+      });
+    },
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop("SIGKILL");
+    },
+  };
+}
+
+/**
+ * Polls `probe` until it returns true (a readiness check, not a sleep: it returns as soon as the
+ * condition holds) or rejects after `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * await eventually(async () => (await get(lb, "a.test")).status === 200);
+ * ```
+ */
+export async function eventually(
+  probe: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<number> {
+  const started = performance.now();
+  while (!(await probe())) {
+    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return performance.now() - started;
+}
+
+/** Sends a request to the proxy with a `Host` header and reads the whole body. */
+export async function get(
+  lb: { proxy: string },
+  host: string,
+  path = "/",
+  init: RequestInit = {},
+): Promise<{ status: number; headers: Headers; body: string }> {
+  // Plain fetch replaces `Host` with the URL's; this client sends the one given.
+  const client = Deno.createHttpClient({ allowHost: true, http2: false });
+  try {
+    const response = await fetch(lb.proxy + path, {
+      ...init,
+      client,
+      headers: { host, ...(init.headers as Record<string, string> | undefined) },
+    });
+    const body = await response.text();
+    return { status: response.status, headers: response.headers, body };
+  } finally {
+    client.close();
+  }
+}
+
+/** Posts a config to the admin API. */
+export async function postConfig(
+  lb: { admin: string },
+  config: unknown,
+  save = false,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(lb.admin + "/config", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(save ? { "x-save": "1" } : {}) },
+    body: typeof config === "string" ? config : JSON.stringify(config),
+  });
+  return { status: response.status, body: await response.json() };
+}
