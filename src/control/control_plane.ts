@@ -182,9 +182,9 @@ export class ControlPlane {
         log("error", "stored config is invalid, keeping the running config", {
           store: this.store.location,
           version: this.#running.version,
-          problems: parsed.issues.length,
+          problems: parsed.issues.map((i) => `${i.path || "(document)"}: ${i.message}`)
+            .join("; "),
         });
-        log("error", "stored config problems:\n" + formatIssues(parsed.issues));
         return;
       }
       await this.#apply(parsed.config, JSON.parse(stored.text), "store", true);

@@ -104,7 +104,9 @@ export function createProxyHandler(
   };
 }
 
-function bodyOf(request: Request): Promise<Uint8Array | null> | ReadableStream<Uint8Array> | null {
+function bodyOf(
+  request: Request,
+): Promise<Uint8Array<ArrayBuffer>> | ReadableStream<Uint8Array> | null {
   const body = request.body;
   if (body === null) return null;
   const length = request.headers.get("content-length");

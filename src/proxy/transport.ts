@@ -43,7 +43,7 @@ export interface UpstreamRequest {
    * another server), the client's stream otherwise (a transport must not read it before it is
    * connected), or `null`.
    */
-  readonly body: Uint8Array | ReadableStream<Uint8Array> | null;
+  readonly body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null;
   /** Aborts when the client goes away. */
   readonly signal: AbortSignal;
 }
