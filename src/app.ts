@@ -1,19 +1,19 @@
 /**
- * Wires the program together: store → control plane → data plane (router + transport) → proxy
- * listener, with the admin API beside it. `main.ts` adds the command line and signals.
+ * Wires the program together: store → control plane → data plane (router + transport, in this
+ * isolate or in worker isolates) → proxy listener, with the admin API beside it. `main.ts` adds
+ * the command line and signals.
  *
  * @module
  */
 import { createAdminApp } from "./admin/app.ts";
-import type { Address, Options } from "./cli/options.ts";
+import type { Options } from "./cli/options.ts";
 import { ControlPlane } from "./control/control_plane.ts";
-import { log } from "./log.ts";
-import { createProxyHandler } from "./proxy/handler.ts";
+import type { DataPlane } from "./control/data_plane.ts";
+import type { UpstreamFailureListener } from "./proxy/handler.ts";
 import { Router } from "./proxy/router.ts";
-import { FetchTransport } from "./proxy/fetch_transport.ts";
-import type { UpstreamTransport } from "./proxy/transport.ts";
+import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
+import { WorkerPool } from "./proxy/workers.ts";
 import { createStore } from "./store/create.ts";
-import { proxyError } from "./proxy/errors.ts";
 
 /** A running instance. */
 export interface Running {
@@ -22,6 +22,8 @@ export interface Running {
   /** Where the admin API listens. */
   readonly admin: Deno.NetAddr;
   readonly control: ControlPlane;
+  /** Proxy isolates serving traffic. */
+  readonly workers: number;
   /**
    * Stops accepting, lets requests in flight finish for at most `timeoutMs`, then closes
    * everything. Resolves `true` when every request finished in time.
@@ -34,6 +36,14 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
+/** The data plane as `start` runs it: one in-isolate listener, or a pool of workers. */
+interface ProxyPlane {
+  readonly dataPlane: DataPlane;
+  readonly addr: Deno.NetAddr;
+  shutdown(): Promise<void>;
+  close(): void;
+}
+
 /**
  * Starts dynlb with the given options.
  *
@@ -44,85 +54,76 @@ export class StartupError extends Error {
  * ```
  */
 export async function start(options: Options): Promise<Running> {
+  const settings: ProxySettings = {
+    listen: options.listen,
+    reusePort: false,
+    transport: options.upstreamTransport,
+    timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
+    retries: options.retries,
+  };
+  const onUpstreamFailure: UpstreamFailureListener = () => {};
+
   const store = createStore(options);
-  const router = new Router();
-  const control = new ControlPlane({ store, dataPlane: router });
+  let plane: ProxyPlane | undefined;
+  let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
   try {
+    plane = await startProxyPlane(options, settings, onUpstreamFailure);
+    const control = new ControlPlane({ store, dataPlane: plane.dataPlane });
     await control.start();
-  } catch (err) {
-    await store.close();
-    throw new StartupError(err instanceof Error ? err.message : String(err));
-  }
-
-  const transport = createTransport(options);
-  const handler = createProxyHandler({ router, transport, retries: options.retries });
-
-  const proxy = listen("proxy", options.listen, (request, info) => handler(request, info));
-  let admin: Deno.HttpServer<Deno.NetAddr>;
-  try {
     const app = createAdminApp({
       control,
       status: () => [],
       maxBodyBytes: options.maxConfigBytes,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
-  } catch (err) {
-    await proxy.shutdown();
-    await store.close();
-    throw err;
-  }
-  control.watch();
+    control.watch();
 
-  return {
-    proxy: proxy.addr,
-    admin: admin.addr,
-    control,
-    async shutdown(timeoutMs) {
-      control.stop();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const drained = await Promise.race([
-        Promise.all([proxy.shutdown(), admin.shutdown()]).then(() => true),
-        new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
-      ]);
-      clearTimeout(timer);
-      transport.close();
-      await store.close();
-      return drained;
-    },
-  };
-}
-
-function createTransport(options: Options): UpstreamTransport {
-  const timeouts = {
-    connectMs: options.connectTimeoutMs,
-    responseMs: options.responseTimeoutMs,
-  };
-  return new FetchTransport(timeouts);
-}
-
-function listen(
-  what: string,
-  address: Address,
-  handler: Deno.ServeHandler<Deno.NetAddr>,
-): Deno.HttpServer<Deno.NetAddr> {
-  try {
-    return Deno.serve({
-      hostname: address.hostname,
-      port: address.port,
-      onListen: () => {},
-      onError: (err) => {
-        log("error", `${what} request failed`, { error: String(err) });
-        return proxyError("internal", "internal error");
+    const proxyPlane = plane;
+    const adminServer = admin;
+    return {
+      proxy: plane.addr,
+      admin: admin.addr,
+      control,
+      workers: options.workers,
+      async shutdown(timeoutMs) {
+        control.stop();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const drained = await Promise.race([
+          Promise.all([proxyPlane.shutdown(), adminServer.shutdown()]).then(() => true),
+          new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
+        ]);
+        clearTimeout(timer);
+        proxyPlane.close();
+        await store.close();
+        return drained;
       },
-    }, handler);
+    };
   } catch (err) {
-    const where = `${address.hostname}:${address.port}`;
-    if (err instanceof Deno.errors.AddrInUse) {
-      throw new StartupError(`cannot listen on ${where} (${what}): address already in use`);
+    await admin?.shutdown();
+    if (plane) {
+      await plane.shutdown();
+      plane.close();
     }
-    if (err instanceof Deno.errors.PermissionDenied) {
-      throw new StartupError(`cannot listen on ${where} (${what}): permission denied`);
-    }
-    throw new StartupError(`cannot listen on ${where} (${what}): ${(err as Error).message}`);
+    await store.close();
+    throw new StartupError(err instanceof Error ? err.message : String(err));
   }
+}
+
+async function startProxyPlane(
+  options: Options,
+  settings: ProxySettings,
+  onUpstreamFailure: UpstreamFailureListener,
+): Promise<ProxyPlane> {
+  if (options.workers <= 1) {
+    const router = new Router();
+    const server = serveProxy(router, settings, onUpstreamFailure);
+    return { dataPlane: router, addr: server.addr, shutdown: server.shutdown, close: server.close };
+  }
+  const pool = await WorkerPool.start(
+    options.workers,
+    settings,
+    options.logLevel,
+    onUpstreamFailure,
+  );
+  return { dataPlane: pool, addr: pool.addr, shutdown: () => pool.shutdown(), close: () => {} };
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { SmoothWeightedRoundRobin } from "./swrr.ts";
+import { type SharedCursor, SmoothWeightedRoundRobin } from "./swrr.ts";
 import type { Upstream } from "./upstream.ts";
 
 /**
@@ -22,10 +22,17 @@ export class UpstreamPool {
   readonly servers: readonly Upstream[];
   #down = new Set<string>();
   #balancer: SmoothWeightedRoundRobin<Upstream>;
+  #cursor: SharedCursor | undefined;
 
-  constructor(name: string, servers: readonly Upstream[], down: Iterable<string> = []) {
+  constructor(
+    name: string,
+    servers: readonly Upstream[],
+    down: Iterable<string> = [],
+    cursor?: SharedCursor,
+  ) {
     this.name = name;
     this.servers = servers;
+    this.#cursor = cursor;
     for (const key of down) if (servers.some((s) => s.key === key)) this.#down.add(key);
     this.#balancer = this.#build();
   }
@@ -67,6 +74,7 @@ export class UpstreamPool {
   }
 
   #build(): SmoothWeightedRoundRobin<Upstream> {
-    return new SmoothWeightedRoundRobin(this.servers.filter((s) => !this.#down.has(s.key)));
+    const up = this.servers.filter((s) => !this.#down.has(s.key));
+    return new SmoothWeightedRoundRobin(up, this.#cursor);
   }
 }

@@ -37,8 +37,17 @@ export function smoothWeightedSchedule(weights: readonly number[]): Uint32Array 
 }
 
 /**
- * Picks servers in smooth weighted round-robin order. Not shared between isolates: each keeps
- * its own position, which keeps picks free of locks.
+ * A position in a schedule kept in shared memory, so that worker isolates serving one port
+ * walk one sequence together (what nginx's `zone` does for its workers): one atomic add per pick.
+ */
+export interface SharedCursor {
+  readonly array: Uint32Array;
+  readonly index: number;
+}
+
+/**
+ * Picks servers in smooth weighted round-robin order. With a {@link SharedCursor}, isolates
+ * sharing it split one sequence between them; without, each keeps its own position.
  *
  * @example
  * ```ts
@@ -53,9 +62,11 @@ export class SmoothWeightedRoundRobin<T extends Weighted> {
   #weights: number[];
   #current: number[];
   #total: number;
+  #cursor: SharedCursor | undefined;
 
-  constructor(items: readonly T[]) {
+  constructor(items: readonly T[], cursor?: SharedCursor) {
     this.items = items;
+    this.#cursor = cursor;
     this.#weights = items.map((i) => i.weight);
     this.#total = this.#weights.reduce((a, b) => a + b, 0);
     this.#current = new Array<number>(items.length).fill(0);
@@ -71,6 +82,10 @@ export class SmoothWeightedRoundRobin<T extends Weighted> {
     if (items.length <= 1) return items[0];
     const schedule = this.#schedule;
     if (schedule !== undefined) {
+      const cursor = this.#cursor;
+      if (cursor !== undefined) {
+        return items[schedule[Atomics.add(cursor.array, cursor.index, 1) % schedule.length]];
+      }
       const index = schedule[this.#position];
       this.#position = this.#position + 1 === schedule.length ? 0 : this.#position + 1;
       return items[index];

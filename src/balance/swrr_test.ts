@@ -43,3 +43,13 @@ Deno.test("no items gives undefined; one item is always picked", () => {
   const one = new SmoothWeightedRoundRobin([{ name: "solo", weight: 4 }]);
   assertEquals(names(one, 3), "solosolosolo");
 });
+
+Deno.test("isolates sharing a cursor walk one sequence between them", () => {
+  const cursor = { array: new Uint32Array(new SharedArrayBuffer(4)), index: 0 };
+  const items = [{ name: "a", weight: 10 }, { name: "b", weight: 1 }];
+  const first = new SmoothWeightedRoundRobin(items, cursor);
+  const second = new SmoothWeightedRoundRobin(items, cursor);
+  let order = "";
+  for (let i = 0; i < 22; i++) order += (i % 3 === 0 ? second : first).next()!.name;
+  assertEquals(order, "aaaaabaaaaa".repeat(2));
+});

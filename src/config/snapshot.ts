@@ -27,7 +27,8 @@ export interface DownServer {
 
 /**
  * Builds a snapshot; `down` lists servers whose health state is already down, so a new config
- * does not briefly send traffic to servers known dead.
+ * does not briefly send traffic to servers known dead. `cursors` (one slot per backend, in
+ * shared memory) lets worker isolates share each backend's round-robin position.
  *
  * @example
  * ```ts
@@ -39,6 +40,7 @@ export function compileSnapshot(
   config: Config,
   version: number,
   down: readonly DownServer[] = [],
+  cursors?: Uint32Array,
 ): Snapshot {
   const downByBackend = new Map<string, string[]>();
   for (const d of down) {
@@ -47,13 +49,14 @@ export function compileSnapshot(
     else downByBackend.set(d.backend, [d.server]);
   }
   const backends = new Map<string, UpstreamPool>();
-  for (const b of config.backends) {
+  config.backends.forEach((b, index) => {
     const servers = b.servers.map((s) => upstreamOf(s.addr, s.port, s.weight));
+    const cursor = cursors === undefined ? undefined : { array: cursors, index };
     backends.set(
       b.backend_name,
-      new UpstreamPool(b.backend_name, servers, downByBackend.get(b.backend_name)),
+      new UpstreamPool(b.backend_name, servers, downByBackend.get(b.backend_name), cursor),
     );
-  }
+  });
   const hosts = new Map<string, UpstreamPool>();
   for (const h of config.hosts) hosts.set(normalizeHost(h.host), backends.get(h.backend_name)!);
   return { version, hosts, backends };

@@ -39,9 +39,17 @@ export class Router implements DataPlane {
     return hosts.get(host) ?? hosts.get(normalizeHost(host));
   }
 
-  /** Compiles and installs a new snapshot. */
-  applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void> {
-    this.#snapshot = compileSnapshot(config, version, down);
+  /**
+   * Compiles and installs a new snapshot; `cursors` shares round-robin positions with other
+   * isolates (see `compileSnapshot`).
+   */
+  applyConfig(
+    config: Config,
+    version: number,
+    down: readonly DownServer[],
+    cursors?: Uint32Array,
+  ): Promise<void> {
+    this.#snapshot = compileSnapshot(config, version, down, cursors);
     return Promise.resolve();
   }
 

@@ -1,0 +1,43 @@
+/**
+ * Messages between the control plane (main isolate) and proxy workers. Only plain data crosses:
+ * each worker compiles its own snapshot from the validated config.
+ *
+ * @module
+ */
+import type { Config } from "../config/types.ts";
+import type { DownServer } from "../config/snapshot.ts";
+import type { ProxySettings } from "./server.ts";
+import type { UpstreamFailure } from "./transport.ts";
+
+/** Main → worker. */
+export type ToWorker =
+  | { readonly type: "start"; readonly settings: ProxySettings; readonly logLevel: string }
+  | {
+    readonly type: "config";
+    readonly config: Config;
+    readonly version: number;
+    readonly down: readonly DownServer[];
+    /** One round-robin position per backend, in shared memory. */
+    readonly cursors: Uint32Array;
+  }
+  | {
+    readonly type: "health";
+    readonly backend: string;
+    readonly server: string;
+    readonly up: boolean;
+  }
+  | { readonly type: "shutdown" };
+
+/** Worker → main. */
+export type FromWorker =
+  | { readonly type: "listening"; readonly addr: Deno.NetAddr }
+  | { readonly type: "listen-failed"; readonly message: string }
+  | { readonly type: "applied"; readonly version: number }
+  | {
+    readonly type: "upstream-failure";
+    readonly backend: string;
+    readonly server: string;
+    readonly failure: UpstreamFailure;
+    readonly message: string;
+  }
+  | { readonly type: "stopped" };

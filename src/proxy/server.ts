@@ -1,0 +1,124 @@
+/**
+ * The proxy listener: `Deno.serve` with the proxy handler, in the main isolate or in a worker.
+ * Everything it needs arrives as plain data so a worker can build it from a message.
+ *
+ * @module
+ */
+import type { Address } from "../cli/options.ts";
+import { log } from "../log.ts";
+import { proxyError } from "./errors.ts";
+import { FetchTransport } from "./fetch_transport.ts";
+import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
+import type { Router } from "./router.ts";
+import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
+
+/** Upstream clients to choose from with `--upstream-transport`. */
+export type TransportName = "h1" | "fetch";
+
+/** Settings of one proxy listener (structured-cloneable, for workers). */
+export interface ProxySettings {
+  readonly listen: Address;
+  /** Share the port with other isolates (SO_REUSEPORT). */
+  readonly reusePort: boolean;
+  readonly transport: TransportName;
+  readonly timeouts: TransportTimeouts;
+  readonly retries: number;
+}
+
+/** A running proxy listener. */
+export interface ProxyServer {
+  readonly addr: Deno.NetAddr;
+  /** Stops accepting and resolves when requests in flight are done. */
+  shutdown(): Promise<void>;
+  /** Closes upstream connections (after `shutdown`). */
+  close(): void;
+}
+
+/** A listener could not be opened; the message says where and why. */
+export class ListenError extends Error {
+  override name = "ListenError";
+}
+
+/**
+ * Builds the transport `--upstream-transport` names.
+ *
+ * @example
+ * ```ts
+ * const transport = createTransport("fetch", { connectMs: 5000, responseMs: 60000 });
+ * ```
+ */
+export function createTransport(
+  name: TransportName,
+  timeouts: TransportTimeouts,
+): UpstreamTransport {
+  switch (name) {
+    case "fetch":
+      return new FetchTransport(timeouts);
+    default:
+      return new FetchTransport(timeouts);
+  }
+}
+
+/**
+ * Starts a proxy listener routing with `router`.
+ *
+ * @example
+ * ```ts
+ * const server = serveProxy(new Router(), settings);
+ * ```
+ */
+export function serveProxy(
+  router: Router,
+  settings: ProxySettings,
+  onUpstreamFailure?: UpstreamFailureListener,
+): ProxyServer {
+  const transport = createTransport(settings.transport, settings.timeouts);
+  const handler = createProxyHandler({
+    router,
+    transport,
+    retries: settings.retries,
+    onUpstreamFailure,
+  });
+  const server = listen("proxy", settings.listen, handler, settings.reusePort);
+  return {
+    addr: server.addr,
+    shutdown: () => server.shutdown(),
+    close: () => transport.close(),
+  };
+}
+
+/**
+ * `Deno.serve` on an address, with a start-up error that names the address and the cause.
+ *
+ * @example
+ * ```ts
+ * const server = listen("admin", { hostname: "127.0.0.1", port: 9001 }, app.fetch);
+ * ```
+ */
+export function listen(
+  what: string,
+  address: Address,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
+  reusePort = false,
+): Deno.HttpServer<Deno.NetAddr> {
+  try {
+    return Deno.serve({
+      hostname: address.hostname,
+      port: address.port,
+      reusePort,
+      onListen: () => {},
+      onError: (err) => {
+        log("error", `${what} request failed`, { error: String(err) });
+        return proxyError("internal", "internal error");
+      },
+    }, handler);
+  } catch (err) {
+    const where = `${address.hostname}:${address.port}`;
+    const reason = err instanceof Deno.errors.AddrInUse
+      ? "address already in use"
+      : err instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (err as Error).message;
+    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`);
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Entry point of a proxy worker isolate: a router and a proxy listener sharing the port with the
+ * other workers (`reusePort`), fed by the control plane's messages.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { type LogLevel, setLogLevel } from "../log.ts";
+import type { FromWorker, ToWorker } from "./messages.ts";
+import { Router } from "./router.ts";
+import { ListenError, type ProxyServer, serveProxy } from "./server.ts";
+
+const router = new Router();
+let server: ProxyServer | undefined;
+
+function send(message: FromWorker): void {
+  self.postMessage(message);
+}
+
+self.onmessage = async (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  switch (message.type) {
+    case "start":
+      setLogLevel(message.logLevel as LogLevel);
+      try {
+        server = serveProxy(router, message.settings, (backend, server, error) =>
+          send({
+            type: "upstream-failure",
+            backend,
+            server,
+            failure: error.failure,
+            message: error.message,
+          }));
+        send({ type: "listening", addr: server.addr });
+      } catch (err) {
+        if (!(err instanceof ListenError)) throw err;
+        send({ type: "listen-failed", message: err.message });
+      }
+      break;
+    case "config":
+      await router.applyConfig(message.config, message.version, message.down, message.cursors);
+      send({ type: "applied", version: message.version });
+      break;
+    case "health":
+      router.setHealth(message.backend, message.server, message.up);
+      break;
+    case "shutdown":
+      await server?.shutdown();
+      server?.close();
+      send({ type: "stopped" });
+      self.close();
+      break;
+  }
+};
