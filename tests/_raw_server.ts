@@ -16,7 +16,7 @@ export interface RawServer {
   readonly connections: number;
   /** Resolves once `connections` reaches `n`. */
   waitConnections(n: number): Promise<void>;
-  /** Stops listening and closes every open connection. */
+  /** Stops listening and closes every open connection; a second call does nothing. */
   close(): Promise<void>;
 }
 
@@ -40,6 +40,7 @@ export function rawServer(
   const waiters: { n: number; resolve: () => void }[] = [];
   const encoder = new TextEncoder();
   let connections = 0;
+  let closed = false;
 
   const handle = async (conn: Deno.Conn, reply: string | null) => {
     try {
@@ -77,6 +78,8 @@ export function rawServer(
       return new Promise((resolve) => waiters.push({ n, resolve }));
     },
     async close() {
+      if (closed) return;
+      closed = true;
       listener.close();
       await accepting;
       for (const conn of open) {
