@@ -14,6 +14,8 @@ export interface RawServer {
   response: string | null;
   /** Connections accepted so far. */
   readonly connections: number;
+  /** The most connections that were open at once. */
+  readonly maxOpen: number;
   /** Resolves once `connections` reaches `n`. */
   waitConnections(n: number): Promise<void>;
   /** Stops listening and closes every open connection; a second call does nothing. */
@@ -41,6 +43,7 @@ export function rawServer(
   const encoder = new TextEncoder();
   let connections = 0;
   let closed = false;
+  let maxOpen = 0;
 
   const handle = async (conn: Deno.Conn, reply: string | null) => {
     try {
@@ -73,6 +76,9 @@ export function rawServer(
     get connections() {
       return connections;
     },
+    get maxOpen() {
+      return maxOpen;
+    },
     waitConnections(n) {
       if (connections >= n) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ n, resolve }));
@@ -98,6 +104,7 @@ export function rawServer(
       for await (const conn of listener) {
         connections++;
         open.add(conn);
+        maxOpen = Math.max(maxOpen, open.size);
         const p = handle(conn, server.response);
         handlers.add(p);
         p.finally(() => handlers.delete(p));

@@ -128,6 +128,26 @@ Deno.test("checker: a hanging http server marks down at the timeout", async () =
   }
 });
 
+Deno.test("checker: checks of one target never overlap, even when slower than the interval", async () => {
+  const server = rawServer(null);
+  const { checker, next } = harness();
+  try {
+    checker.update([
+      backend(
+        "b",
+        [server.port],
+        tcpCheck({ type: "http", uri: "/", interval: 0.05, timeout: 0.1, fail: 3 }),
+      ),
+    ]);
+    assertEquals((await next()).up, false);
+    assertEquals(server.maxOpen, 1);
+    assert(server.connections >= 3);
+  } finally {
+    await checker.close();
+    await server.close();
+  }
+});
+
 Deno.test("checker: a server removed by update is no longer probed", async () => {
   const kept = rawServer(null);
   const removed = rawServer(null);
