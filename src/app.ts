@@ -14,6 +14,7 @@ import { Router } from "./proxy/router.ts";
 import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore } from "./store/create.ts";
+import { HealthChecker } from "./health/checker.ts";
 
 /** A running instance. */
 export interface Running {
@@ -61,18 +62,26 @@ export async function start(options: Options): Promise<Running> {
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
     retries: options.retries,
   };
-  const onUpstreamFailure: UpstreamFailureListener = () => {};
+  // The checker exists before the data plane (failures are reported to it) and tells the data
+  // plane about changes once it exists.
+  let dataPlane: DataPlane | undefined;
+  const health = new HealthChecker((change) =>
+    dataPlane?.setHealth(change.backend, change.server, change.up)
+  );
+  const onUpstreamFailure: UpstreamFailureListener = (backend, server, error) =>
+    health.reportFailure(backend, server, `${error.failure}: ${error.message}`);
 
   const store = createStore(options);
   let plane: ProxyPlane | undefined;
   let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
   try {
     plane = await startProxyPlane(options, settings, onUpstreamFailure);
-    const control = new ControlPlane({ store, dataPlane: plane.dataPlane });
+    dataPlane = plane.dataPlane;
+    const control = new ControlPlane({ store, dataPlane, health });
     await control.start();
     const app = createAdminApp({
       control,
-      status: () => [],
+      status: () => health.status(),
       maxBodyBytes: options.maxConfigBytes,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
@@ -94,6 +103,7 @@ export async function start(options: Options): Promise<Running> {
         ]);
         clearTimeout(timer);
         proxyPlane.close();
+        await health.close();
         await store.close();
         return drained;
       },
@@ -104,6 +114,7 @@ export async function start(options: Options): Promise<Running> {
       await plane.shutdown();
       plane.close();
     }
+    await health.close();
     await store.close();
     throw new StartupError(err instanceof Error ? err.message : String(err));
   }

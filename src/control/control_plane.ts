@@ -25,7 +25,7 @@ export type ConfigSource = "store" | "admin" | "cache" | "empty";
 /** What the control plane needs from health checking (see `src/health/`). */
 export interface HealthWatcher {
   /** Reconciles checks with a new config's backends. */
-  update(config: Config): void;
+  update(backends: Config["backends"]): void;
   /** Servers currently down, per backend, for compiling a new snapshot. */
   down(): DownServer[];
 }
@@ -209,7 +209,7 @@ export class ControlPlane {
     saved: boolean,
   ): Promise<RunningConfig> {
     const version = this.#running.version + 1;
-    this.#health?.update(config);
+    this.#health?.update(config.backends);
     await this.#dataPlane.applyConfig(config, version, this.#health?.down() ?? []);
     this.#config = config;
     this.#running = {
