@@ -7,7 +7,7 @@
  */
 
 /** A listening test server. */
-export interface RawServer {
+export interface RawServer extends AsyncDisposable {
   readonly hostname: string;
   readonly port: number;
   /** Bytes written to each new connection after its first read; null holds it open silently. */
@@ -96,6 +96,9 @@ export function rawServer(
         }
       }
       await Promise.all(handlers);
+    },
+    [Symbol.asyncDispose]() {
+      return server.close();
     },
   };
 
