@@ -67,7 +67,9 @@ for (const transport of TRANSPORTS) {
         { host: "slow.test", backend_name: "slow" },
       ],
     });
-    await using lb = await startDynlb(args(path, "--response-timeout", "0.3"));
+    await using lb = await startDynlb(
+      args(path, "--response-timeout", "0.3", "--connect-timeout", "0.5"),
+    );
     const empty = await get(lb, "empty.test");
     assertEquals(empty.status, 503);
     assertMatch(empty.body, /no server available for backend "empty"/);
