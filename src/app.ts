@@ -78,7 +78,13 @@ export async function start(options: Options): Promise<Running> {
     plane = await startProxyPlane(options, settings, onUpstreamFailure);
     dataPlane = plane.dataPlane;
     const control = new ControlPlane({ store, dataPlane, health });
-    await control.start();
+    const found = await control.start();
+    if (!found && store.kind === "file") {
+      throw new Error(
+        `config file ${store.location} does not exist (create one; an empty config is ` +
+          `{"backends": [], "hosts": []})`,
+      );
+    }
     const app = createAdminApp({
       control,
       status: () => health.status(),

@@ -112,3 +112,16 @@ Deno.test("SIGTERM lets a request in flight finish, then exits 0", async () => {
   assertEquals([response.status, response.body], [200, "finished"]);
   assertEquals(await exited, 0);
 });
+
+Deno.test("start-up refuses a missing config file, naming it", async () => {
+  const r = await run(
+    "--listen",
+    "127.0.0.1:0",
+    "--admin",
+    "127.0.0.1:0",
+    "--config-file",
+    "/nonexistent/dynlb.json",
+  );
+  assertEquals(r.code, 1);
+  assertMatch(r.err, /config file \/nonexistent\/dynlb\.json does not exist/);
+});
