@@ -205,27 +205,33 @@ class Exchange {
       );
       const chunked = request.body !== null && length < 0;
       let first: Uint8Array | null = null;
+      let sent = 0;
       let last = request.body === null;
       if (request.body !== null) {
         this.#bodyConsumed = true;
         const reader = this.#bodyReader = request.body.getReader();
         const r = await reader.read();
         if (r.done) last = true;
-        else if (r.value.length <= MAX_COALESCED) first = r.value;
         else {
-          await this.#conn.write(encodeRequest(text, null, chunked, false));
-          written = true;
-          await this.#conn.write(chunked ? frameChunk(r.value) : r.value);
+          sent = r.value.length;
+          if (length >= 0 && sent > length) {
+            throw new BodyError("body longer than its Content-Length");
+          }
+          last = length >= 0 && sent === length;
+          if (sent <= MAX_COALESCED) first = r.value;
+          else {
+            await this.#conn.write(encodeRequest(text, null, chunked, false));
+            written = true;
+            await this.#conn.write(chunked ? frameChunk(r.value) : r.value);
+          }
         }
-        if (length >= 0 && (r.value?.length ?? 0) > length) throw new BodyError("body too long");
-        if (!last) last = length >= 0 && (r.value?.length ?? 0) === length;
       }
       if (!written) await this.#conn.write(encodeRequest(text, first, chunked, last));
       written = true;
       this.#armTimer();
       if (this.#bodyReader !== null) {
         this.#pumping = true;
-        this.#pump(this.#bodyReader, chunked, length, first?.length ?? 0, last);
+        this.#pump(this.#bodyReader, chunked, length, sent, last);
       }
       head = await readResponseHead(this.#conn.wire, this.#transport.limits);
     } catch (err) {
