@@ -128,15 +128,7 @@ class ChunkedBody implements BodyReader {
       if (d.inData) {
         const rem = d.remaining;
         const avail = w.end - w.start;
-        if (avail > 0) {
-          const n = avail < rem ? avail : rem;
-          const out = w.buf.slice(w.start, w.start + n);
-          w.start += n;
-          d.took(n);
-          // Step over framing already buffered, so the end of the body is seen with its data.
-          if (w.start < w.end) w.start = d.frame(w.buf, w.start, w.end);
-          return out;
-        }
+        if (avail > 0) return this.#takeBuffered();
         if (rem >= DIRECT_MIN) {
           const out = new Uint8Array(rem < CHUNK ? rem : CHUNK);
           const n = await w.source.read(out);
@@ -148,6 +140,39 @@ class ChunkedBody implements BodyReader {
       if (!await w.fill()) break;
     }
     throw new EofError("upstream closed the connection inside a chunked body", false);
+  }
+
+  /**
+   * Takes all chunk data already buffered as one array, stepping over the framing in between
+   * (and after, so that the end of the body is seen together with its last data).
+   */
+  #takeBuffered(): Uint8Array {
+    const w = this.#wire;
+    const d = this.#decoder;
+    let first: Uint8Array | null = null;
+    let pieces: Uint8Array[] | null = null;
+    let total = 0;
+    while (d.inData && w.start < w.end) {
+      const rem = d.remaining;
+      const avail = w.end - w.start;
+      const n = avail < rem ? avail : rem;
+      // Views are safe here: nothing reads into the buffer until this returns.
+      const piece = w.buf.subarray(w.start, w.start + n);
+      w.start += n;
+      d.took(n);
+      total += n;
+      if (first === null) first = piece;
+      else (pieces ??= [first]).push(piece);
+      if (w.start < w.end) w.start = d.frame(w.buf, w.start, w.end);
+    }
+    if (pieces === null) return first!.slice();
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const piece of pieces) {
+      out.set(piece, at);
+      at += piece.length;
+    }
+    return out;
   }
 }
 

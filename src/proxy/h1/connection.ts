@@ -36,6 +36,8 @@ export class EofError extends Error {
 }
 
 const INITIAL_BUFFER = 16 * 1024;
+/** Less free space than this at the end of the buffer makes a read compact (or grow) it first. */
+const MIN_READ = 4096;
 
 /**
  * A read buffer over a byte source: `buf[start, end)` holds bytes read but not yet consumed.
@@ -85,9 +87,9 @@ export class Wire {
 
   async #read(): Promise<boolean> {
     if (this.start === this.end) this.start = this.end = 0;
-    else if (this.end === this.buf.length) {
+    else if (this.buf.length - this.end < MIN_READ) {
       const used = this.end - this.start;
-      if (this.start > 0 && used <= this.buf.length >> 1) {
+      if (used <= this.buf.length >> 1) {
         this.buf.copyWithin(0, this.start, this.end);
       } else {
         const grown = new Uint8Array(this.buf.length * 2);

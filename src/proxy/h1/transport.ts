@@ -55,6 +55,7 @@ export class H1Transport implements UpstreamTransport {
   readonly #maxConns: number;
   readonly #idleTimeoutMs: number;
   #sweeper: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
 
   constructor(timeouts: TransportTimeouts, options: H1Options = {}) {
     this.#timeouts = timeouts;
@@ -91,6 +92,7 @@ export class H1Transport implements UpstreamTransport {
   }
 
   close(): void {
+    this.#closed = true;
     for (const pool of this.#pools.values()) pool.close();
     this.#pools.clear();
     if (this.#sweeper !== undefined) clearTimeout(this.#sweeper);
@@ -109,7 +111,7 @@ export class H1Transport implements UpstreamTransport {
 
   /** @internal Called when a connection went idle: makes sure expired ones get closed. */
   armSweeper(): void {
-    if (this.#sweeper !== undefined) return;
+    if (this.#sweeper !== undefined || this.#closed) return;
     this.#sweeper = setTimeout(() => {
       this.#sweeper = undefined;
       const now = performance.now();
@@ -193,6 +195,8 @@ class Exchange {
   async run(upstream: Upstream): Promise<Response> {
     const request = this.#request;
     request.signal.addEventListener("abort", this.#onAbort);
+    // It may have gone while the connection was being opened.
+    if (request.signal.aborted) this.#onAbort();
     let head: ResponseHead;
     let written = false;
     try {
@@ -377,7 +381,8 @@ class Exchange {
       this.#transport.armSweeper();
     } else {
       this.#pool.discard(conn);
-      if (this.#pumping) this.#bodyReader?.cancel().catch(() => {});
+      // Releases the client's upload (a no-op when it was read to the end).
+      this.#bodyReader?.cancel().catch(() => {});
     }
   }
 
