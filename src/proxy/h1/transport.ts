@@ -4,6 +4,15 @@
  * decoding), keeps `Content-Length` on uploads, has separate connect and response timeouts, and
  * costs far less CPU per request.
  *
+ * Response bodies: a `Content-Length` body that arrived whole with the head is returned as bytes
+ * (no stream); anything else streams through a pull-based `ReadableStream`, one socket read per
+ * pull. The upstream `Content-Length` stays on the response: `Deno.serve` (2.9.6) then sends that
+ * length instead of chunking, also for a stream body (a longer stream is cut at the length; for
+ * a null body on GET it sends `content-length: 0`, for HEAD it keeps the given value).
+ *
+ * Whoever receives a response must read its body to the end or cancel it: only then does the
+ * connection go back to the pool (or get closed).
+ *
  * @module
  */
 import type { Upstream } from "../../balance/upstream.ts";
@@ -262,7 +271,7 @@ class Exchange {
     try {
       if (framing === "none") {
         this.#finish(head.keepAlive);
-        return new Response(null, init);
+        return response(null, init);
       }
       const length = head.contentLength;
       if (framing === "length" && wire.end - wire.start >= length) {
@@ -270,7 +279,7 @@ class Exchange {
         const bytes = wire.buf.slice(wire.start, wire.start + length);
         wire.start += length;
         this.#finish(head.keepAlive);
-        return new Response(bytes, init);
+        return response(bytes, init);
       }
       const body = bodyReader(wire, framing, length, this.#transport.limits);
       const keepAlive = head.keepAlive;
@@ -292,7 +301,7 @@ class Exchange {
         },
         cancel: () => this.#finish(false),
       }, { highWaterMark: 0 });
-      return new Response(stream, init);
+      return response(stream, init);
     } catch (err) {
       this.#finish(false);
       throw this.#failure(err);
@@ -403,6 +412,19 @@ class Exchange {
     }
     const message = err instanceof Error ? err.message : String(err);
     return new UpstreamError("broken", message, consumed, err);
+  }
+}
+
+/**
+ * Builds the response; a reason phrase `Response` refuses (some obs-text) is dropped rather
+ * than failing a valid answer.
+ */
+function response(body: BodyInit | null, init: ResponseInit): Response {
+  try {
+    return new Response(body, init);
+  } catch (err) {
+    if (init.statusText === "") throw err;
+    return new Response(body, { ...init, statusText: "" });
   }
 }
 

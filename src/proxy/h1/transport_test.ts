@@ -454,3 +454,44 @@ Deno.test("Deno.serve forwards the upstream Content-Length with a streamed body"
     await upstreamServer.close();
   }
 });
+
+Deno.test("chunked, HEAD, 204 and until-close responses; keep-alive across them", async () => {
+  const answers: Record<string, string> = {
+    "/chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+      "4;ext=1\r\nabcd\r\n2\r\nef\r\n0\r\nX-Trailer: 1\r\n\r\n",
+    "/head": "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
+    "/204": "HTTP/1.1 204 No Content\r\n\r\n",
+    "/reason": "HTTP/1.1 200 Gr\xfc\xdfe\r\nContent-Length: 0\r\n\r\n",
+    "/old": "HTTP/1.0 200 OK\r\n\r\nuntil close",
+  };
+  const server = rawServer(async (c) => {
+    for (let r = await c.readRequest(); r !== null; r = await c.readRequest()) {
+      const target = r.head.split(" ")[1];
+      const answer = answers[target];
+      const bytes = Uint8Array.from(answer, (ch) => ch.charCodeAt(0));
+      await c.write(bytes);
+      if (target === "/old") return;
+    }
+  });
+  const transport = new H1Transport(TIMEOUTS);
+  const upstream = upstreamOf("127.0.0.1", server.port, 1);
+  try {
+    const chunked = await transport.send(request("GET", "/chunked"), upstream);
+    assertEquals(chunked.headers.get("content-length"), null);
+    assertEquals(await chunked.text(), "abcdef");
+    const head = await transport.send(request("HEAD", "/head"), upstream);
+    assertEquals([head.body, head.headers.get("content-length")], [null, "1234"]);
+    const empty = await transport.send(request("GET", "/204"), upstream);
+    assertEquals([empty.status, empty.body], [204, null]);
+    const reason = await transport.send(request("GET", "/reason"), upstream);
+    assertEquals(reason.status, 200);
+    await reason.body?.cancel();
+    assertEquals(server.accepted, 1);
+    const old = await transport.send(request("GET", "/old"), upstream);
+    assertEquals(await old.text(), "until close");
+    assertEquals(transport.pool(upstream.key)?.size, 0);
+  } finally {
+    transport.close();
+    await server.close();
+  }
+});
