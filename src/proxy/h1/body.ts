@@ -9,7 +9,14 @@ import { ChunkedDecoder } from "./chunked.ts";
 import { EofError, type Wire } from "./connection.ts";
 import type { HeadLimits, ResponseHead } from "./parser.ts";
 
-/** How a response body is delimited. */
+/**
+ * How a response body is delimited.
+ *
+ * @example
+ * ```ts
+ * const framing: Framing = "chunked";
+ * ```
+ */
 export type Framing = "none" | "length" | "chunked" | "close";
 
 /** Largest chunk a reader allocates for one read from the socket. */
@@ -35,7 +42,14 @@ export function framingOf(head: ResponseHead, method: string): Framing {
   return head.contentLength > 0 ? "length" : "close";
 }
 
-/** Hands out a body chunk by chunk. */
+/**
+ * Hands out a body chunk by chunk.
+ *
+ * @example
+ * ```ts
+ * for (let c = await body.next(); c !== null; c = await body.next()) use(c);
+ * ```
+ */
 export interface BodyReader {
   /**
    * The next chunk, or `null` after the last.

@@ -12,18 +12,39 @@ import {
   type ResponseHead,
 } from "./parser.ts";
 
-/** What a connection reads from; `Deno.Conn` is one. */
+/**
+ * What a connection reads from; `Deno.Conn` is one.
+ *
+ * @example
+ * ```ts
+ * const source: ByteSource = await Deno.connect({ port: 8080 });
+ * ```
+ */
 export interface ByteSource {
   read(p: Uint8Array): Promise<number | null>;
 }
 
-/** What a connection talks over; `Deno.TcpConn` is one. */
+/**
+ * What a connection talks over; `Deno.TcpConn` is one.
+ *
+ * @example
+ * ```ts
+ * const conn: ByteConn = await Deno.connect({ port: 8080 });
+ * ```
+ */
 export interface ByteConn extends ByteSource {
   write(p: Uint8Array): Promise<number>;
   close(): void;
 }
 
-/** The upstream closed the connection before a complete response. */
+/**
+ * The upstream closed the connection before a complete response.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof EofError && err.empty) console.log("dropped before answering");
+ * ```
+ */
 export class EofError extends Error {
   override name = "EofError";
   /** No byte of a response had arrived: typical of a pooled connection the upstream dropped. */

@@ -6,12 +6,26 @@
  * @module
  */
 
-/** A response that breaks the protocol (or the configured limits). */
+/**
+ * A response that breaks the protocol (or the configured limits).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof ParseError) console.log("malformed:", err.message);
+ * ```
+ */
 export class ParseError extends Error {
   override name = "ParseError";
 }
 
-/** Bounds on what an upstream may send in a head. */
+/**
+ * Bounds on what an upstream may send in a head.
+ *
+ * @example
+ * ```ts
+ * const limits: HeadLimits = { maxHeadBytes: 8192, maxHeaders: 64 };
+ * ```
+ */
 export interface HeadLimits {
   /** Bytes of one response head (status line, fields, final CRLF). */
   readonly maxHeadBytes: number;
@@ -19,10 +33,24 @@ export interface HeadLimits {
   readonly maxHeaders: number;
 }
 
-/** The limits used when none are given. */
+/**
+ * The limits used when none are given: 64 KiB and 256 fields.
+ *
+ * @example
+ * ```ts
+ * DEFAULT_LIMITS.maxHeadBytes; // 65536
+ * ```
+ */
 export const DEFAULT_LIMITS: HeadLimits = { maxHeadBytes: 64 * 1024, maxHeaders: 256 };
 
-/** A parsed response head. */
+/**
+ * A parsed response head.
+ *
+ * @example
+ * ```ts
+ * const head: ResponseHead = parseHead(bytes, 0, bytes.length, DEFAULT_LIMITS);
+ * ```
+ */
 export interface ResponseHead {
   readonly status: number;
   readonly reason: string;
@@ -47,14 +75,28 @@ const HTAB = 9;
 const COLON = 58;
 const COMMA = 44;
 
-/** 1 for `tchar` (RFC 9110 §5.6.2). */
+/**
+ * 1 for `tchar` (RFC 9110 §5.6.2).
+ *
+ * @example
+ * ```ts
+ * TCHAR[0x41]; // 1 ("A")
+ * ```
+ */
 export const TCHAR: Uint8Array = new Uint8Array(256);
 for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
 for (const ch of "!#$%&'*+-.^_`|~") TCHAR[ch.charCodeAt(0)] = 1;
 
-/** 1 for bytes allowed in a field value or reason phrase: VCHAR, SP, HTAB, obs-text. */
+/**
+ * 1 for bytes allowed in a field value or reason phrase: VCHAR, SP, HTAB, obs-text.
+ *
+ * @example
+ * ```ts
+ * FIELD_BYTE[0x0d]; // 0 (CR)
+ * ```
+ */
 export const FIELD_BYTE: Uint8Array = new Uint8Array(256);
 for (let c = 0x20; c <= 0xff; c++) FIELD_BYTE[c] = 1;
 FIELD_BYTE[0x7f] = 0;

@@ -5,7 +5,14 @@
  * @module
  */
 
-/** How the request body goes out. */
+/**
+ * The encoded request head and how the request body goes out.
+ *
+ * @example
+ * ```ts
+ * const { head, length } = requestHead("GET", "/", new Headers(), false, "a:80");
+ * ```
+ */
 export interface RequestFraming {
   /** The head text, ending in the blank line. */
   readonly head: string;
@@ -65,7 +72,14 @@ export function writeLatin1(out: Uint8Array, at: number, text: string): number {
   return at + text.length;
 }
 
-/** The last-chunk and empty trailer section of a chunked body. */
+/**
+ * The last-chunk and empty trailer section of a chunked body.
+ *
+ * @example
+ * ```ts
+ * await conn.write(LAST_CHUNK);
+ * ```
+ */
 export const LAST_CHUNK: Uint8Array = encoder.encode("0\r\n\r\n");
 
 /**

@@ -28,7 +28,14 @@ import { DEFAULT_LIMITS, type HeadLimits, ParseError, type ResponseHead } from "
 import { ServerPool } from "./pool.ts";
 import { encodeRequest, frameChunk, LAST_CHUNK, requestHead } from "./request.ts";
 
-/** Tuning of {@link H1Transport}. */
+/**
+ * Tuning of {@link H1Transport}.
+ *
+ * @example
+ * ```ts
+ * const options: H1Options = { maxConnsPerServer: 64, idleTimeoutMs: 30_000 };
+ * ```
+ */
 export interface H1Options {
   /** Connections kept per server (busy or idle); more are opened when needed but not kept. */
   readonly maxConnsPerServer?: number;
