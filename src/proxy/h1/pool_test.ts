@@ -1,6 +1,6 @@
 /** The per-server pool's bookkeeping over real loopback connections. */
 import { assertEquals } from "../../../tests/_assert.ts";
-import { rawServer } from "../../../tests/_raw_server.ts";
+import { rawServer } from "../../../tests/_scripted_server.ts";
 import { H1Connection } from "./connection.ts";
 import { ServerPool } from "./pool.ts";
 

@@ -3,7 +3,7 @@
  * servers writing hand-crafted bytes.
  */
 import { assert, assertEquals, assertRejects } from "../../../tests/_assert.ts";
-import { closedPort, type RawConn, rawServer } from "../../../tests/_raw_server.ts";
+import { closedPort, type RawConn, rawServer } from "../../../tests/_scripted_server.ts";
 import { upstreamOf } from "../../balance/upstream.ts";
 import { UpstreamError, type UpstreamRequest } from "../transport.ts";
 import { H1Transport } from "./transport.ts";
