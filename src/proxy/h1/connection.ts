@@ -1,0 +1,230 @@
+/**
+ * One upstream connection: a reusable read buffer over a byte stream, reading response heads,
+ * and the idle watch that notices an upstream closing a pooled connection.
+ *
+ * @module
+ */
+import {
+  findHeadEnd,
+  type HeadLimits,
+  ParseError,
+  parseHead,
+  type ResponseHead,
+} from "./parser.ts";
+
+/**
+ * What a connection reads from; `Deno.Conn` is one.
+ *
+ * @example
+ * ```ts
+ * const source: ByteSource = await Deno.connect({ port: 8080 });
+ * ```
+ */
+export interface ByteSource {
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/**
+ * What a connection talks over; `Deno.TcpConn` is one.
+ *
+ * @example
+ * ```ts
+ * const conn: ByteConn = await Deno.connect({ port: 8080 });
+ * ```
+ */
+export interface ByteConn extends ByteSource {
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/**
+ * The upstream closed the connection before a complete response.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof EofError && err.empty) console.log("dropped before answering");
+ * ```
+ */
+export class EofError extends Error {
+  override name = "EofError";
+  /** No byte of a response had arrived: typical of a pooled connection the upstream dropped. */
+  readonly empty: boolean;
+
+  constructor(message: string, empty: boolean) {
+    super(message);
+    this.empty = empty;
+  }
+}
+
+const INITIAL_BUFFER = 16 * 1024;
+/** Less free space than this at the end of the buffer makes a read compact (or grow) it first. */
+const MIN_READ = 4096;
+
+/**
+ * A read buffer over a byte source: `buf[start, end)` holds bytes read but not yet consumed.
+ *
+ * @example
+ * ```ts
+ * const wire = new Wire(conn);
+ * const head = await readResponseHead(wire, DEFAULT_LIMITS);
+ * ```
+ */
+export class Wire {
+  buf: Uint8Array;
+  start = 0;
+  end = 0;
+  readonly source: ByteSource;
+  #pending: Promise<boolean> | null = null;
+
+  constructor(source: ByteSource, size = INITIAL_BUFFER) {
+    this.source = source;
+    this.buf = new Uint8Array(size);
+  }
+
+  /** Bytes buffered and not consumed. */
+  get buffered(): number {
+    return this.end - this.start;
+  }
+
+  /**
+   * Reads more bytes into the buffer, compacting or growing it when full (callers bound how much
+   * they let accumulate). Resolves `false` at end of stream. A read started by {@link prefetch} is
+   * taken over instead of starting another.
+   */
+  fill(): Promise<boolean> {
+    const pending = this.#pending;
+    if (pending !== null) {
+      this.#pending = null;
+      return pending;
+    }
+    return this.#read();
+  }
+
+  /** Starts a read in the background (while idle), to be taken over by the next {@link fill}. */
+  prefetch(): Promise<boolean> {
+    this.#pending ??= this.#read();
+    return this.#pending;
+  }
+
+  async #read(): Promise<boolean> {
+    if (this.start === this.end) this.start = this.end = 0;
+    else if (this.buf.length - this.end < MIN_READ) {
+      const used = this.end - this.start;
+      if (used <= this.buf.length >> 1) {
+        this.buf.copyWithin(0, this.start, this.end);
+      } else {
+        const grown = new Uint8Array(this.buf.length * 2);
+        grown.set(this.buf.subarray(this.start, this.end));
+        this.buf = grown;
+      }
+      this.start = 0;
+      this.end = used;
+    }
+    const n = await this.source.read(this.buf.subarray(this.end));
+    if (n === null) return false;
+    this.end += n;
+    return true;
+  }
+}
+
+/**
+ * Reads response heads until a final one (skipping interim 1xx heads) and leaves the wire at
+ * its body.
+ *
+ * @throws {ParseError} on a malformed or oversized head, {@link EofError} on end of stream.
+ * @example
+ * ```ts
+ * const head = await readResponseHead(wire, DEFAULT_LIMITS);
+ * ```
+ */
+export async function readResponseHead(wire: Wire, limits: HeadLimits): Promise<ResponseHead> {
+  let empty = true;
+  for (;;) {
+    let scanned = 0; // bytes after wire.start already scanned
+    for (;;) {
+      const from = wire.start + (scanned > 3 ? scanned - 3 : 0);
+      const end = findHeadEnd(wire.buf, from, wire.start, wire.end);
+      if (end >= 0) {
+        const head = parseHead(wire.buf, wire.start, end, limits);
+        wire.start = end;
+        if (head.status >= 200) return head;
+        // 101 would switch protocols, which this client never asks for.
+        if (head.status === 101) throw new ParseError("unexpected 101 Switching Protocols");
+        break;
+      }
+      scanned = wire.end - wire.start;
+      if (scanned > limits.maxHeadBytes) throw new ParseError("response head too large");
+      if (scanned > 0) empty = false;
+      let more: boolean;
+      try {
+        more = await wire.fill();
+      } catch (err) {
+        // A reset before any answer is how a dropped pooled connection often shows.
+        if (empty && err instanceof Deno.errors.ConnectionReset) more = false;
+        else throw err;
+      }
+      if (!more) {
+        throw new EofError("upstream closed the connection before the response head", empty);
+      }
+    }
+    empty = false;
+  }
+}
+
+/**
+ * A TCP connection to one upstream server with its read buffer.
+ *
+ * @example
+ * ```ts
+ * const c = new H1Connection(await Deno.connect({ hostname: "127.0.0.1", port: 8080 }));
+ * ```
+ */
+export class H1Connection {
+  readonly wire: Wire;
+  readonly #conn: ByteConn;
+  #closed = false;
+  /** When it went idle (ms, `performance.now()`), for the pool's idle timeout. */
+  idleSince = 0;
+  /** Exchanges completed on it (0 while the first is running). */
+  uses = 0;
+
+  constructor(conn: ByteConn) {
+    this.#conn = conn;
+    this.wire = new Wire(conn);
+  }
+
+  /** Whether {@link close} ran. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Writes all of `bytes`. */
+  async write(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) {
+      off += await this.#conn.write(off === 0 ? bytes : bytes.subarray(off));
+    }
+  }
+
+  /**
+   * Watches an idle connection: any byte or end of stream while idle means it is unusable, and
+   * `onDead` runs (unless the connection was taken again before that).
+   */
+  watchIdle(isIdle: () => boolean, onDead: () => void): void {
+    const check = () => {
+      if (isIdle()) onDead();
+    };
+    this.wire.prefetch().then(check, check);
+  }
+
+  /** Closes the socket; further reads and writes fail. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+  }
+}

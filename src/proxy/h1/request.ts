@@ -1,0 +1,142 @@
+/**
+ * Request-side encoding: the request head (one string, encoded once, optionally followed by the
+ * first body bytes in the same buffer) and chunked framing of streamed bodies.
+ *
+ * @module
+ */
+
+/**
+ * The encoded request head and how the request body goes out.
+ *
+ * @example
+ * ```ts
+ * const { head, length } = requestHead("GET", "/", new Headers(), false, "a:80");
+ * ```
+ */
+export interface RequestFraming {
+  /** The head text, ending in the blank line. */
+  readonly head: string;
+  /** The `Content-Length` the caller set, or -1 (then a body goes out chunked). */
+  readonly length: number;
+}
+
+/**
+ * Builds the request head. Headers go out as given (lower-cased by `Headers`); `Host` falls back
+ * to `fallbackHost`; `Transfer-Encoding` is this client's own business, so the given one is
+ * dropped and `chunked` is declared when a body without `Content-Length` follows.
+ *
+ * @example
+ * ```ts
+ * requestHead("GET", "/", new Headers({ host: "a" }), false, "127.0.0.1:80").head;
+ * // "GET / HTTP/1.1\r\nhost: a\r\n\r\n"
+ * ```
+ */
+export function requestHead(
+  method: string,
+  target: string,
+  headers: Headers,
+  hasBody: boolean,
+  fallbackHost: string,
+): RequestFraming {
+  let head = method + " " + target + " HTTP/1.1\r\n";
+  let host = false;
+  let length = -1;
+  for (const [name, value] of headers) {
+    if (name.length === 4 && name === "host") host = true;
+    else if (name.length === 14 && name === "content-length") length = Number(value);
+    else if (name.length === 17 && name === "transfer-encoding") continue;
+    head += name + ": " + value + "\r\n";
+  }
+  if (!host) head += "host: " + fallbackHost + "\r\n";
+  if (hasBody && length < 0) head += "transfer-encoding: chunked\r\n";
+  return { head: head + "\r\n", length };
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes ASCII/Latin-1 `text` at `out[at]` (header values are ByteStrings, not UTF-8) and returns
+ * the position after it. `out` must have room for `text.length` bytes.
+ *
+ * @example
+ * ```ts
+ * const out = new Uint8Array(2);
+ * writeLatin1(out, 0, "hi"); // 2
+ * ```
+ */
+export function writeLatin1(out: Uint8Array, at: number, text: string): number {
+  const { read, written } = encoder.encodeInto(text, out.subarray(at, at + text.length));
+  if (read === text.length && written === text.length) return at + written;
+  // Some character is not ASCII: the fast path wrote UTF-8, redo it byte per character.
+  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i) & 0xff;
+  return at + text.length;
+}
+
+/**
+ * The last-chunk and empty trailer section of a chunked body.
+ *
+ * @example
+ * ```ts
+ * await conn.write(LAST_CHUNK);
+ * ```
+ */
+export const LAST_CHUNK: Uint8Array = encoder.encode("0\r\n\r\n");
+
+/**
+ * Encodes `head` followed by `first` body bytes (chunk-framed when `chunked`, followed by the
+ * last chunk when `last`) into one buffer, so that a small request goes out in one write.
+ *
+ * @example
+ * ```ts
+ * encodeRequest("POST / HTTP/1.1\r\ncontent-length: 2\r\n\r\n", new Uint8Array(2), false, false);
+ * ```
+ */
+export function encodeRequest(
+  head: string,
+  first: Uint8Array | null,
+  chunked: boolean,
+  last: boolean,
+): Uint8Array {
+  const size = first === null || first.length === 0 ? "" : first.length.toString(16);
+  const framed = chunked && size !== "";
+  const total = head.length + (first?.length ?? 0) + (framed ? size.length + 4 : 0) +
+    (chunked && last ? LAST_CHUNK.length : 0);
+  const out = new Uint8Array(total);
+  let at = writeLatin1(out, 0, head);
+  if (first !== null && first.length > 0) {
+    if (framed) {
+      at = writeLatin1(out, at, size);
+      out[at++] = 13;
+      out[at++] = 10;
+    }
+    out.set(first, at);
+    at += first.length;
+    if (framed) {
+      out[at++] = 13;
+      out[at++] = 10;
+    }
+  }
+  if (chunked && last) out.set(LAST_CHUNK, at);
+  return out;
+}
+
+/**
+ * Frames one body chunk for chunked transfer coding.
+ *
+ * @example
+ * ```ts
+ * frameChunk(new TextEncoder().encode("abc")); // "3\r\nabc\r\n"
+ * ```
+ */
+export function frameChunk(data: Uint8Array): Uint8Array {
+  const size = data.length.toString(16);
+  const out = new Uint8Array(size.length + data.length + 4);
+  let at = writeLatin1(out, 0, size);
+  out[at++] = 13;
+  out[at++] = 10;
+  out.set(data, at);
+  at += data.length;
+  out[at++] = 13;
+  out[at] = 10;
+  return out;
+}
