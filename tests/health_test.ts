@@ -138,34 +138,36 @@ Deno.test("a config change that drops a server stops its checks", async () => {
   assertEquals(status.backends[0].servers.length, 1);
 });
 
-Deno.test("passive detection: killing one of two servers under traffic gives no client error", async () => {
-  await using a = await startBackend("a");
-  const b = await startBackend("b");
-  const path = await configFile({
-    backends: [backend("pair", [a, b])],
-    hosts: [{ host: "p.test", backend_name: "pair" }],
-  });
-  await using lb = await startDynlb(["--config-file", path]);
+for (const transport of ["fetch", "h1"]) {
+  Deno.test(`[${transport}] passive detection: killing one of two servers under traffic gives no client error`, async () => {
+    await using a = await startBackend("a");
+    const b = await startBackend("b");
+    const path = await configFile({
+      backends: [backend("pair", [a, b])],
+      hosts: [{ host: "p.test", backend_name: "pair" }],
+    });
+    await using lb = await startDynlb(["--config-file", path, "--upstream-transport", transport]);
 
-  let stop = false;
-  const statuses = new Map<number, number>();
-  let total = 0;
-  const client = async () => {
-    while (!stop) {
-      const r = await get(lb, "p.test");
-      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-      total++;
-    }
-  };
-  const clients = Array.from({ length: 4 }, client);
-  await eventually(() => total >= 50);
-  const port = b.port;
-  await b.close();
-  await eventually(async () => await stateOf(lb, "pair", port) === "down");
-  const mark = total;
-  await eventually(() => total >= mark + 50);
-  stop = true;
-  await Promise.all(clients);
-  assertEquals([...statuses.keys()], [200], `statuses: ${JSON.stringify([...statuses])}`);
-  console.log(`passive: ${total} requests, all 200`);
-});
+    let stop = false;
+    const statuses = new Map<number, number>();
+    let total = 0;
+    const client = async () => {
+      while (!stop) {
+        const r = await get(lb, "p.test");
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        total++;
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    await eventually(() => total >= 50);
+    const port = b.port;
+    await b.close();
+    await eventually(async () => await stateOf(lb, "pair", port) === "down");
+    const mark = total;
+    await eventually(() => total >= mark + 50);
+    stop = true;
+    await Promise.all(clients);
+    assertEquals([...statuses.keys()], [200], `statuses: ${JSON.stringify([...statuses])}`);
+    console.log(`passive: ${total} requests, all 200`);
+  });
+}

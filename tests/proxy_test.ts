@@ -7,7 +7,7 @@ import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { get, startDynlb } from "./_dynlb.ts";
 import { rawRequest } from "./_raw.ts";
 
-const TRANSPORTS = ["fetch"] as const;
+const TRANSPORTS = ["fetch", "h1"] as const;
 
 for (const transport of TRANSPORTS) {
   const args = (path: string, ...more: string[]) => [

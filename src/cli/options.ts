@@ -129,7 +129,7 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
   "upstream-transport": {
     env: "DYNLB_UPSTREAM_TRANSPORT",
     type: "string",
-    fallback: "fetch",
+    fallback: "h1",
     help: "upstream client: h1 (own pooled HTTP/1.1) or fetch",
   },
   "connect-timeout": {

@@ -8,6 +8,7 @@ import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
+import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
 import type { Router } from "./router.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
@@ -54,8 +55,8 @@ export function createTransport(
   switch (name) {
     case "fetch":
       return new FetchTransport(timeouts);
-    default:
-      return new FetchTransport(timeouts);
+    case "h1":
+      return new H1Transport(timeouts);
   }
 }
 

@@ -53,6 +53,9 @@ const STALE = Symbol("stale connection");
 /** The first body bytes go out with the head when at most this long. */
 const MAX_COALESCED = 64 * 1024;
 
+/** Methods safe to send again after the upstream may have seen them. */
+const REPLAYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
 /**
  * Pooled HTTP/1.1 client transport.
  *
@@ -227,9 +230,23 @@ class Exchange {
       let first: Uint8Array | null = null;
       let sent = 0;
       let last = request.body === null;
-      if (request.body !== null) {
+      const body = request.body;
+      if (body instanceof Uint8Array) {
+        // A buffered body: sent whole, and kept for a retry elsewhere (not consumed).
+        if (length >= 0 && body.length !== length) {
+          throw new BodyError("body does not match its Content-Length");
+        }
+        if (body.length <= MAX_COALESCED) {
+          await this.#conn.write(encodeRequest(text, body, chunked, true));
+        } else {
+          await this.#conn.write(encodeRequest(text, null, chunked, false));
+          await this.#conn.write(chunked ? frameChunk(body) : body);
+          if (chunked) await this.#conn.write(LAST_CHUNK);
+        }
+        written = true;
+      } else if (body !== null) {
         this.#bodyConsumed = true;
-        const reader = this.#bodyReader = request.body.getReader();
+        const reader = this.#bodyReader = body.getReader();
         const r = await reader.read();
         if (r.done) last = true;
         else {
@@ -259,7 +276,10 @@ class Exchange {
       this.#finish(false);
       if (this.#reused && !this.#bodyConsumed && !this.#aborted && !this.#timedOut) {
         // A pooled connection the upstream had closed: nothing was answered, so try afresh.
-        if (!written || (err instanceof EofError && err.empty)) throw STALE;
+        // Once written, only a method that may run twice is sent again (as Go's transport does).
+        if (!written || (err instanceof EofError && err.empty && REPLAYABLE.has(request.method))) {
+          throw STALE;
+        }
       }
       throw this.#failure(err);
     }
