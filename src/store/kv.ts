@@ -60,6 +60,8 @@ const DELETES_PER_COMMIT = 500;
 const SWITCH_ATTEMPTS = 20;
 /** Attempts to read a consistent head + chunks while saves keep collecting them. */
 const READ_ATTEMPTS = 10;
+/** How long to keep retrying while another process holds the KV file's write lock. */
+const LOCKED_RETRY_MS = 5000;
 /** A save unfinished for this long is assumed dead and its chunks collected. */
 const PENDING_EXPIRY_MS = 60 * 60 * 1000;
 
@@ -156,7 +158,7 @@ export class KvStore implements ConfigStore {
     const poll = async () => {
       try {
         const kv = await this.#open();
-        const entry = await kv.get<Head>(this.#k("head"));
+        const entry = await whenUnlocked(() => kv.get<Head>(this.#k("head")));
         if (!stopped) notify(entry.value?.id ?? null);
       } catch {
         // Unavailable now; the next tick tries again.
@@ -239,9 +241,9 @@ export class KvStore implements ConfigStore {
   async #read(kv: Deno.Kv): Promise<StoredConfig | null> {
     let previousId: string | null = null;
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-      const head = (await kv.get<Head>(this.#k("head"))).value;
+      const head = (await whenUnlocked(() => kv.get<Head>(this.#k("head")))).value;
       if (head === null) return null;
-      const bytes = await this.#readChunks(kv, head);
+      const bytes = await whenUnlocked(() => this.#readChunks(kv, head));
       if (bytes) return { text: new TextDecoder().decode(bytes), revision: head.id };
       // Same head twice with chunks missing: not a race, the store is damaged.
       if (head.id === previousId) break;
@@ -271,16 +273,20 @@ export class KvStore implements ConfigStore {
 
   async #writeChunks(kv: Deno.Kv, head: Head, bytes: Uint8Array): Promise<void> {
     for (let first = 0; first < head.chunks || first === 0; first += CHUNKS_PER_COMMIT) {
-      const op = kv.atomic();
-      if (first === 0) op.set(this.#k("pending", head.id), { chunks: head.chunks, at: Date.now() });
-      const last = Math.min(first + CHUNKS_PER_COMMIT, head.chunks);
-      for (let n = first; n < last; n++) {
-        op.set(
-          this.#k("chunk", head.id, n),
-          bytes.subarray(n * CHUNK_BYTES, Math.min((n + 1) * CHUNK_BYTES, bytes.length)),
-        );
-      }
-      await commitOrThrow(op, "write chunks");
+      await commitOrThrow(() => {
+        const op = kv.atomic();
+        if (first === 0) {
+          op.set(this.#k("pending", head.id), { chunks: head.chunks, at: Date.now() });
+        }
+        const last = Math.min(first + CHUNKS_PER_COMMIT, head.chunks);
+        for (let n = first; n < last; n++) {
+          op.set(
+            this.#k("chunk", head.id, n),
+            bytes.subarray(n * CHUNK_BYTES, Math.min((n + 1) * CHUNK_BYTES, bytes.length)),
+          );
+        }
+        return op;
+      }, "write chunks");
       if (head.chunks === 0) break;
     }
   }
@@ -288,30 +294,36 @@ export class KvStore implements ConfigStore {
   /** Points the head at `head`, checked against the head it replaces; last writer wins. */
   async #switchHead(kv: Deno.Kv, head: Head): Promise<boolean> {
     for (let attempt = 0; attempt < SWITCH_ATTEMPTS; attempt++) {
-      const old = await kv.get<Head>(this.#k("head"));
-      const op = kv.atomic()
-        .check(old)
-        .set(this.#k("head"), head)
-        .delete(this.#k("pending", head.id));
-      if (old.value) op.set(this.#k("garbage", old.value.id), { chunks: old.value.chunks });
-      if ((await op.commit()).ok) return true;
+      const switched = await whenUnlocked(async () => {
+        const old = await kv.get<Head>(this.#k("head"));
+        const op = kv.atomic()
+          .check(old)
+          .set(this.#k("head"), head)
+          .delete(this.#k("pending", head.id));
+        if (old.value) op.set(this.#k("garbage", old.value.id), { chunks: old.value.chunks });
+        return (await op.commit()).ok;
+      });
+      if (switched) return true;
     }
     return false;
   }
 
   /** Deletes replaced chunk sets and those of saves that died long ago. */
   async #collectGarbage(kv: Deno.Kv, currentId: string): Promise<void> {
-    for await (const entry of kv.list<{ chunks: number }>({ prefix: this.#k("garbage") })) {
-      const id = entry.key[2] as string;
-      if (id === currentId) continue;
-      await this.#deleteChunkSet(kv, id, entry.value.chunks, [entry.key]);
-    }
     const expired = Date.now() - PENDING_EXPIRY_MS;
-    const pending = kv.list<{ chunks: number; at: number }>({ prefix: this.#k("pending") });
-    for await (const entry of pending) {
-      if (entry.value.at < expired) {
-        await this.#deleteChunkSet(kv, entry.key[2] as string, entry.value.chunks, [entry.key]);
+    const doomed = await whenUnlocked(async () => {
+      const found: Array<{ key: Deno.KvKey; chunks: number }> = [];
+      for await (const entry of kv.list<{ chunks: number }>({ prefix: this.#k("garbage") })) {
+        if (entry.key[2] !== currentId) found.push({ key: entry.key, chunks: entry.value.chunks });
       }
+      const pending = kv.list<{ chunks: number; at: number }>({ prefix: this.#k("pending") });
+      for await (const entry of pending) {
+        if (entry.value.at < expired) found.push({ key: entry.key, chunks: entry.value.chunks });
+      }
+      return found;
+    });
+    for (const { key, chunks } of doomed) {
+      await this.#deleteChunkSet(kv, key[2] as string, chunks, [key]);
     }
   }
 
@@ -323,20 +335,44 @@ export class KvStore implements ConfigStore {
     records: Deno.KvKey[],
   ): Promise<void> {
     for (let first = 0; first < chunks; first += DELETES_PER_COMMIT) {
-      const op = kv.atomic();
-      for (let n = first; n < Math.min(first + DELETES_PER_COMMIT, chunks); n++) {
-        op.delete(this.#k("chunk", id, n));
-      }
-      await commitOrThrow(op, "delete chunks");
+      await commitOrThrow(() => {
+        const op = kv.atomic();
+        for (let n = first; n < Math.min(first + DELETES_PER_COMMIT, chunks); n++) {
+          op.delete(this.#k("chunk", id, n));
+        }
+        return op;
+      }, "delete chunks");
     }
-    const op = kv.atomic();
-    for (const key of records) op.delete(key);
-    await commitOrThrow(op, "delete records");
+    await commitOrThrow(() => {
+      const op = kv.atomic();
+      for (const key of records) op.delete(key);
+      return op;
+    }, "delete records");
   }
 }
 
-async function commitOrThrow(op: Deno.AtomicOperation, what: string): Promise<void> {
-  if (!(await op.commit()).ok) throw new Error(`kv store: ${what} failed`);
+/** Commits the operation `build` makes, rebuilding it for each retry on a locked file. */
+async function commitOrThrow(build: () => Deno.AtomicOperation, what: string): Promise<void> {
+  const result = await whenUnlocked(() => build().commit());
+  if (!result.ok) throw new Error(`kv store: ${what} failed`);
+}
+
+/**
+ * Runs `fn`, retrying with a growing pause while SQLite reports the file locked: processes
+ * sharing one KV file get "database is locked" instead of waiting for each other. Gives up
+ * after about five seconds (the caller then reports the store unavailable).
+ */
+async function whenUnlocked<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LOCKED_RETRY_MS;
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!/database is locked|SQLITE_BUSY/i.test(String(err)) || Date.now() > deadline) throw err;
+      const pause = Math.min(2 ** attempt, 50) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
 }
 
 /** Maps KV I/O failures (locked or read-only file, network) to {@link StoreUnavailableError}. */

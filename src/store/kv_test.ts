@@ -182,6 +182,46 @@ Deno.test("kv store: concurrent saves never leave or show a mixed config", async
   });
 });
 
+Deno.test("kv store: saves from several processes at once stay whole and clean", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/config.kv`;
+    const module = new URL("./kv.ts", import.meta.url).href;
+    // Each child saves 10 distinct 5-chunk documents as fast as it can.
+    const child = (tag: string) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          "--unstable-kv",
+          `import { KvStore } from ${JSON.stringify(module)};
+          const s = new KvStore({ path: ${JSON.stringify(path)} });
+          for (let i = 0; i < 10; i++) await s.save("${tag}" + i + "x".repeat(300000));
+          await s.close();`,
+        ],
+        stdout: "null",
+        stderr: "inherit",
+      }).output();
+    const store = new KvStore({ path });
+    try {
+      let running = true;
+      const children = Promise.all(["A", "B", "C"].map(child)).finally(() => (running = false));
+      let reads = 0;
+      while (running) {
+        const loaded = await store.load();
+        if (loaded) assert(/^[ABC]\d+x{300000}$/.test(loaded.text), "a load saw a mixed config");
+        reads++;
+      }
+      assert((await children).every((out) => out.success), "a child's save failed");
+      const final = await store.load();
+      assert(final !== null);
+      const keys = await keysOf(path);
+      assert(keys.every((k) => k[1] === "head" || (k[1] === "chunk" && k[2] === final.revision)));
+      console.log(`${reads} loads during 30 saves by 3 processes, all whole`);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 Deno.test("kv store: unusable path rejects with StoreUnavailableError", async () => {
   await withDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/file`, "");

@@ -140,8 +140,9 @@ export class RedisStore implements ConfigStore {
   async save(text: string): Promise<StoredConfig> {
     const revision = await sha1Hex(text);
     const payload = JSON.stringify({ revision, instance: this.#instance });
-    await this.#command((client) =>
-      client.multi().set(this.#key, text).publish(this.#channel, payload).exec()
+    await this.#command(
+      (client) => client.multi().set(this.#key, text).publish(this.#channel, payload).exec(),
+      true,
     );
     this.#lastRevision = revision;
     return { text, revision };
@@ -264,7 +265,7 @@ export class RedisStore implements ConfigStore {
   }
 
   /** Runs `fn` on a ready client within the command timeout, mapping failures. */
-  async #command<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  async #command<T>(fn: (client: Client) => Promise<T>, isWrite = false): Promise<T> {
     if (this.#closed) throw new StoreUnavailableError("redis store is closed");
     if (this.#state === "connecting") await this.#waitForFirstConnection();
     if (!this.#client.isReady) {
@@ -272,8 +273,11 @@ export class RedisStore implements ConfigStore {
     }
     let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
+      // A hung Redis (stopped, overloaded) may still apply a timed-out write later; the poll
+      // then reports it like any other change.
+      const note = isWrite ? "; the write may still be applied" : "";
       timer = setTimeout(
-        () => reject(new StoreUnavailableError(`redis store timed out (${this.location})`)),
+        () => reject(new StoreUnavailableError(`redis store timed out (${this.location})${note}`)),
         this.#timeoutMs,
       );
     });
