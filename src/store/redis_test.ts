@@ -54,6 +54,16 @@ Deno.test("redis store: missing key loads null, save/load round trip", async () 
       const saved2 = await store.save(unicode);
       assert(saved2.revision !== saved.revision);
       assertEquals(await store.load(), saved2);
+      // A 10,000-host document (~0.9 MB) survives byte-exactly.
+      const hosts = Array.from({ length: 10_000 }, (_, i) => ({
+        host: `www.host-${i}.example.com`,
+        backend_name: `backend${i % 10}`,
+      }));
+      const big = JSON.stringify({ backends: [], hosts }, null, 2);
+      assert(big.length > 800_000, `only ${big.length} bytes`);
+      const saved3 = await store.save(big);
+      const loaded3 = await store.load();
+      assert(loaded3?.text === big && loaded3.revision === saved3.revision);
       assertEquals(store.location, `redis://127.0.0.1:${redis.port}/0 key=t1`);
     } finally {
       await store.close();
