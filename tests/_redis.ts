@@ -4,7 +4,16 @@
  * @module
  */
 
-/** A running (or stopped) test Redis. */
+/**
+ * A running (or stopped) test Redis.
+ *
+ * @example
+ * ```ts
+ * const redis: TestRedis = await startRedis();
+ * await redis.restart(); // same port, empty data
+ * await redis.close();
+ * ```
+ */
 export interface TestRedis {
   /** The loopback port, stable across `restart()`. */
   readonly port: number;

@@ -31,7 +31,14 @@ import { dirname } from "node:path";
 import { log } from "../log.ts";
 import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
 
-/** Where the KV store lives. */
+/**
+ * Where the KV store lives.
+ *
+ * @example
+ * ```ts
+ * const options: KvStoreOptions = { path: "./.data/config.kv", pollIntervalMs: 1000 };
+ * ```
+ */
 export interface KvStoreOptions {
   /** A file path (its directory is created), `:memory:`, or a KV Connect `https://` URL. */
   path: string;

@@ -19,7 +19,14 @@ import { createClient, ErrorReply } from "redis";
 import { log } from "../log.ts";
 import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
 
-/** How to reach the Redis store. */
+/**
+ * How to reach the Redis store.
+ *
+ * @example
+ * ```ts
+ * const options: RedisStoreOptions = { url: "rediss://:secret@redis.internal:6380/2", key: "lb" };
+ * ```
+ */
 export interface RedisStoreOptions {
   /** Default `127.0.0.1`. */
   host?: string;
@@ -329,7 +336,14 @@ export class RedisStore implements ConfigStore {
   }
 }
 
-/** Options in the shape command-line flags or environment variables give them. */
+/**
+ * Options in the shape command-line flags or environment variables give them.
+ *
+ * @example
+ * ```ts
+ * const values: RedisFlagValues = { host: Deno.env.get("REDIS_HOST"), port: "6379" };
+ * ```
+ */
 export interface RedisFlagValues {
   host?: string;
   port?: string | number;

@@ -116,7 +116,9 @@ Deno.test("redis store: a plain SET by another client is seen by the poll", asyn
 
 Deno.test("redis store: outage fails fast, reconnect resyncs and saves work again", async () => {
   await withRedis(async (redis) => {
-    const store = new RedisStore({ port: redis.port, key: "t4" });
+    // A long poll interval: the resync and the later notification must not come from polling.
+    const store = new RedisStore({ port: redis.port, key: "t4", pollIntervalMs: 60_000 });
+    const other = new RedisStore({ port: redis.port, key: "t4" });
     try {
       await store.save(CONFIG);
       const changes = new Changes(store);
@@ -134,9 +136,18 @@ Deno.test("redis store: outage fails fast, reconnect resyncs and saves work agai
       assertEquals(await store.load(), null);
       await store.save(CONFIG);
       assertEquals((await store.load())?.text, CONFIG);
+      // The subscriber connection came back and resubscribed: pub/sub works again.
+      while (!(await redis.command("PUBSUB", "NUMSUB", "t4:changed")).includes(":1\r\n")) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const next = changes.next();
+      await other.save('{"after":"restart"}');
+      await next;
+      assertEquals((await store.load())?.text, '{"after":"restart"}');
       changes.ac.abort();
     } finally {
       await store.close();
+      await other.close();
     }
   });
 });
