@@ -1,0 +1,460 @@
+/**
+ * Configuration in one Redis string key (the seed's `redis_key`, default `balancer`).
+ *
+ * - `save` runs `SET key text` and `PUBLISH <key>:changed {revision, instance}` in one
+ *   MULTI/EXEC, so every instance's subscriber hears about the change within milliseconds.
+ * - `watch` also polls, because a plain `redis-cli SET` publishes nothing. The poll asks Redis
+ *   for the SHA-1 of the stored value (a small Lua script) instead of transferring the whole
+ *   document every second; when scripting is not allowed it falls back to waking the control
+ *   plane on every tick, which then GETs and compares.
+ * - The revision is the SHA-1 hex of the stored bytes, computed by Redis in `load` too, so
+ *   the poll and `load` always agree.
+ * - The connection reconnects forever with a capped backoff. Commands are never queued while
+ *   disconnected (`disableOfflineQueue`), so `save`/`load` fail at once with
+ *   {@link StoreUnavailableError} instead of hanging, which the admin API turns into a 503.
+ *
+ * @module
+ */
+import { createClient, ErrorReply } from "redis";
+import { log } from "../log.ts";
+import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
+
+/**
+ * How to reach the Redis store.
+ *
+ * @example
+ * ```ts
+ * const options: RedisStoreOptions = { url: "rediss://:secret@redis.internal:6380/2", key: "lb" };
+ * ```
+ */
+export interface RedisStoreOptions {
+  /** Default `127.0.0.1`. */
+  host?: string;
+  /** Default `6379`. */
+  port?: number;
+  /** The key holding the config text; default `balancer` (as in the seed). */
+  key?: string;
+  /** ACL user name (needs `password`). */
+  username?: string;
+  /** `AUTH` password. Never logged. */
+  password?: string;
+  /** Database number for `SELECT`; default 0. */
+  db?: number;
+  /** Connect with TLS. */
+  tls?: boolean;
+  /** `redis[s]://[user[:password]@]host[:port][/db]`; overrides host, port, password, db, tls. */
+  url?: string;
+  /** Poll interval of `watch`, milliseconds; default 1000 (the seed polls every second). */
+  pollIntervalMs?: number;
+  /** How long `load`/`save` wait for a reply (or for the first connection), ms; default 2000. */
+  commandTimeoutMs?: number;
+}
+
+/** Connection settings after defaults and `url` were applied. */
+interface Endpoint {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db: number;
+  tls: boolean;
+}
+
+/** The longest pause between reconnection attempts. */
+const MAX_BACKOFF_MS = 5000;
+
+// Returns [sha1hex, value] so the revision is computed where the bytes are; one round trip.
+const LOAD_SCRIPT = "local v = redis.call('GET', KEYS[1]) " +
+  "if not v then return false end return {redis.sha1hex(v), v}";
+// The poll's cheap probe: 40 bytes instead of the whole document.
+const REVISION_SCRIPT = "local v = redis.call('GET', KEYS[1]) " +
+  "if not v then return false end return redis.sha1hex(v)";
+
+type Client = ReturnType<typeof createClient>;
+type Timer = ReturnType<typeof setTimeout>;
+
+/**
+ * A {@link ConfigStore} backed by one Redis string key, with pub/sub change notifications.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisStore({ host: "127.0.0.1", port: 6379, key: "balancer" });
+ * const stored = await store.load(); // null when the key does not exist
+ * const ac = new AbortController();
+ * store.watch(() => console.log("maybe changed"), ac.signal);
+ * await store.save('{"backends":[],"hosts":[]}');
+ * ac.abort();
+ * await store.close();
+ * ```
+ */
+export class RedisStore implements ConfigStore {
+  readonly kind = "redis";
+  readonly location: string;
+  readonly #key: string;
+  readonly #channel: string;
+  readonly #endpoint: Endpoint;
+  readonly #pollIntervalMs: number;
+  readonly #timeoutMs: number;
+  readonly #instance = crypto.randomUUID();
+  readonly #client: Client;
+  #subscriber: Client | null = null;
+  /** `connecting` until the first connection succeeds or fails. */
+  #state: "connecting" | "up" | "down" = "connecting";
+  #readyWaiters = new Set<() => void>();
+  /** The revision this instance last loaded or saved; a poll only wakes on a difference. */
+  #lastRevision: string | null | undefined = undefined;
+  /** `false` once Redis refused EVAL (ACL, disabled scripting): then plain GET everywhere. */
+  #scripting = true;
+  #watchers = new Set<() => void>();
+  #cleanups = new Set<() => void>();
+  #closed = false;
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.#endpoint = resolveEndpoint(options);
+    this.#key = options.key ?? "balancer";
+    this.#channel = `${this.#key}:changed`;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#timeoutMs = options.commandTimeoutMs ?? 2000;
+    const { host, port, db, tls } = this.#endpoint;
+    const shownHost = host.includes(":") ? `[${host}]` : host;
+    this.location = `${tls ? "rediss" : "redis"}://${shownHost}:${port}/${db} key=${this.#key}`;
+    this.#client = this.#createClient();
+    this.#client.on("error", (err: unknown) => this.#onDown(err));
+    this.#client.on("ready", () => this.#onUp());
+    // Never awaited: with Redis down the promise does not settle while retries go on.
+    this.#client.connect().catch(() => {});
+  }
+
+  async load(): Promise<StoredConfig | null> {
+    const result = await this.#command(async (client) => {
+      if (this.#scripting) {
+        try {
+          const reply = await client.eval(LOAD_SCRIPT, { keys: [this.#key] });
+          if (reply === null) return null;
+          const [revision, text] = reply as unknown as [string, string];
+          return { text, revision };
+        } catch (err) {
+          if (!this.#scriptingRefused(err)) throw err;
+        }
+      }
+      const text = await client.get(this.#key);
+      return text === null ? null : { text, revision: await sha1Hex(text) };
+    });
+    this.#lastRevision = result?.revision ?? null;
+    return result;
+  }
+
+  async save(text: string): Promise<StoredConfig> {
+    const revision = await sha1Hex(text);
+    const payload = JSON.stringify({ revision, instance: this.#instance });
+    await this.#command(
+      (client) => client.multi().set(this.#key, text).publish(this.#channel, payload).exec(),
+      true,
+    );
+    this.#lastRevision = revision;
+    return { text, revision };
+  }
+
+  watch(onChange: () => void, signal: AbortSignal): void {
+    if (signal.aborted || this.#closed) return;
+    const notify = () => {
+      try {
+        onChange();
+      } catch (err) {
+        log("error", "redis store watcher failed", { error: String(err) });
+      }
+    };
+    let timer: Timer | undefined;
+    const poll = async () => {
+      try {
+        if (this.#state === "up" && (await this.#changedSinceLastSeen())) notify();
+      } catch {
+        // Unreachable: the error listener logs the state change, reconnection resyncs.
+      } finally {
+        // Re-armed only after the previous poll finished: a slow Redis never piles polls up.
+        if (!signal.aborted && !this.#closed) timer = setTimeout(poll, this.#pollIntervalMs);
+      }
+    };
+    timer = setTimeout(poll, this.#pollIntervalMs);
+    this.#watchers.add(notify);
+    const cleanup = () => {
+      clearTimeout(timer);
+      this.#watchers.delete(notify);
+      this.#cleanups.delete(cleanup);
+      signal.removeEventListener("abort", cleanup);
+    };
+    this.#cleanups.add(cleanup);
+    signal.addEventListener("abort", cleanup, { once: true });
+    this.#ensureSubscriber();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const cleanup of [...this.#cleanups]) cleanup();
+    for (const wake of this.#readyWaiters) wake();
+    await Promise.all([
+      closeClient(this.#client),
+      this.#subscriber && closeClient(this.#subscriber),
+    ]);
+  }
+
+  #createClient(): Client {
+    const { host, port, username, password, db, tls } = this.#endpoint;
+    const reconnectStrategy = (retries: number) =>
+      Math.min(100 * 2 ** Math.min(retries, 10), MAX_BACKOFF_MS);
+    const socket = tls
+      ? {
+        host,
+        port,
+        tls: true as const,
+        servername: host,
+        connectTimeout: 3000,
+        reconnectStrategy,
+      }
+      : { host, port, connectTimeout: 3000, reconnectStrategy };
+    return createClient({
+      socket,
+      username,
+      password,
+      database: db,
+      disableOfflineQueue: true,
+      // Finds a silently dead connection (a NAT or firewall dropped it) within seconds.
+      pingInterval: 10_000,
+    });
+  }
+
+  /** One subscriber connection per store, shared by all watchers; node-redis resubscribes. */
+  #ensureSubscriber(): void {
+    if (this.#subscriber || this.#closed) return;
+    const subscriber = this.#client.duplicate({ pingInterval: undefined });
+    this.#subscriber = subscriber;
+    // Its failures mirror the main connection's, which already logs them.
+    subscriber.on("error", () => {});
+    // Subscribe on the first `ready`; after that node-redis resubscribes on every reconnect.
+    let subscribed = false;
+    subscriber.on("ready", () => {
+      if (subscribed || this.#closed) return;
+      subscribed = true;
+      subscriber.subscribe(this.#channel, (message: string) => this.#onMessage(message)).catch(
+        () => (subscribed = false),
+      );
+    });
+    subscriber.connect().catch(() => {});
+  }
+
+  #onMessage(message: string): void {
+    let revision: unknown;
+    try {
+      revision = (JSON.parse(message) as { revision?: unknown }).revision;
+    } catch {
+      // A foreign publisher: treat it as "something changed".
+    }
+    if (typeof revision === "string" && revision === this.#lastRevision) return;
+    for (const notify of [...this.#watchers]) notify();
+  }
+
+  #onDown(err: unknown): void {
+    if (this.#closed || this.#state === "down") return;
+    this.#state = "down";
+    log("warn", "redis store unreachable", { location: this.location, error: errorText(err) });
+    for (const wake of this.#readyWaiters) wake();
+  }
+
+  #onUp(): void {
+    const wasDown = this.#state === "down";
+    this.#state = "up";
+    for (const wake of this.#readyWaiters) wake();
+    if (!wasDown || this.#closed) return;
+    log("info", "redis store reconnected", { location: this.location });
+    // Changes made while we were away published nothing we could hear: resynchronise.
+    for (const notify of [...this.#watchers]) notify();
+  }
+
+  /** Runs `fn` on a ready client within the command timeout, mapping failures. */
+  async #command<T>(fn: (client: Client) => Promise<T>, isWrite = false): Promise<T> {
+    if (this.#closed) throw new StoreUnavailableError("redis store is closed");
+    if (this.#state === "connecting") await this.#waitForFirstConnection();
+    if (!this.#client.isReady) {
+      throw new StoreUnavailableError(`redis store unreachable (${this.location})`);
+    }
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      // A hung Redis (stopped, overloaded) may still apply a timed-out write later; the poll
+      // then reports it like any other change.
+      const note = isWrite ? "; the write may still be applied" : "";
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`redis store timed out (${this.location})${note}`)),
+        this.#timeoutMs,
+      );
+    });
+    const work = fn(this.#client);
+    work.catch(() => {}); // a late rejection after the timeout must not go unhandled
+    try {
+      return await Promise.race([work, timeout]);
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
+      throw new StoreUnavailableError(`redis store failed: ${errorText(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #waitForFirstConnection(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#readyWaiters.delete(wake);
+        resolve();
+      };
+      const timer: Timer = setTimeout(wake, this.#timeoutMs);
+      this.#readyWaiters.add(wake);
+    });
+  }
+
+  async #changedSinceLastSeen(): Promise<boolean> {
+    if (!this.#scripting) return true;
+    try {
+      const reply = await this.#command((client) =>
+        client.eval(REVISION_SCRIPT, { keys: [this.#key] })
+      );
+      const revision = reply === null ? null : String(reply);
+      return revision !== this.#lastRevision;
+    } catch (err) {
+      if (this.#scriptingRefused((err as Error).cause)) return true;
+      throw err;
+    }
+  }
+
+  #scriptingRefused(err: unknown): boolean {
+    if (!(err instanceof ErrorReply)) return false;
+    if (this.#scripting) {
+      this.#scripting = false;
+      log("info", "redis store: EVAL refused, polling with GET", { error: err.message });
+    }
+    return true;
+  }
+}
+
+/**
+ * Options in the shape command-line flags or environment variables give them.
+ *
+ * @example
+ * ```ts
+ * const values: RedisFlagValues = { host: Deno.env.get("REDIS_HOST"), port: "6379" };
+ * ```
+ */
+export interface RedisFlagValues {
+  host?: string;
+  port?: string | number;
+  key?: string;
+  password?: string;
+  db?: string | number;
+  tls?: string | boolean;
+  url?: string;
+}
+
+/**
+ * Builds {@link RedisStoreOptions} from string values (flags, env), dropping empty ones.
+ * Throws a `TypeError` naming the bad value.
+ *
+ * @example
+ * ```ts
+ * const opts = redisOptionsFromFlags({ host: "10.0.0.5", port: "6380", tls: "true" });
+ * // { host: "10.0.0.5", port: 6380, tls: true }
+ * ```
+ */
+export function redisOptionsFromFlags(values: RedisFlagValues): RedisStoreOptions {
+  const out: RedisStoreOptions = {};
+  const text = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
+  if (text(values.host)) out.host = values.host;
+  if (text(values.key)) out.key = values.key;
+  if (text(values.password)) out.password = values.password;
+  if (text(values.url)) out.url = values.url;
+  if (values.port !== undefined && values.port !== "") {
+    out.port = integerIn(values.port, 1, 65535, "redis port");
+  }
+  if (values.db !== undefined && values.db !== "") {
+    out.db = integerIn(values.db, 0, 1_000_000, "redis db");
+  }
+  if (typeof values.tls === "boolean") out.tls = values.tls;
+  else if (text(values.tls)) {
+    const v = values.tls!.toLowerCase();
+    if (!["1", "0", "true", "false", "yes", "no", "on", "off"].includes(v)) {
+      throw new TypeError(`redis tls: expected true or false, got ${JSON.stringify(values.tls)}`);
+    }
+    out.tls = ["1", "true", "yes", "on"].includes(v);
+  }
+  if (out.url !== undefined) resolveEndpoint(out); // fail early on a bad URL
+  return out;
+}
+
+function integerIn(value: string | number, min: number, max: number, what: string): number {
+  const n = typeof value === "number" ? value : /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new TypeError(
+      `${what}: expected an integer ${min}..${max}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+function resolveEndpoint(options: RedisStoreOptions): Endpoint {
+  const base: Endpoint = {
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 6379,
+    username: options.username,
+    password: options.password,
+    db: options.db ?? 0,
+    tls: options.tls ?? false,
+  };
+  if (options.url === undefined) return base;
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new TypeError("redis url: not a URL (expected redis[s]://host:port/db)");
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    throw new TypeError(`redis url: expected redis: or rediss:, got ${url.protocol}`);
+  }
+  const path = url.pathname.replace(/^\//, "");
+  if (path !== "" && !/^\d+$/.test(path)) {
+    throw new TypeError(`redis url: database must be a number, got ${JSON.stringify(path)}`);
+  }
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1") || base.host,
+    port: url.port === "" ? 6379 : Number(url.port),
+    username: url.username === "" ? undefined : decodeURIComponent(url.username),
+    password: url.password === "" ? base.password : decodeURIComponent(url.password),
+    db: path === "" ? 0 : Number(path),
+    tls: url.protocol === "rediss:",
+  };
+}
+
+async function closeClient(client: Client): Promise<void> {
+  try {
+    if (client.isReady) {
+      await client.close();
+      return;
+    }
+  } catch {
+    // Fall through: a failed graceful close still has to release the socket.
+  }
+  try {
+    client.destroy();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** SHA-1 hex of the UTF-8 text: what Redis' `redis.sha1hex` gives for the same bytes. */
+async function sha1Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return errorText(err.errors[0]);
+  return err instanceof Error ? err.message || err.name : String(err);
+}
