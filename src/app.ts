@@ -13,7 +13,10 @@ import type { UpstreamFailureListener } from "./proxy/handler.ts";
 import { Router } from "./proxy/router.ts";
 import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
-import { createStore } from "./store/create.ts";
+import { createStore, isRemote } from "./store/create.ts";
+import { LastGoodCache } from "./store/cache.ts";
+import { StoreUnavailableError } from "./store/store.ts";
+import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
 
 /** A running instance. */
@@ -77,13 +80,26 @@ export async function start(options: Options): Promise<Running> {
   try {
     plane = await startProxyPlane(options, settings, onUpstreamFailure);
     dataPlane = plane.dataPlane;
-    const control = new ControlPlane({ store, dataPlane, health });
-    const found = await control.start();
-    if (!found && store.kind === "file") {
-      throw new Error(
-        `config file ${store.location} does not exist (create one; an empty config is ` +
-          `{"backends": [], "hosts": []})`,
-      );
+    const cache = isRemote(store)
+      ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
+      : undefined;
+    const control = new ControlPlane({
+      store,
+      dataPlane,
+      health,
+      onStoredConfig: cache && ((text) => void cache.write(text)),
+    });
+    try {
+      const found = await control.start();
+      if (!found && store.kind === "file") {
+        throw new Error(
+          `config file ${store.location} does not exist (create one; an empty config is ` +
+            `{"backends": [], "hosts": []})`,
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || cache === undefined) throw err;
+      await startFromCache(control, cache, err);
     }
     const app = createAdminApp({
       control,
@@ -124,6 +140,25 @@ export async function start(options: Options): Promise<Running> {
     await store.close();
     throw new StartupError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/**
+ * The store is unreachable at start-up: serve the last config it gave (or nothing) and let the
+ * store's watch bring the real one when it comes back.
+ */
+async function startFromCache(
+  control: ControlPlane,
+  cache: LastGoodCache,
+  cause: Error,
+): Promise<void> {
+  const text = await cache.read();
+  const result = text === null ? null : await control.startFrom(text, "cache");
+  log("warn", "config store unreachable at start-up", {
+    store: control.store.location,
+    error: cause.message,
+    serving: result?.ok ? `cached config from ${cache.path}` : "an empty config",
+  });
+  if (!result?.ok) await control.startFrom('{"backends": [], "hosts": []}', "empty");
 }
 
 async function startProxyPlane(

@@ -14,7 +14,7 @@
  * await redis.close();
  * ```
  */
-export interface TestRedis {
+export interface TestRedis extends AsyncDisposable {
   /** The loopback port, stable across `restart()`. */
   readonly port: number;
   /** `redis://127.0.0.1:<port>`. */
@@ -80,6 +80,10 @@ export async function startRedis(): Promise<TestRedis> {
   };
 
   await start();
+  const close = async () => {
+    await stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -89,10 +93,8 @@ export async function startRedis(): Promise<TestRedis> {
       await stop();
       await start();
     },
-    close: async () => {
-      await stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
