@@ -146,3 +146,41 @@ export class ProcessMeter {
     };
   }
 }
+
+const tracked = new Set<Deno.ChildProcess>();
+
+/**
+ * Runs a short-lived command (wrk, curl) to completion, killing it if {@link killTracked} is
+ * called first (Ctrl-C of the harness), and returns its output.
+ *
+ * @example
+ * ```ts
+ * const out = await runTracked("curl", ["-sS", url]);
+ * ```
+ */
+export async function runTracked(command: string, args: string[]): Promise<Deno.CommandOutput> {
+  const child = new Deno.Command(command, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .spawn();
+  tracked.add(child);
+  try {
+    return await child.output();
+  } finally {
+    tracked.delete(child);
+  }
+}
+
+/**
+ * Kills every command started by {@link runTracked} that is still running.
+ *
+ * @example
+ * ```ts
+ * killTracked();
+ * ```
+ */
+export function killTracked(): void {
+  for (const child of tracked) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }
+}

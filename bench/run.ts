@@ -25,7 +25,14 @@ import {
   stopAll,
   stopSinks,
 } from "./peers.ts";
-import { cpuSeconds, ProcessMeter, processTree, rssBytes } from "./proc.ts";
+import {
+  cpuSeconds,
+  killTracked,
+  ProcessMeter,
+  processTree,
+  rssBytes,
+  runTracked,
+} from "./proc.ts";
 import { fmt, median, type Sample, summarize, table, throughputTables } from "./report.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
 
@@ -106,6 +113,8 @@ function parseSettings(args: string[]): Settings {
 
 // ---------------------------------------------------------------------------------------------
 
+let interrupted = false;
+
 async function main(): Promise<void> {
   const settings = parseSettings(Deno.args);
   const command = `deno task bench ${Deno.args.join(" ")}`.trim();
@@ -113,12 +122,14 @@ async function main(): Promise<void> {
   // nginx started as root runs its workers as nobody: they must be able to read the files.
   await Deno.chmod(dir, 0o755);
   const cleanup = async () => {
+    killTracked();
     await stopAll();
     await stopSinks();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, async () => {
+      interrupted = true;
       console.error(`\nbench: ${signal}, stopping everything`);
       await cleanup();
       Deno.exit(130);
@@ -260,8 +271,10 @@ async function throughput(ctx: Context, proxies: readonly Proxy[]) {
 // Streaming: 1 GiB down and up through each proxy
 
 async function curl(args: string[]): Promise<string> {
-  const out = await new Deno.Command("curl", { args: ["-sS", ...args], stdout: "piped" }).output();
-  if (!out.success) throw new Error(`curl ${args.join(" ")} failed`);
+  const out = await runTracked("curl", ["-sS", ...args]);
+  if (!out.success) {
+    throw new Error(`curl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
   return new TextDecoder().decode(out.stdout);
 }
 
@@ -271,6 +284,8 @@ async function stream(ctx: Context, proxies: readonly Proxy[]) {
     using f = await Deno.open(file, { create: true, write: true, truncate: true });
     await f.truncate(HUGE_BYTES);
   }
+  // The first read of the sparse file fills the page cache: keep that out of every figure.
+  await curl(["-o", "/dev/null", `http://127.0.0.1:${ctx.backends.a}${PATHS.huge}`]);
   const direct = { name: "direct (no proxy)", url: "", pid: ctx.backends.nginx.pid };
   const rows: Record<string, string | number>[] = [];
   for (const proxy of [direct, ...proxies]) {
@@ -561,6 +576,8 @@ if (import.meta.main) {
   try {
     await main();
   } catch (err) {
+    // After Ctrl-C the killed wrk fails the run in flight; the handler is already exiting.
+    if (interrupted) await new Promise(() => {});
     console.error(`bench: failed: ${err instanceof Error ? err.stack : err}`);
     Deno.exit(1);
   }

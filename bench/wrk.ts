@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { runTracked } from "./proc.ts";
 
 /** One wrk run's settings. */
 export interface WrkOptions {
@@ -48,8 +49,7 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     `Host: ${options.host}`,
     options.url,
   ];
-  const output = await new Deno.Command("wrk", { args, stdout: "piped", stderr: "piped" })
-    .output();
+  const output = await runTracked("wrk", args);
   const text = new TextDecoder().decode(output.stdout);
   if (!output.success) {
     throw new Error(
