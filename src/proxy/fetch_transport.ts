@@ -6,7 +6,7 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
-import { withoutHopByHop } from "./hop.ts";
+import { upstreamHeaders, withoutHopByHop } from "./hop.ts";
 import {
   type TransportTimeouts,
   UpstreamError,
@@ -47,7 +47,7 @@ export class FetchTransport implements UpstreamTransport {
   }
 
   async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
-    const sent = request.headers;
+    const sent = upstreamHeaders(request.headers, request.forwarded);
     // fetch would add `accept-encoding: gzip,br` (then decode) and `user-agent: Deno/…` when
     // absent; say what the client said instead: no coding preference, no user agent.
     if (!sent.has("accept-encoding")) sent.set("accept-encoding", "identity");

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
-import { withoutHopByHop } from "./hop.ts";
+import type { Forwarded } from "./hop.ts";
 import { proxyError } from "./errors.ts";
 import type { Router } from "./router.ts";
 import { UpstreamError, type UpstreamRequest, type UpstreamTransport } from "./transport.ts";
@@ -70,7 +70,8 @@ export function createProxyHandler(
     const upstreamRequest: UpstreamRequest = {
       method: request.method,
       target: targetOf(request.url),
-      headers: forwardedHeaders(request.headers, host!, info.remoteAddr.hostname),
+      headers: request.headers,
+      forwarded: forwardedFor(request.headers, host!, info.remoteAddr.hostname),
       body: body instanceof Promise ? await body : body,
       signal: request.signal,
     };
@@ -133,13 +134,13 @@ function targetOf(url: string): string {
   return slash === -1 ? "/" : url.slice(slash);
 }
 
-/** The one header copy the proxy makes: hop-by-hop removed, forwarding headers set. */
-function forwardedHeaders(source: Headers, host: string, clientIp: string): Headers {
-  const headers = withoutHopByHop(source);
+/** The forwarding headers of a request (the transport writes them with the client's). */
+function forwardedFor(headers: Headers, host: string, clientIp: string): Forwarded {
   const prior = headers.get("x-forwarded-for");
-  headers.set("x-forwarded-for", prior === null ? clientIp : `${prior}, ${clientIp}`);
-  headers.set("x-forwarded-proto", "http");
-  headers.set("x-forwarded-host", host);
-  headers.set("x-real-ip", clientIp);
-  return headers;
+  return {
+    for: prior === null ? clientIp : `${prior}, ${clientIp}`,
+    host,
+    proto: "http",
+    realIp: clientIp,
+  };
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
+import type { Forwarded } from "./hop.ts";
 
 /** Why an upstream exchange failed. */
 export type UpstreamFailure =
@@ -36,8 +37,14 @@ export interface UpstreamRequest {
   readonly method: string;
   /** Path and query exactly as the client sent them, e.g. `/a/b?x=1`. */
   readonly target: string;
-  /** Request headers after the proxy's rewrite (hop-by-hop removed, X-Forwarded-* set). */
+  /**
+   * The client's request headers as received. A transport sends them without hop-by-hop fields
+   * (see `dropOnForward` and `upstreamHeaders` in `hop.ts`), so the request path copies headers
+   * at most once, straight into what goes on the wire.
+   */
   readonly headers: Headers;
+  /** Forwarding headers to set, replacing the client's; absent: none. */
+  readonly forwarded?: Forwarded;
   /**
    * The request body: bytes when the proxy buffered a small body (it can be sent again to
    * another server), the client's stream otherwise (a transport must not read it before it is

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { connectionNamed, dropOnForward, type Forwarded } from "../hop.ts";
 
 /**
  * The encoded request head and how the request body goes out.
@@ -21,9 +22,10 @@ export interface RequestFraming {
 }
 
 /**
- * Builds the request head. Headers go out as given (lower-cased by `Headers`); `Host` falls back
- * to `fallbackHost`; `Transfer-Encoding` is this client's own business, so the given one is
- * dropped and `chunked` is declared when a body without `Content-Length` follows.
+ * Builds the request head. Headers go out as given (lower-cased by `Headers`) except hop-by-hop
+ * ones and, with `forwarded`, the forwarding headers it replaces; `Host` falls back to
+ * `fallbackHost`; `Transfer-Encoding` is this client's own business, so the given one is dropped
+ * and `chunked` is declared when a body without `Content-Length` follows.
  *
  * @example
  * ```ts
@@ -37,18 +39,25 @@ export function requestHead(
   headers: Headers,
   hasBody: boolean,
   fallbackHost: string,
+  forwarded?: Forwarded,
 ): RequestFraming {
   let head = method + " " + target + " HTTP/1.1\r\n";
   let host = false;
   let length = -1;
+  const named = connectionNamed(headers);
+  const replace = forwarded !== undefined;
   for (const [name, value] of headers) {
     if (name.length === 4 && name === "host") host = true;
     else if (name.length === 14 && name === "content-length") length = Number(value);
-    else if (name.length === 17 && name === "transfer-encoding") continue;
+    else if (dropOnForward(name, named, replace)) continue;
     head += name + ": " + value + "\r\n";
   }
   if (!host) head += "host: " + fallbackHost + "\r\n";
   if (hasBody && length < 0) head += "transfer-encoding: chunked\r\n";
+  if (forwarded !== undefined) {
+    head += "x-forwarded-for: " + forwarded.for + "\r\nx-forwarded-host: " + forwarded.host +
+      "\r\nx-forwarded-proto: " + forwarded.proto + "\r\nx-real-ip: " + forwarded.realIp + "\r\n";
+  }
   return { head: head + "\r\n", length };
 }
 

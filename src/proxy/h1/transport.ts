@@ -26,6 +26,7 @@ import { bodyReader, framingOf } from "./body.ts";
 import { EofError, H1Connection, readResponseHead } from "./connection.ts";
 import { DEFAULT_LIMITS, type HeadLimits, ParseError, type ResponseHead } from "./parser.ts";
 import { ServerPool } from "./pool.ts";
+import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { encodeRequest, frameChunk, LAST_CHUNK, requestHead } from "./request.ts";
 
 /**
@@ -75,9 +76,12 @@ export class H1Transport implements UpstreamTransport {
   readonly #idleTimeoutMs: number;
   #sweeper: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** @internal Response-head deadlines of exchanges in flight. */
+  readonly deadlines: DeadlineQueue;
 
   constructor(timeouts: TransportTimeouts, options: H1Options = {}) {
     this.#timeouts = timeouts;
+    this.deadlines = new DeadlineQueue(timeouts.responseMs);
     this.#limits = {
       maxHeadBytes: options.maxHeadBytes ?? DEFAULT_LIMITS.maxHeadBytes,
       maxHeaders: options.maxHeaders ?? DEFAULT_LIMITS.maxHeaders,
@@ -114,6 +118,7 @@ export class H1Transport implements UpstreamTransport {
     this.#closed = true;
     for (const pool of this.#pools.values()) pool.close();
     this.#pools.clear();
+    this.deadlines.close();
     if (this.#sweeper !== undefined) clearTimeout(this.#sweeper);
     this.#sweeper = undefined;
   }
@@ -191,7 +196,7 @@ class Exchange {
   #timedOut = false;
   #aborted = false;
   #finished = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #deadline: Deadline | undefined;
   readonly #onAbort = () => {
     this.#aborted = true;
     this.#conn.close();
@@ -225,6 +230,7 @@ class Exchange {
         request.headers,
         request.body !== null,
         upstream.key,
+        request.forwarded,
       );
       const chunked = request.body !== null && length < 0;
       let first: Uint8Array | null = null;
@@ -385,22 +391,24 @@ class Exchange {
   }
 
   #armTimer(): void {
-    this.#timer = setTimeout(() => {
-      if (this.#pumping && this.#progressed) {
-        // Still uploading: the wait for the response starts when the request is sent.
-        this.#progressed = false;
-        this.#armTimer();
-        return;
-      }
-      this.#timer = undefined;
-      this.#timedOut = true;
-      this.#conn.close();
-    }, this.#transport.timeouts.responseMs);
+    this.#deadline = this.#transport.deadlines.add(this.#onDeadline);
   }
 
+  readonly #onDeadline = (): void => {
+    if (this.#pumping && this.#progressed) {
+      // Still uploading: the wait for the response starts when the request is sent.
+      this.#progressed = false;
+      this.#armTimer();
+      return;
+    }
+    this.#deadline = undefined;
+    this.#timedOut = true;
+    this.#conn.close();
+  };
+
   #stopTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#deadline?.cancel();
+    this.#deadline = undefined;
   }
 
   /** Ends the exchange once: the connection goes back to the pool only after a clean one. */

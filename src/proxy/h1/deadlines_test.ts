@@ -1,0 +1,31 @@
+import { assertEquals } from "../../../tests/_assert.ts";
+import { DeadlineQueue } from "./deadlines.ts";
+
+Deno.test("deadlines fire in order, once, unless cancelled", async () => {
+  const queue = new DeadlineQueue(20);
+  const fired: string[] = [];
+  const all = Promise.withResolvers<void>();
+  queue.add(() => fired.push("a"));
+  const b = queue.add(() => fired.push("b"));
+  queue.add(() => {
+    fired.push("c");
+    all.resolve();
+  });
+  b.cancel();
+  await all.promise;
+  assertEquals(fired, ["a", "c"]);
+  // A deadline added after the queue drained gets a timer of its own.
+  const again = Promise.withResolvers<void>();
+  queue.add(() => again.resolve());
+  await again.promise;
+  queue.close();
+});
+
+Deno.test("a closed queue fires nothing and holds no timer", () => {
+  const queue = new DeadlineQueue(10);
+  let fired = false;
+  queue.add(() => fired = true);
+  queue.close();
+  queue.add(() => fired = true);
+  assertEquals(fired, false);
+});
