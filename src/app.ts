@@ -74,7 +74,7 @@ export async function start(options: Options): Promise<Running> {
   const onUpstreamFailure: UpstreamFailureListener = (backend, server, error) =>
     health.reportFailure(backend, server, `${error.failure}: ${error.message}`);
 
-  const store = createStore(options);
+  const store = await createStore(options);
   let plane: ProxyPlane | undefined;
   let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
   try {

@@ -162,7 +162,7 @@ export function validateConfig(input: unknown): ParseResult {
   }
   const config = parsed.output as Config;
   const issues = crossCheck(config);
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, config };
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, config, document: input };
 }
 
 /**

@@ -78,5 +78,11 @@ export interface ConfigIssue {
 
 /** The result of parsing: either a valid config or every problem found. */
 export type ParseResult =
-  | { readonly ok: true; readonly config: Config }
+  | {
+    readonly ok: true;
+    /** The config with defaults applied. */
+    readonly config: Config;
+    /** The document as given (parsed JSON), without defaults. */
+    readonly document: unknown;
+  }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };

@@ -117,7 +117,7 @@ export class ControlPlane {
     const parsed = parseConfig(stored.text);
     if (!parsed.ok) throw new InvalidStoredConfigError(this.store.location, parsed.issues);
     this.#storeRevision = stored.revision;
-    await this.#apply(parsed.config, JSON.parse(stored.text), "store", true);
+    await this.#apply(parsed.config, parsed.document, "store", true);
     this.#onStoredConfig?.(stored.text);
     return true;
   }
@@ -132,7 +132,7 @@ export class ControlPlane {
       if (!parsed.ok) return parsed;
       return {
         ok: true,
-        running: await this.#apply(parsed.config, JSON.parse(text), source, false),
+        running: await this.#apply(parsed.config, parsed.document, source, false),
       };
     });
   }
@@ -150,7 +150,7 @@ export class ControlPlane {
     return this.#serial(async () => {
       const parsed = parseConfig(text);
       if (!parsed.ok) return parsed;
-      const document = JSON.parse(text);
+      const document = parsed.document;
       if (options.save) {
         const stored = await this.store.save(JSON.stringify(document, null, 2) + "\n");
         this.#storeRevision = stored.revision;
@@ -187,7 +187,7 @@ export class ControlPlane {
         });
         return;
       }
-      await this.#apply(parsed.config, JSON.parse(stored.text), "store", true);
+      await this.#apply(parsed.config, parsed.document, "store", true);
       this.#onStoredConfig?.(stored.text);
     }).catch((err) => log("error", "store sync failed", { error: String(err) }));
   }

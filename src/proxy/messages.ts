@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { Config } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { ProxySettings } from "./server.ts";
 import type { UpstreamFailure } from "./transport.ts";
@@ -14,7 +13,8 @@ export type ToWorker =
   | { readonly type: "start"; readonly settings: ProxySettings; readonly logLevel: string }
   | {
     readonly type: "config";
-    readonly config: Config;
+    /** The validated config (defaults applied) as JSON. */
+    readonly json: string;
     readonly version: number;
     readonly down: readonly DownServer[];
     /** One round-robin position per backend, in shared memory. */

@@ -5,6 +5,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import type { Config } from "../config/types.ts";
 import { type LogLevel, setLogLevel } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { Router } from "./router.ts";
@@ -38,7 +39,12 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       }
       break;
     case "config":
-      await router.applyConfig(message.config, message.version, message.down, message.cursors);
+      await router.applyConfig(
+        JSON.parse(message.json) as Config,
+        message.version,
+        message.down,
+        message.cursors,
+      );
       send({ type: "applied", version: message.version });
       break;
     case "health":

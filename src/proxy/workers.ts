@@ -80,7 +80,15 @@ export class WorkerPool implements DataPlane {
   applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void> {
     // Workers walk each backend's schedule together, so weights hold across the whole port.
     const cursors = new Uint32Array(new SharedArrayBuffer(4 * Math.max(1, config.backends.length)));
-    const message: ToWorker = { type: "config", config, version, down, cursors };
+    // JSON text crosses isolates faster than a structured clone of a large object graph, and
+    // each worker parses it in parallel.
+    const message: ToWorker = {
+      type: "config",
+      json: JSON.stringify(config),
+      version,
+      down,
+      cursors,
+    };
     return Promise.all(this.#members.map((m) => {
       const applied = new Promise<void>((resolve) => m.waiting.set(version, resolve));
       m.worker.postMessage(message);

@@ -5,8 +5,6 @@
  */
 import type { Options } from "../cli/options.ts";
 import { FileStore } from "./file.ts";
-import { KvStore } from "./kv.ts";
-import { RedisStore } from "./redis.ts";
 import type { ConfigStore } from "./store.ts";
 
 /**
@@ -14,16 +12,21 @@ import type { ConfigStore } from "./store.ts";
  *
  * @example
  * ```ts
- * const store = createStore(options); // FileStore for --config-type file
+ * const store = await createStore(options); // FileStore for --config-type file
  * ```
  */
-export function createStore(options: Options): ConfigStore {
+export async function createStore(options: Options): Promise<ConfigStore> {
+  // Remote stores are imported on demand: the Redis client is a large npm package that users of
+  // the file store should not load.
   switch (options.configType) {
     case "file":
       return new FileStore(options.configFile);
-    case "kv":
+    case "kv": {
+      const { KvStore } = await import("./kv.ts");
       return new KvStore({ path: options.kvPath });
+    }
     case "redis": {
+      const { RedisStore } = await import("./redis.ts");
       const { host, port, key, password, db, tls, url } = options.redis;
       return new RedisStore({ host, port, key, password, db, tls, url });
     }
