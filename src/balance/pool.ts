@@ -20,7 +20,8 @@ import type { Upstream } from "./upstream.ts";
 export class UpstreamPool {
   readonly name: string;
   readonly servers: readonly Upstream[];
-  #down = new Set<string>();
+  /** Keys of servers marked down; allocated on the first one (most pools never need it). */
+  #down: Set<string> | undefined;
   #balancer: SmoothWeightedRoundRobin<Upstream>;
   #cursor: SharedCursor | undefined;
 
@@ -33,7 +34,9 @@ export class UpstreamPool {
     this.name = name;
     this.servers = servers;
     this.#cursor = cursor;
-    for (const key of down) if (servers.some((s) => s.key === key)) this.#down.add(key);
+    for (const key of down) {
+      if (servers.some((s) => s.key === key)) (this.#down ??= new Set()).add(key);
+    }
     this.#balancer = this.#build();
   }
 
@@ -62,19 +65,23 @@ export class UpstreamPool {
 
   /** Whether the server with `key` is currently marked down. */
   isDown(key: string): boolean {
-    return this.#down.has(key);
+    return this.#down?.has(key) ?? false;
   }
 
   /** Marks a server up or down; unknown keys are ignored. */
   setHealth(key: string, up: boolean): void {
     if (!this.servers.some((s) => s.key === key)) return;
-    const changed = up ? this.#down.delete(key) : !this.#down.has(key);
-    if (!up) this.#down.add(key);
+    const down = this.#down ??= new Set();
+    const changed = up ? down.delete(key) : !down.has(key);
+    if (!up) down.add(key);
     if (changed) this.#balancer = this.#build();
   }
 
   #build(): SmoothWeightedRoundRobin<Upstream> {
-    const up = this.servers.filter((s) => !this.#down.has(s.key));
+    const down = this.#down;
+    const up = down === undefined || down.size === 0
+      ? this.servers
+      : this.servers.filter((s) => !down.has(s.key));
     return new SmoothWeightedRoundRobin(up, this.#cursor);
   }
 }

@@ -59,20 +59,25 @@ export class SmoothWeightedRoundRobin<T extends Weighted> {
   readonly items: readonly T[];
   #schedule: Uint32Array | undefined;
   #position = 0;
-  #weights: number[];
-  #current: number[];
-  #total: number;
+  /** Live-algorithm state, only for periods beyond {@link MAX_SCHEDULE}. */
+  #weights: number[] | undefined;
+  #current: number[] | undefined;
+  #total = 0;
   #cursor: SharedCursor | undefined;
 
   constructor(items: readonly T[], cursor?: SharedCursor) {
     this.items = items;
     this.#cursor = cursor;
-    this.#weights = items.map((i) => i.weight);
-    this.#total = this.#weights.reduce((a, b) => a + b, 0);
-    this.#current = new Array<number>(items.length).fill(0);
-    const divisor = this.#weights.reduce(gcd, 0) || 1;
-    if (this.#total / divisor <= MAX_SCHEDULE) {
-      this.#schedule = smoothWeightedSchedule(this.#weights);
+    if (items.length <= 1) return;
+    const weights = items.map((i) => i.weight);
+    const total = weights.reduce((a, b) => a + b, 0);
+    const divisor = weights.reduce(gcd, 0) || 1;
+    if (total / divisor <= MAX_SCHEDULE) {
+      this.#schedule = cachedSchedule(weights);
+    } else {
+      this.#weights = weights;
+      this.#total = total;
+      this.#current = new Array<number>(items.length).fill(0);
     }
   }
 
@@ -90,8 +95,26 @@ export class SmoothWeightedRoundRobin<T extends Weighted> {
       this.#position = this.#position + 1 === schedule.length ? 0 : this.#position + 1;
       return items[index];
     }
-    return items[liveStep(this.#weights, this.#current, this.#total)];
+    return items[liveStep(this.#weights!, this.#current!, this.#total)];
   }
+}
+
+/**
+ * Schedules are immutable and depend only on the weights, and large configs repeat a few weight
+ * lists thousands of times (five servers of weight 1, say): share them.
+ */
+const schedules = new Map<string, Uint32Array>();
+const MAX_CACHED_SCHEDULES = 4096;
+
+function cachedSchedule(weights: readonly number[]): Uint32Array {
+  const key = weights.join(",");
+  let schedule = schedules.get(key);
+  if (schedule === undefined) {
+    if (schedules.size >= MAX_CACHED_SCHEDULES) schedules.clear();
+    schedule = smoothWeightedSchedule(weights);
+    schedules.set(key, schedule);
+  }
+  return schedule;
 }
 
 function liveStep(weights: readonly number[], current: number[], total: number): number {

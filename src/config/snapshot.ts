@@ -5,7 +5,7 @@
  * @module
  */
 import { UpstreamPool } from "../balance/pool.ts";
-import { upstreamOf } from "../balance/upstream.ts";
+import { type Upstream, upstreamOf } from "../balance/upstream.ts";
 import { normalizeHost } from "./host.ts";
 import type { Config } from "./types.ts";
 
@@ -49,8 +49,17 @@ export function compileSnapshot(
     else downByBackend.set(d.backend, [d.server]);
   }
   const backends = new Map<string, UpstreamPool>();
+  const upstreams = new Map<string, Upstream>();
   config.backends.forEach((b, index) => {
-    const servers = b.servers.map((s) => upstreamOf(s.addr, s.port, s.weight));
+    const servers = b.servers.map((s) => {
+      // One record per distinct server: large configs list the same servers many times.
+      const id = `${s.addr}\n${s.port}\n${s.weight}`;
+      let upstream = upstreams.get(id);
+      if (upstream === undefined) {
+        upstreams.set(id, upstream = upstreamOf(s.addr, s.port, s.weight));
+      }
+      return upstream;
+    });
     const cursor = cursors === undefined ? undefined : { array: cursors, index };
     backends.set(
       b.backend_name,
