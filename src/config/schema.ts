@@ -44,13 +44,15 @@ const nonEmptyName = v.pipe(
 );
 
 const HOST_NAME = /^[a-z0-9_*]([a-z0-9_.-]*[a-z0-9_])?$/;
+const HOST_PORT = /^[^:]*(:\d{1,5})?$/;
 const hostName = v.pipe(
   v.string("must be a string"),
   v.trim(),
   v.minLength(1, "must not be empty"),
   v.maxLength(253, "must be at most 253 characters"),
   v.check(
-    (h) => HOST_NAME.test(normalizeHost(h)),
+    // Only a numeric port may follow a colon: normalizeHost would turn `http://x.com` into `http`.
+    (h) => HOST_PORT.test(h) && HOST_NAME.test(normalizeHost(h)),
     "must be a host name without port, scheme or spaces (like www.example.com)",
   ),
 );
@@ -206,7 +208,9 @@ function crossCheck(config: Config): ConfigIssue[] {
     }
     const seen = new Map<string, number>();
     b.servers.forEach((s, j) => {
-      const key = `${s.addr}:${s.port}`;
+      // `::1` and `[::1]` (or `Api` and `api`) are one server: compare what is connected to.
+      const addr = s.addr.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+      const key = addr.includes(":") ? `[${addr}]:${s.port}` : `${addr}:${s.port}`;
       const firstServer = seen.get(key);
       if (firstServer !== undefined) {
         issues.push({
