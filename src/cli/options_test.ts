@@ -87,6 +87,7 @@ Deno.test("options: seconds accept fractions, booleans and enums parse", () => {
     "warn",
   ], {});
   assertEquals(o.connectTimeoutMs, 250);
+  assertEquals(parseOptions(["--response-timeout", "86400"], {}).responseTimeoutMs, 86_400_000);
   assertEquals(o.redis.tls, true);
   assertEquals(o.upstreamTransport, "fetch");
   assertEquals(o.configType, "redis");
@@ -116,6 +117,19 @@ Deno.test("options: bad values give an OptionError naming the flag", () => {
   for (const [args, env, pattern] of cases) {
     assertMatch(optionError(() => parseOptions(args, env)).message, pattern);
   }
+});
+
+Deno.test("options: timeouts a timer cannot hold are refused", () => {
+  // Past 2^31-1 ms a timer fires at once: every request would time out.
+  assertMatch(
+    optionError(() => parseOptions(["--response-timeout", "3000000"], {})).message,
+    /--response-timeout/,
+  );
+  // Rounds to a 0 ms timeout.
+  assertMatch(
+    optionError(() => parseOptions(["--connect-timeout", "0.0001"], {})).message,
+    /--connect-timeout/,
+  );
 });
 
 Deno.test("options: an unknown flag is an OptionError pointing at --help", () => {
