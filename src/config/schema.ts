@@ -86,8 +86,11 @@ const healthCheck = v.pipe(
     success: v.optional(threshold, HEALTH_CHECK_DEFAULTS.success),
     fail: v.optional(threshold, HEALTH_CHECK_DEFAULTS.fail),
   }, "must be an object"),
+  // partialCheck, not check: it also runs when other fields of the object are invalid, so a
+  // missing uri is reported with them rather than on the next attempt.
   v.forward(
-    v.check(
+    v.partialCheck(
+      [["type"], ["uri"]],
       (hc) => hc.type !== "http" || hc.uri !== undefined,
       'is required when type is "http"',
     ),

@@ -206,6 +206,14 @@ Deno.test("schema: an http check needs a uri, reported at health_check.uri", () 
   assert(validateConfig(withCheck({ type: "tcp" })).ok);
 });
 
+Deno.test("schema: a missing http uri is reported along with other health_check problems", () => {
+  const result = validateConfig(withCheck({ type: "http", interval: 0 }));
+  assertEquals(issuesOf(result).map((i) => i.path).sort(), [
+    "backends[1].health_check.interval",
+    "backends[1].health_check.uri",
+  ]);
+});
+
 Deno.test("schema: unknown fields are refused at their path, nested too", () => {
   const doc = base() as Record<string, unknown> & ReturnType<typeof base>;
   doc.extra = 1;
