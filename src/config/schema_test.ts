@@ -207,9 +207,11 @@ Deno.test("schema: an http check needs a uri, reported at health_check.uri", () 
 });
 
 Deno.test("schema: a missing http uri is reported along with other health_check problems", () => {
-  const result = validateConfig(withCheck({ type: "http", interval: 0 }));
+  // A wrong type or an unknown field elsewhere in the object must not hide it.
+  const result = validateConfig(withCheck({ type: "http", interval: "3", intervall: 3 }));
   assertEquals(issuesOf(result).map((i) => i.path).sort(), [
     "backends[1].health_check.interval",
+    "backends[1].health_check.intervall",
     "backends[1].health_check.uri",
   ]);
 });
