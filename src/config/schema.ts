@@ -57,13 +57,30 @@ const hostName = v.pipe(
   ),
 );
 
-const ADDR = /^(\[?[0-9a-fA-F:.]+\]?|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$/;
+const ADDR_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
+const IPV6 = /^\[?([0-9a-fA-F:.]+)\]?$/;
+
+/**
+ * A host name, an IPv4 address or a whole IPv6 address (brackets optional). A colon only ever
+ * belongs to IPv6: `127.0.0.1:8080` (a port in addr) or `[::1` would compile to a broken origin.
+ */
+function isAddr(text: string): boolean {
+  if (!text.includes(":") && !text.includes("[")) return ADDR_NAME.test(text);
+  const match = IPV6.exec(text);
+  if (match === null || text.startsWith("[") !== text.endsWith("]")) return false;
+  try {
+    new URL(`http://[${match[1]}]/`); // The WHATWG parser checks the IPv6 grammar.
+    return true;
+  } catch {
+    return false;
+  }
+}
 const addr = v.pipe(
   v.string("must be a string"),
   v.trim(),
   v.minLength(1, "must not be empty"),
   v.maxLength(253, "must be at most 253 characters"),
-  v.regex(ADDR, "must be an IP address or host name, without scheme or port"),
+  v.check(isAddr, "must be an IP address or host name, without scheme or port"),
 );
 
 const uri = v.pipe(

@@ -132,8 +132,22 @@ Deno.test("schema: addr must be a string address without scheme or port", () => 
     const result = validateConfig(withServer({ addr }));
     assert(messageAt(result, "backends[1].servers[0].addr") !== undefined, `addr ${addr} accepted`);
   }
-  for (const addr of ["::1", "10.0.0.1", "backend.internal"]) {
+  for (
+    const addr of ["::1", "[::1]", "fe80::1:2", "::ffff:10.0.0.1", "10.0.0.1", "backend.internal"]
+  ) {
     assert(validateConfig(withServer({ addr })).ok, `addr ${addr} refused`);
+  }
+});
+
+Deno.test("schema: an addr with a port or broken brackets is refused", () => {
+  // Each would compile to a broken upstream origin such as http://[127.0.0.1:8080]:10002.
+  for (const addr of ["127.0.0.1:8080", "[::1", "::1]", "[127.0.0.1]", "1:2", "gggg::1"]) {
+    const result = validateConfig(withServer({ addr }));
+    assertEquals(
+      messageAt(result, "backends[1].servers[0].addr"),
+      "must be an IP address or host name, without scheme or port",
+      `addr ${addr}`,
+    );
   }
 });
 
