@@ -50,12 +50,14 @@ export class UpstreamPool {
    * was tried.
    */
   pickAnother(tried: readonly Upstream[]): Upstream | undefined {
-    const count = this.#balancer.items.length;
-    for (let i = 0; i < count; i++) {
+    const items = this.#balancer.items;
+    for (let i = 0; i < items.length; i++) {
       const next = this.#balancer.next();
       if (next !== undefined && !tried.includes(next)) return next;
     }
-    return undefined;
+    // With skewed weights (10:1) a few picks may all land on tried servers: scan the rest
+    // (retry path only, not every request).
+    return items.find((s) => !tried.includes(s));
   }
 
   /** Number of servers currently up. */

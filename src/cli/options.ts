@@ -283,10 +283,16 @@ function integer(name: string, text: string, min: number, max: number): number {
   return n;
 }
 
+/** Longest timer delay: beyond 2^31-1 ms a timer fires at once (a timeout of 0, not of weeks). */
+const MAX_SECONDS = 2_147_483;
+
 function seconds(name: string, text: string): number {
   const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n) || n <= 0) {
-    throw new OptionError(`--${name} must be a number of seconds greater than 0 (got "${text}")`);
+  // Below 1 ms the value would round to a timeout of 0.
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0.001 || n > MAX_SECONDS) {
+    throw new OptionError(
+      `--${name} must be a number of seconds greater than 0 and at most ${MAX_SECONDS} (got "${text}")`,
+    );
   }
   return Math.round(n * 1000);
 }

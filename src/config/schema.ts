@@ -44,24 +44,43 @@ const nonEmptyName = v.pipe(
 );
 
 const HOST_NAME = /^[a-z0-9_*]([a-z0-9_.-]*[a-z0-9_])?$/;
+const HOST_PORT = /^[^:]*(:\d{1,5})?$/;
 const hostName = v.pipe(
   v.string("must be a string"),
   v.trim(),
   v.minLength(1, "must not be empty"),
   v.maxLength(253, "must be at most 253 characters"),
   v.check(
-    (h) => HOST_NAME.test(normalizeHost(h)),
+    // Only a numeric port may follow a colon: normalizeHost would turn `http://x.com` into `http`.
+    (h) => HOST_PORT.test(h) && HOST_NAME.test(normalizeHost(h)),
     "must be a host name without port, scheme or spaces (like www.example.com)",
   ),
 );
 
-const ADDR = /^(\[?[0-9a-fA-F:.]+\]?|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$/;
+const ADDR_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
+const IPV6 = /^\[?([0-9a-fA-F:.]+)\]?$/;
+
+/**
+ * A host name, an IPv4 address or a whole IPv6 address (brackets optional). A colon only ever
+ * belongs to IPv6: `127.0.0.1:8080` (a port in addr) or `[::1` would compile to a broken origin.
+ */
+function isAddr(text: string): boolean {
+  if (!text.includes(":") && !text.includes("[")) return ADDR_NAME.test(text);
+  const match = IPV6.exec(text);
+  if (match === null || text.startsWith("[") !== text.endsWith("]")) return false;
+  try {
+    new URL(`http://[${match[1]}]/`); // The WHATWG parser checks the IPv6 grammar.
+    return true;
+  } catch {
+    return false;
+  }
+}
 const addr = v.pipe(
   v.string("must be a string"),
   v.trim(),
   v.minLength(1, "must not be empty"),
   v.maxLength(253, "must be at most 253 characters"),
-  v.regex(ADDR, "must be an IP address or host name, without scheme or port"),
+  v.check(isAddr, "must be an IP address or host name, without scheme or port"),
 );
 
 const uri = v.pipe(
@@ -84,8 +103,11 @@ const healthCheck = v.pipe(
     success: v.optional(threshold, HEALTH_CHECK_DEFAULTS.success),
     fail: v.optional(threshold, HEALTH_CHECK_DEFAULTS.fail),
   }, "must be an object"),
+  // partialCheck, not check: it also runs when other fields of the object are invalid, so a
+  // missing uri is reported with them rather than on the next attempt.
   v.forward(
-    v.check(
+    v.partialCheck(
+      [["type"], ["uri"]],
       (hc) => hc.type !== "http" || hc.uri !== undefined,
       'is required when type is "http"',
     ),
@@ -206,7 +228,9 @@ function crossCheck(config: Config): ConfigIssue[] {
     }
     const seen = new Map<string, number>();
     b.servers.forEach((s, j) => {
-      const key = `${s.addr}:${s.port}`;
+      // `::1` and `[::1]` (or `Api` and `api`) are one server: compare what is connected to.
+      const addr = s.addr.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+      const key = addr.includes(":") ? `[${addr}]:${s.port}` : `${addr}:${s.port}`;
       const firstServer = seen.get(key);
       if (firstServer !== undefined) {
         issues.push({
