@@ -88,6 +88,7 @@ Deno.test("schema: an empty document shape with empty lists is valid", () => {
   assertEquals(validateConfig({ backends: [], hosts: [] }), {
     ok: true,
     config: { backends: [], hosts: [] },
+    document: { backends: [], hosts: [] },
   });
   // A backend without servers is valid (its requests get 503).
   const doc = base();
