@@ -199,7 +199,9 @@ export function parseOptions(
     const given = values[name];
     if (typeof given === "string") return given;
     if (given === true) return "true";
-    return env[FLAGS[name].env] ?? FLAGS[name].fallback;
+    const fromEnv = env[FLAGS[name].env];
+    // An empty variable counts as unset, as shells make it easy to export one by accident.
+    return fromEnv === undefined || fromEnv === "" ? FLAGS[name].fallback : fromEnv;
   };
   const str = (name: string): string => value(name)!;
 

@@ -43,7 +43,7 @@ const nonEmptyName = v.pipe(
   v.maxLength(255, "must be at most 255 characters"),
 );
 
-const HOST_NAME = /^[a-z0-9_*]([a-z0-9_.-]*[a-z0-9_])?$/;
+const HOST_NAME = /^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$/;
 const HOST_PORT = /^[^:]*(:\d{1,5})?$/;
 const hostName = v.pipe(
   v.string("must be a string"),

@@ -151,11 +151,13 @@ export class ControlPlane {
       const parsed = parseConfig(text);
       if (!parsed.ok) return parsed;
       const document = parsed.document;
+      let stored: StoredConfig | undefined;
       if (options.save) {
-        const stored = await this.store.save(JSON.stringify(document, null, 2) + "\n");
-        this.#storeRevision = stored.revision;
+        stored = await this.store.save(JSON.stringify(document, null, 2) + "\n");
       }
       const running = await this.#apply(parsed.config, document, "admin", options.save);
+      // Only once applied: if applying failed, the next sync applies what was stored.
+      if (stored !== undefined) this.#storeRevision = stored.revision;
       return { ok: true, running };
     });
   }

@@ -1,7 +1,8 @@
 /**
  * The file store, the default: the seed's `config_file`. Changes are found by polling the file's
  * identity (mtime, size, inode) every second, which catches editors that write in place and
- * those that rename a new file over the old one. Saves are atomic: a temporary file in the same
+ * those that rename a new file over the old one; the revision is the content's hash, so a
+ * rewrite of the same content is no change. Saves are atomic: a temporary file in the same
  * directory is written, flushed to disk and renamed over the config, so a crash leaves either
  * the old or the new file, never a truncated one.
  *
@@ -32,29 +33,25 @@ export class FileStore implements ConfigStore {
   }
 
   async load(): Promise<StoredConfig | null> {
-    let file: Deno.FsFile;
+    let text: string;
     try {
-      file = await Deno.open(this.#path, { read: true });
+      text = await Deno.readTextFile(this.#path);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return null;
-      throw new StoreUnavailableError(`cannot open ${this.#path}: ${message(err)}`);
-    }
-    try {
-      // Read and stat one open file, so the revision describes the bytes read.
-      const info = await file.stat();
-      const bytes = new Uint8Array(await new Response(file.readable).arrayBuffer());
-      return { text: new TextDecoder().decode(bytes), revision: revisionOf(info) };
-    } catch (err) {
       throw new StoreUnavailableError(`cannot read ${this.#path}: ${message(err)}`);
     }
+    return { text, revision: await contentRevision(text) };
   }
 
   async save(text: string): Promise<StoredConfig> {
-    const slash = this.#path.lastIndexOf("/");
-    const dir = slash === -1 ? "." : this.#path.slice(0, slash) || "/";
-    const temp = `${dir}/.${this.#path.slice(slash + 1)}.${Deno.pid}.${Date.now()}.tmp`;
+    // Write where a symlinked config really lives, keeping the file's mode.
+    const target = await Deno.realPath(this.#path).catch(() => this.#path);
+    const mode = await Deno.stat(target).then((i) => i.mode ?? 0o644, () => 0o644) & 0o7777;
+    const slash = target.lastIndexOf("/");
+    const dir = slash === -1 ? "." : target.slice(0, slash) || "/";
+    const temp = `${dir}/.${target.slice(slash + 1)}.${Deno.pid}.${Date.now()}.tmp`;
     try {
-      const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
+      const file = await Deno.open(temp, { write: true, createNew: true, mode });
       try {
         const bytes = new TextEncoder().encode(text);
         let written = 0;
@@ -63,14 +60,14 @@ export class FileStore implements ConfigStore {
       } finally {
         file.close();
       }
-      await Deno.rename(temp, this.#path);
+      await Deno.chmod(temp, mode).catch(() => {}); // the umask may have narrowed it
+      await Deno.rename(temp, target);
       await syncDirectory(dir);
     } catch (err) {
       await Deno.remove(temp).catch(() => {});
       throw new StoreUnavailableError(`cannot write ${this.#path}: ${message(err)}`);
     }
-    const info = await Deno.stat(this.#path);
-    return { text, revision: revisionOf(info) };
+    return { text, revision: await contentRevision(text) };
   }
 
   watch(onChange: () => void, signal: AbortSignal): void {
@@ -79,11 +76,16 @@ export class FileStore implements ConfigStore {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const poll = async () => {
       try {
-        const revision = revisionOf(await Deno.stat(this.#path));
+        const info = await Deno.stat(this.#path);
+        const identity = `${info.mtime?.getTime() ?? 0}:${info.size}:${info.ino ?? 0}`;
         if (failing) log("info", "config file readable again", { file: this.#path });
         failing = false;
-        if (revision !== last) onChange();
-        last = revision;
+        // A file modified within the last two seconds may change again without its mtime,
+        // size or inode showing it (coarse timestamps): look at its content until it settles.
+        // The control plane compares content revisions, so extra calls cost one read.
+        const recent = Date.now() - (info.mtime?.getTime() ?? 0) < 2000;
+        if (identity !== last || recent) onChange();
+        last = identity;
       } catch (err) {
         if (!failing) {
           log("warn", "cannot stat config file, keeping the running config", {
@@ -104,8 +106,10 @@ export class FileStore implements ConfigStore {
   }
 }
 
-function revisionOf(info: Deno.FileInfo): string {
-  return `${info.mtime?.getTime() ?? 0}:${info.size}:${info.ino ?? 0}`;
+/** The revision of a config text: its SHA-256, so rewriting the same content is no change. */
+async function contentRevision(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Makes the rename itself durable; not possible everywhere, and not fatal where it is not. */

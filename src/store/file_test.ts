@@ -157,6 +157,9 @@ Deno.test("file store: watch does not fire while nothing changes, and stops on a
   await withDir(async (dir) => {
     const path = `${dir}/config.json`;
     await Deno.writeTextFile(path, "{}");
+    // A file modified in the last two seconds is re-read on every poll until it settles.
+    const old = new Date(Date.now() - 60_000);
+    await Deno.utime(path, old, old);
     const store = new FileStore(path, { pollIntervalMs: POLL_MS });
     const watch = watchCount(store);
     await until(() => watch.calls() >= 1);
@@ -188,5 +191,20 @@ Deno.test("file store: watch survives the file going missing and sees it come ba
       await watch.stop();
       setLogLevel("info");
     }
+  });
+});
+
+Deno.test("file store: saving through a symlink writes the target and keeps its mode", async () => {
+  await withDir(async (dir) => {
+    const real = `${dir}/real.json`;
+    const link = `${dir}/config.json`;
+    await Deno.writeTextFile(real, "{}");
+    await Deno.chmod(real, 0o600);
+    await Deno.symlink(real, link);
+    const store = new FileStore(link);
+    await store.save('{"saved": true}');
+    assertEquals((await Deno.lstat(link)).isSymlink, true);
+    assertEquals(await Deno.readTextFile(real), '{"saved": true}');
+    assertEquals((await Deno.stat(real)).mode! & 0o777, 0o600);
   });
 });
