@@ -30,8 +30,12 @@ export interface HealthWatcher {
   down(): DownServer[];
 }
 
-/** The running config as `GET /config` shows it. */
-export interface RunningConfig {
+/**
+ * The running config as `GET /config` shows it. The document is kept as JSON text, not as
+ * objects: a 100,000-host config is ~30 MB of text but several times that as objects, and only
+ * the admin API ever reads it back.
+ */
+export class RunningConfig {
   /** Increases by one with every config applied by this instance; 0 before the first. */
   readonly version: number;
   /** SHA-256 of the config's canonical JSON: equal on every instance running the same config. */
@@ -41,8 +45,30 @@ export interface RunningConfig {
   readonly saved: boolean;
   /** ISO time it was applied. */
   readonly applied_at: string;
-  /** The document as posted or stored (without defaults filled in). */
-  readonly config: unknown;
+  /** The document as posted or stored (without defaults filled in), as canonical JSON. */
+  readonly text: string;
+
+  constructor(
+    fields: Omit<RunningConfig, "config" | "toJSON">,
+  ) {
+    this.version = fields.version;
+    this.hash = fields.hash;
+    this.source = fields.source;
+    this.saved = fields.saved;
+    this.applied_at = fields.applied_at;
+    this.text = fields.text;
+  }
+
+  /** The document, parsed afresh. */
+  get config(): unknown {
+    return JSON.parse(this.text);
+  }
+
+  /** The `GET /config` body. */
+  toJSON(): Record<string, unknown> {
+    const { version, hash, source, saved, applied_at } = this;
+    return { version, hash, source, saved, applied_at, config: this.config };
+  }
 }
 
 /** The outcome of a proposed config. */
@@ -76,17 +102,16 @@ export class ControlPlane {
   #dataPlane: DataPlane;
   #health?: HealthWatcher;
   #onStoredConfig?: (text: string) => void;
-  #running: RunningConfig = {
+  #running = new RunningConfig({
     version: 0,
     hash: "",
     source: "empty",
     saved: false,
     applied_at: new Date().toISOString(),
-    config: EMPTY_CONFIG,
-  };
+    text: JSON.stringify(EMPTY_CONFIG),
+  });
   /** The store revision last acted on: a memory-only config holds until this changes. */
   #storeRevision: string | null = null;
-  #config: Config = EMPTY_CONFIG;
   #queue: Promise<unknown> = Promise.resolve();
   #watch = new AbortController();
   #syncPending = false;
@@ -194,11 +219,6 @@ export class ControlPlane {
     }).catch((err) => log("error", "store sync failed", { error: String(err) }));
   }
 
-  /** Brings a freshly started data plane (a new worker) up to the running config and health. */
-  async replay(dataPlane: DataPlane): Promise<void> {
-    await dataPlane.applyConfig(this.#config, this.#running.version, this.#health?.down() ?? []);
-  }
-
   /** Stops following the store. */
   stop(): void {
     this.#watch.abort();
@@ -213,15 +233,15 @@ export class ControlPlane {
     const version = this.#running.version + 1;
     this.#health?.update(config.backends);
     await this.#dataPlane.applyConfig(config, version, this.#health?.down() ?? []);
-    this.#config = config;
-    this.#running = {
+    const text = JSON.stringify(document);
+    this.#running = new RunningConfig({
       version,
-      hash: await sha256(JSON.stringify(document)),
+      hash: await sha256(text),
       source,
       saved,
       applied_at: new Date().toISOString(),
-      config: document,
-    };
+      text,
+    });
     log("info", "config applied", {
       version,
       source,
