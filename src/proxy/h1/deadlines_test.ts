@@ -29,3 +29,12 @@ Deno.test("a closed queue fires nothing and holds no timer", () => {
   queue.add(() => fired = true);
   assertEquals(fired, false);
 });
+
+Deno.test("cancelled deadlines do not pile up until the timeout", () => {
+  const queue = new DeadlineQueue(60_000);
+  const kept = queue.add(() => {});
+  for (let i = 0; i < 100_000; i++) queue.add(() => {}).cancel();
+  assertEquals(queue.size < 2048, true);
+  assertEquals(kept.live, true);
+  queue.close();
+});
