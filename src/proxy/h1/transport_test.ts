@@ -358,10 +358,28 @@ Deno.test("malformed responses are broken failures", async () => {
   }
 });
 
-Deno.test("a body cut short errors the stream with a broken failure", async () => {
+Deno.test("a small body cut short is a broken failure before any response", async () => {
   const server = rawServer(async (c) => {
     await c.readRequest();
     await c.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  });
+  const transport = new H1Transport(TIMEOUTS);
+  try {
+    const err = await assertRejects(() =>
+      transport.send(request("GET", "/"), upstreamOf("127.0.0.1", server.port, 1))
+    );
+    assert(err instanceof UpstreamError, String(err));
+    assertEquals(err.failure, "broken");
+  } finally {
+    transport.close();
+    await server.close();
+  }
+});
+
+Deno.test("a streamed body cut short errors the stream with a broken failure", async () => {
+  const server = rawServer(async (c) => {
+    await c.readRequest();
+    await c.write("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nabc");
   });
   const transport = new H1Transport(TIMEOUTS);
   try {
