@@ -6,6 +6,7 @@ import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { get, startDynlb } from "./_dynlb.ts";
 import { rawRequest } from "./_raw.ts";
+import { rawServer } from "./_raw_server.ts";
 
 const TRANSPORTS = ["fetch", "h1"] as const;
 
@@ -145,6 +146,19 @@ for (const transport of TRANSPORTS) {
     // What the client did not send is not invented (fetch would add these defaults).
     assert(!seen.headers.get("user-agent"), "no user-agent added");
     assertEquals(seen.headers.get("accept-encoding") ?? "identity", "identity");
+  });
+
+  Deno.test(t("a malformed upstream response is a 502, and the proxy keeps serving"), async () => {
+    await using garbage = rawServer("HTTP/1.1 2OO OK\r\nbad header line\r\n\r\n");
+    await using good = await startBackend("good");
+    const path = await configFile(configOf({
+      "bad.test": [{ port: garbage.port }],
+      "good.test": [{ port: good.port }],
+    }));
+    await using lb = await startDynlb(args(path));
+    const r = await get(lb, "bad.test", "/", { method: "POST", body: "x" });
+    assertEquals(r.status, 502);
+    assertEquals((await get(lb, "good.test")).body, "good");
   });
 
   Deno.test(t("redirects are passed on, not followed"), async () => {
