@@ -35,7 +35,18 @@ export interface Running {
   shutdown(timeoutMs: number): Promise<boolean>;
 }
 
-/** Start-up failed in a way the user must fix (busy port, invalid config): exit 1. */
+/**
+ * Start-up failed in a way the user must fix (busy port, invalid config): exit 1.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await start(options);
+ * } catch (err) {
+ *   if (err instanceof StartupError) console.error(err.message);
+ * }
+ * ```
+ */
 export class StartupError extends Error {
   override name = "StartupError";
 }

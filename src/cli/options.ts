@@ -46,7 +46,18 @@ export interface RedisOptions {
   readonly url?: string;
 }
 
-/** A flag or variable that cannot be used; the message names it. */
+/**
+ * A flag or variable that cannot be used; the message names it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   parseOptions(["--listen", "nowhere"], {});
+ * } catch (err) {
+ *   (err as OptionError).message; // "--listen must be HOST:PORT (got \"nowhere\")"
+ * }
+ * ```
+ */
 export class OptionError extends Error {
   override name = "OptionError";
 }
@@ -248,7 +259,14 @@ export function parseOptions(
   };
 }
 
-/** The `--help` text. */
+/**
+ * The `--help` text.
+ *
+ * @example
+ * ```ts
+ * console.log(helpText());
+ * ```
+ */
 export function helpText(): string {
   const lines = [
     "dynlb — a dynamic, host-routed load balancer and reverse proxy",

@@ -208,7 +208,15 @@ export function parseConfig(text: string): ParseResult {
   return validateConfig(json);
 }
 
-/** Formats issues one per line, as the CLI and the logs print them. */
+/**
+ * Formats issues one per line, as the CLI and the logs print them.
+ *
+ * @example
+ * ```ts
+ * formatIssues([{ path: "hosts[0].host", message: "must not be empty" }]);
+ * // "  hosts[0].host: must not be empty"
+ * ```
+ */
 export function formatIssues(issues: readonly ConfigIssue[]): string {
   return issues.map((i) => `  ${i.path || "(document)"}: ${i.message}`).join("\n");
 }

@@ -34,6 +34,12 @@ export interface HealthWatcher {
  * The running config as `GET /config` shows it. The document is kept as JSON text, not as
  * objects: a 100,000-host config is ~30 MB of text but several times that as objects, and only
  * the admin API ever reads it back.
+ *
+ * @example
+ * ```ts
+ * const { version, hash, saved } = control.running;
+ * JSON.stringify(control.running); // the GET /config body
+ * ```
  */
 export class RunningConfig {
   /** Increases by one with every config applied by this instance; 0 before the first. */
@@ -259,7 +265,16 @@ export class ControlPlane {
   }
 }
 
-/** The stored config cannot be used (at start-up this stops the program). */
+/**
+ * The stored config cannot be used (at start-up this stops the program).
+ *
+ * @example
+ * ```ts
+ * await control.start().catch((err) => {
+ *   if (err instanceof InvalidStoredConfigError) console.error(err.issues);
+ * });
+ * ```
+ */
 export class InvalidStoredConfigError extends Error {
   override name = "InvalidStoredConfigError";
   readonly issues: readonly ConfigIssue[];

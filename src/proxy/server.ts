@@ -35,7 +35,18 @@ export interface ProxyServer {
   close(): void;
 }
 
-/** A listener could not be opened; the message says where and why. */
+/**
+ * A listener could not be opened; the message says where and why.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   listen("admin", { hostname: "127.0.0.1", port: 9001 }, app.fetch);
+ * } catch (err) {
+ *   if (err instanceof ListenError) console.error(err.message);
+ * }
+ * ```
+ */
 export class ListenError extends Error {
   override name = "ListenError";
 }

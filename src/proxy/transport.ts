@@ -17,7 +17,14 @@ export type UpstreamFailure =
   /** The connection broke or the response was malformed after the request started going out. */
   | "broken";
 
-/** A failed exchange, classified so the forwarder can decide on a retry. */
+/**
+ * A failed exchange, classified so the forwarder can decide on a retry.
+ *
+ * @example
+ * ```ts
+ * throw new UpstreamError("connect", "connection refused", false);
+ * ```
+ */
 export class UpstreamError extends Error {
   override name = "UpstreamError";
   /** What went wrong. */

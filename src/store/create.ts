@@ -36,6 +36,11 @@ export async function createStore(options: Options): Promise<ConfigStore> {
 /**
  * Whether the store lives elsewhere (and may be unreachable): then the last good config is
  * cached locally, and served when the store cannot be reached at start-up.
+ *
+ * @example
+ * ```ts
+ * isRemote(new FileStore("./config.json")); // false
+ * ```
  */
 export function isRemote(store: ConfigStore): boolean {
   return store.kind !== "file";

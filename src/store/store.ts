@@ -18,7 +18,14 @@ export interface StoredConfig {
   readonly revision: string;
 }
 
-/** Thrown by `save` (and `load`) when the store cannot be reached; the admin API answers 503. */
+/**
+ * Thrown by `save` (and `load`) when the store cannot be reached; the admin API answers 503.
+ *
+ * @example
+ * ```ts
+ * throw new StoreUnavailableError("redis store unreachable");
+ * ```
+ */
 export class StoreUnavailableError extends Error {
   override name = "StoreUnavailableError";
 }

@@ -9,7 +9,15 @@
  * @module
  */
 
-/** One pending deadline; `cancel()` is O(1) amortised. */
+/**
+ * One pending deadline; `cancel()` is O(1) amortised.
+ *
+ * @example
+ * ```ts
+ * const deadline = queue.add(() => conn.close());
+ * deadline.cancel();
+ * ```
+ */
 export class Deadline {
   readonly at: number;
   #onExpire: (() => void) | undefined;
