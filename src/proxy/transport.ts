@@ -76,7 +76,8 @@ export interface UpstreamTransport {
   readonly name: string;
   /**
    * Sends `request` to `upstream`. The returned response has hop-by-hop headers already removed
-   * and a body that streams (never buffered whole). Rejects only with {@link UpstreamError}.
+   * and a body that streams; only small bodies of a known length (≤ 64 KiB) may arrive whole.
+   * Rejects only with {@link UpstreamError}.
    */
   send(request: UpstreamRequest, upstream: Upstream): Promise<Response>;
   /** Closes pooled connections. */
