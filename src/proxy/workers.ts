@@ -35,22 +35,41 @@ interface Member {
 export class WorkerPool implements DataPlane {
   /** Where the workers listen. */
   readonly addr: Deno.NetAddr;
-  #members: Member[];
+  #members: Member[] = [];
+  readonly #settings: ProxySettings;
+  readonly #logLevel: string;
+  readonly #onUpstreamFailure: UpstreamFailureListener;
+  readonly #workerUrl: string;
+  /** What a replacement worker needs to catch up: the last config and health since. */
+  #lastConfig: ToWorker | undefined;
+  #health = new Map<string, ToWorker>();
+  #stopping = false;
+  #restarts = 0;
 
-  private constructor(addr: Deno.NetAddr, members: Member[]) {
+  private constructor(
+    addr: Deno.NetAddr,
+    settings: ProxySettings,
+    logLevel: string,
+    onUpstreamFailure: UpstreamFailureListener,
+    workerUrl: string,
+  ) {
     this.addr = addr;
-    this.#members = members;
+    this.#settings = settings;
+    this.#logLevel = logLevel;
+    this.#onUpstreamFailure = onUpstreamFailure;
+    this.#workerUrl = workerUrl;
   }
 
   /**
    * Starts `count` workers listening on `settings.listen`. Port 0 is resolved first, so that
-   * every worker binds the same port.
+   * every worker binds the same port. `workerUrl` replaces the worker module (for tests).
    */
   static async start(
     count: number,
     settings: ProxySettings,
     logLevel: string,
     onUpstreamFailure: UpstreamFailureListener,
+    workerUrl: string = WORKER_URL,
   ): Promise<WorkerPool> {
     let listen = settings.listen;
     let reserve: Deno.Listener | undefined;
@@ -60,21 +79,32 @@ export class WorkerPool implements DataPlane {
       reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
       listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
     }
-    const members: Member[] = [];
+    const shared: ProxySettings = { ...settings, listen, reusePort: true };
+    const pool = new WorkerPool(
+      { transport: "tcp", hostname: listen.hostname, port: listen.port },
+      shared,
+      logLevel,
+      onUpstreamFailure,
+      workerUrl,
+    );
     try {
-      let addr: Deno.NetAddr | undefined;
       for (let i = 0; i < count; i++) {
-        const member = spawn(onUpstreamFailure);
-        members.push(member);
-        addr = await started(member, { ...settings, listen, reusePort: true }, logLevel);
+        const member = pool.#spawn(i);
+        pool.#members.push(member);
+        await started(member, shared, logLevel);
       }
-      return new WorkerPool(addr!, members);
+      return pool;
     } catch (err) {
-      for (const m of members) m.worker.terminate();
+      pool.terminate();
       throw err;
     } finally {
       reserve?.close();
     }
+  }
+
+  /** Workers started again after one failed. */
+  get restarts(): number {
+    return this.#restarts;
   }
 
   applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void> {
@@ -89,6 +119,8 @@ export class WorkerPool implements DataPlane {
       down,
       cursors,
     };
+    this.#lastConfig = message;
+    this.#health.clear();
     return Promise.all(this.#members.map((m) => {
       const applied = new Promise<void>((resolve) => m.waiting.set(version, resolve));
       m.worker.postMessage(message);
@@ -98,11 +130,13 @@ export class WorkerPool implements DataPlane {
 
   setHealth(backend: string, server: string, up: boolean): void {
     const message: ToWorker = { type: "health", backend, server, up };
+    this.#health.set(`${backend}\n${server}`, message);
     for (const m of this.#members) m.worker.postMessage(message);
   }
 
   /** Stops every worker's listener, waits for requests in flight, and ends the workers. */
   async shutdown(): Promise<void> {
+    this.#stopping = true;
     await Promise.all(this.#members.map((m) =>
       new Promise<void>((resolve) => {
         m.stopped = resolve;
@@ -114,37 +148,59 @@ export class WorkerPool implements DataPlane {
 
   /** Ends every worker at once. */
   terminate(): void {
+    this.#stopping = true;
     for (const m of this.#members) m.worker.terminate();
   }
-}
 
-function spawn(onUpstreamFailure: UpstreamFailureListener): Member {
-  const worker = new Worker(WORKER_URL, { type: "module", name: "dynlb-proxy" });
-  const member: Member = { worker, waiting: new Map() };
-  worker.addEventListener("message", (event: MessageEvent<FromWorker>) => {
-    const message = event.data;
-    switch (message.type) {
-      case "applied":
-        member.waiting.get(message.version)?.();
-        member.waiting.delete(message.version);
-        break;
-      case "upstream-failure":
-        onUpstreamFailure(
-          message.backend,
-          message.server,
-          new UpstreamError(message.failure, message.message, false),
-        );
-        break;
-      case "stopped":
-        member.stopped?.();
-        break;
-    }
-  });
-  worker.addEventListener("error", (event) => {
-    event.preventDefault();
-    log("error", "proxy worker failed", { error: event.message });
-  });
-  return member;
+  #spawn(index: number): Member {
+    const worker = new Worker(this.#workerUrl, { type: "module", name: `dynlb-proxy-${index}` });
+    const member: Member = { worker, waiting: new Map() };
+    worker.addEventListener("message", (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      switch (message.type) {
+        case "applied":
+          member.waiting.get(message.version)?.();
+          member.waiting.delete(message.version);
+          break;
+        case "upstream-failure":
+          this.#onUpstreamFailure(
+            message.backend,
+            message.server,
+            new UpstreamError(message.failure, message.message, false),
+          );
+          break;
+        case "stopped":
+          member.stopped?.();
+          break;
+      }
+    });
+    worker.addEventListener("error", (event) => {
+      event.preventDefault();
+      this.#replace(index, member, event.message).catch((err) =>
+        log("error", "cannot restart proxy worker", { worker: index, error: String(err) })
+      );
+    });
+    return member;
+  }
+
+  /**
+   * A worker died of an uncaught error: its listener went with it (the others keep the port).
+   * A new one gets the last config and health before it starts listening, so it never answers
+   * from an empty table.
+   */
+  async #replace(index: number, failed: Member, reason: string): Promise<void> {
+    if (this.#stopping || this.#members[index] !== failed) return;
+    log("error", "proxy worker failed, starting a new one", { worker: index, error: reason });
+    failed.worker.terminate();
+    const member = this.#spawn(index);
+    this.#members[index] = member;
+    // A config waiting on the dead worker is applied by the new one: hand the wait over.
+    for (const [version, resolve] of failed.waiting) member.waiting.set(version, resolve);
+    if (this.#lastConfig !== undefined) member.worker.postMessage(this.#lastConfig);
+    for (const message of this.#health.values()) member.worker.postMessage(message);
+    await started(member, this.#settings, this.#logLevel);
+    this.#restarts++;
+  }
 }
 
 function started(member: Member, settings: ProxySettings, logLevel: string): Promise<Deno.NetAddr> {

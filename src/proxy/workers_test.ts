@@ -1,0 +1,56 @@
+import { assertEquals } from "../../tests/_assert.ts";
+import { startBackend } from "../../tests/_backend.ts";
+import { eventually, get } from "../../tests/_dynlb.ts";
+import { setLogLevel } from "../log.ts";
+import { WorkerPool } from "./workers.ts";
+
+const CRASHING_WORKER = new URL("../../tests/_crashing_worker.ts", import.meta.url).href;
+
+Deno.test("a worker that dies is replaced, with the running config, before it listens", async () => {
+  await using backend = await startBackend("ok");
+  const dir = await Deno.makeTempDir();
+  const flag = `${dir}/crash`;
+  await Deno.writeTextFile(flag, "");
+  Deno.env.set("DYNLB_TEST_CRASH_FLAG", flag);
+  setLogLevel("error");
+  const pool = await WorkerPool.start(
+    2,
+    {
+      listen: { hostname: "127.0.0.1", port: 0 },
+      reusePort: true,
+      transport: "h1",
+      timeouts: { connectMs: 1000, responseMs: 5000 },
+      retries: 1,
+    },
+    "error",
+    () => {},
+    CRASHING_WORKER,
+  );
+  try {
+    await pool.applyConfig(
+      {
+        backends: [{
+          backend_name: "b",
+          servers: [{ addr: "127.0.0.1", port: backend.port, weight: 1 }],
+        }],
+        hosts: [{ host: "w.test", backend_name: "b" }],
+      },
+      1,
+      [],
+    );
+    const lb = { proxy: `http://127.0.0.1:${pool.addr.port}` };
+    assertEquals((await get(lb, "w.test")).body, "ok");
+
+    pool.setHealth("b", "127.0.0.1:1", true); // kills one worker
+    await eventually(() => pool.restarts === 1, 10_000, "worker restarted");
+    // Every new connection lands on one of the two workers; none answers from an empty table.
+    for (let i = 0; i < 40; i++) {
+      const r = await get(lb, "w.test");
+      assertEquals([r.status, r.body], [200, "ok"]);
+    }
+  } finally {
+    await pool.shutdown();
+    Deno.env.delete("DYNLB_TEST_CRASH_FLAG");
+    setLogLevel("info");
+  }
+});
