@@ -56,8 +56,12 @@ export interface ResponseHead {
   readonly reason: string;
   /** The `x` of `HTTP/1.x`. */
   readonly minor: number;
-  /** All fields except hop-by-hop ones and those named by `Connection`. */
-  readonly headers: Headers;
+  /**
+   * All fields except hop-by-hop ones and those named by `Connection`, as `[name, value]` pairs
+   * in arrival order (a `Response` built from pairs validates them once; from a `Headers`,
+   * twice).
+   */
+  readonly headers: [string, string][];
   /** The `Content-Length` value, or -1 when absent. */
   readonly contentLength: number;
   /** Whether `Transfer-Encoding` ends in `chunked`. */
@@ -349,7 +353,7 @@ export function parseHead(
     keepAlive: false,
     named: null,
   };
-  const headers = new Headers();
+  const headers: [string, string][] = [];
   i = lineStart;
   while (buf[i] !== CR) {
     const n = i;
@@ -362,17 +366,17 @@ export function parseHead(
     i += 2;
     switch (classify(buf, n, nameEnd - n)) {
       case F_OTHER:
-        headers.append(
+        headers.push([
           text.substring(n - start, nameEnd - start),
           text.substring(vs - start, ve - start),
-        );
+        ]);
         break;
       case F_CONTENT_LENGTH:
         contentLength(buf, vs, ve, st);
-        headers.append(
+        headers.push([
           text.substring(n - start, nameEnd - start),
           text.substring(vs - start, ve - start),
-        );
+        ]);
         break;
       case F_TRANSFER_ENCODING:
         transferEncoding(buf, vs, ve, st);
@@ -387,12 +391,14 @@ export function parseHead(
     if (st.contentLength !== -1) throw new ParseError("both Transfer-Encoding and Content-Length");
     if (minor === 0) throw new ParseError("Transfer-Encoding in an HTTP/1.0 response");
   }
-  if (st.named !== null) { for (const name of st.named) headers.delete(name); }
+  const named = st.named;
   return {
     status,
     reason: text.substring(reasonStart - start, reasonEnd - start),
     minor,
-    headers,
+    headers: named === null
+      ? headers
+      : headers.filter(([name]) => !named.includes(name.toLowerCase())),
     contentLength: st.contentLength,
     chunked: st.te === 1,
     transferEncoded: st.te !== 0,

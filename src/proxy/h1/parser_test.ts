@@ -73,7 +73,7 @@ async function decode(
     return {
       status: head.status,
       reason: head.reason,
-      headers: [...head.headers],
+      headers: [...new Headers(head.headers)],
       body: text,
       keepAlive: head.keepAlive,
       complete: body.complete,
