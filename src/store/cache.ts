@@ -11,6 +11,7 @@
  */
 import { dirname } from "node:path";
 import { log } from "../log.ts";
+import { writeFileAtomic } from "./atomic.ts";
 
 /**
  * A last-known-good config file.
@@ -43,23 +44,11 @@ export class LastGoodCache {
 
   /** Replaces the cached text atomically; never throws. */
   async write(text: string): Promise<void> {
-    const dir = dirname(this.path);
-    const temp = `${this.path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
     try {
-      await Deno.mkdir(dir, { recursive: true });
-      const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
-      try {
-        const bytes = new TextEncoder().encode(text);
-        let written = 0;
-        while (written < bytes.length) written += await file.write(bytes.subarray(written));
-        await file.sync();
-      } finally {
-        file.close();
-      }
-      await Deno.rename(temp, this.path);
+      await Deno.mkdir(dirname(this.path), { recursive: true });
+      await writeFileAtomic(this.path, text, 0o600);
       this.#recovered("write");
     } catch (err) {
-      await Deno.remove(temp).catch(() => {});
       this.#report("write", err);
     }
   }

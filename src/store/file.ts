@@ -9,6 +9,7 @@
  * @module
  */
 import { log } from "../log.ts";
+import { writeFileAtomic } from "./atomic.ts";
 import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
 
 /**
@@ -47,24 +48,9 @@ export class FileStore implements ConfigStore {
     // Write where a symlinked config really lives, keeping the file's mode.
     const target = await Deno.realPath(this.#path).catch(() => this.#path);
     const mode = await Deno.stat(target).then((i) => i.mode ?? 0o644, () => 0o644) & 0o7777;
-    const slash = target.lastIndexOf("/");
-    const dir = slash === -1 ? "." : target.slice(0, slash) || "/";
-    const temp = `${dir}/.${target.slice(slash + 1)}.${Deno.pid}.${Date.now()}.tmp`;
     try {
-      const file = await Deno.open(temp, { write: true, createNew: true, mode });
-      try {
-        const bytes = new TextEncoder().encode(text);
-        let written = 0;
-        while (written < bytes.length) written += await file.write(bytes.subarray(written));
-        await file.sync();
-      } finally {
-        file.close();
-      }
-      await Deno.chmod(temp, mode).catch(() => {}); // the umask may have narrowed it
-      await Deno.rename(temp, target);
-      await syncDirectory(dir);
+      await writeFileAtomic(target, text, mode);
     } catch (err) {
-      await Deno.remove(temp).catch(() => {});
       throw new StoreUnavailableError(`cannot write ${this.#path}: ${message(err)}`);
     }
     return { text, revision: await contentRevision(text) };
@@ -110,20 +96,6 @@ export class FileStore implements ConfigStore {
 async function contentRevision(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Makes the rename itself durable; not possible everywhere, and not fatal where it is not. */
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const handle = await Deno.open(dir, { read: true });
-    try {
-      await handle.sync();
-    } finally {
-      handle.close();
-    }
-  } catch {
-    // Directories cannot be opened for sync on every platform.
-  }
 }
 
 function message(err: unknown): string {
