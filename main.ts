@@ -52,6 +52,13 @@ async function main(args: string[]): Promise<number> {
     }
   });
   log("info", "shutting down", { signal, timeout_s: options.shutdownTimeoutMs / 1000 });
+  // A second signal means "now": requests still in flight are cut off.
+  for (const name of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(name, () => {
+      log("warn", "second signal: stopping at once");
+      Deno.exit(1);
+    });
+  }
   const drained = await running.shutdown(options.shutdownTimeoutMs);
   if (!drained) log("warn", "shutdown timeout: requests still in flight were cut off");
   log("info", "stopped");

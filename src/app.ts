@@ -15,7 +15,7 @@ import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore, isRemote } from "./store/create.ts";
 import { LastGoodCache } from "./store/cache.ts";
-import { StoreUnavailableError } from "./store/store.ts";
+import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
 
@@ -85,13 +85,18 @@ export async function start(options: Options): Promise<Running> {
   const onUpstreamFailure: UpstreamFailureListener = (backend, server, error) =>
     health.reportFailure(backend, server, `${error.failure}: ${error.message}`);
 
-  const store = await createStore(options);
+  let store: ConfigStore;
+  try {
+    store = await createStore(options);
+  } catch (err) {
+    throw new StartupError(err instanceof Error ? err.message : String(err));
+  }
   let plane: ProxyPlane | undefined;
   let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
   try {
     plane = await startProxyPlane(options, settings, onUpstreamFailure);
     dataPlane = plane.dataPlane;
-    const cache = isRemote(store)
+    const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
       : undefined;
     const control = new ControlPlane({

@@ -125,3 +125,14 @@ Deno.test("start-up refuses a missing config file, naming it", async () => {
   assertEquals(r.code, 1);
   assertMatch(r.err, /config file \/nonexistent\/dynlb\.json does not exist/);
 });
+
+Deno.test("start-up refuses a KV path it cannot open and a bad Redis URL, without a stack trace", async () => {
+  const common = ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
+  const kv = await run(...common, "--config-type", "kv", "--kv-path", "/proc/nope/config.kv");
+  assertEquals(kv.code, 1);
+  assertMatch(kv.err, /^dynlb: .*\/proc\/nope/m);
+  const redis = await run(...common, "--config-type", "redis", "--redis-url", "http://x");
+  assertEquals(redis.code, 1);
+  assertMatch(redis.err, /^dynlb: redis url/m);
+  for (const r of [kv, redis]) assert(!/\bat \S+:\d+:\d+/.test(r.err), r.err);
+});

@@ -171,3 +171,22 @@ for (const transport of ["fetch", "h1"]) {
     console.log(`passive: ${total} requests, all 200`);
   });
 }
+
+Deno.test("a lone server that restarts answers at once (passive detection spares it)", async () => {
+  let only = await startBackend("v1");
+  const path = await configFile({
+    backends: [backend("solo", [only])],
+    hosts: [{ host: "solo.test", backend_name: "solo" }],
+  });
+  await using lb = await startDynlb(["--config-file", path]);
+  const port = only.port;
+  await only.close();
+  assertEquals((await get(lb, "solo.test")).status, 502);
+  only = await startBackend("v2", undefined, port);
+  try {
+    // nginx behaves the same: one server in a group is never marked unavailable.
+    assertEquals((await get(lb, "solo.test")).body, "v2");
+  } finally {
+    await only.close();
+  }
+});

@@ -159,7 +159,7 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     env: "DYNLB_RETRIES",
     type: "string",
     fallback: "2",
-    help: "other servers tried after a failed connection",
+    help: "other servers tried after a failed attempt (see README: Retries)",
   },
   "shutdown-timeout": {
     env: "DYNLB_SHUTDOWN_TIMEOUT",

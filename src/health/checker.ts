@@ -26,7 +26,8 @@
  *   `down()` after `update()` when compiling the new snapshot).
  * - **Passive detection** (nginx `max_fails`/`fail_timeout`; defaults 1 and 10 s; `max_fails`
  *   0 disables): `reportFailure` counts connection failures of a server per backend; `max_fails`
- *   of them within `fail_timeout` seconds take the server down for that backend only. With an
+ *   of them within `fail_timeout` seconds take the server down for that backend only, unless it
+ *   is the last server up in that backend (nginx never marks a lone server unavailable). With an
  *   active check, the server comes back after `success` consecutive passing checks counted from
  *   that moment; without one, after a cool-down of `fail_timeout` seconds. Failures reported
  *   for a server that is already down are ignored.
@@ -111,6 +112,7 @@ export class HealthChecker {
   #targets = new Map<string, Target>();
   #members = new Map<string, Member>();
   #backends: BackendEntry[] = [];
+  #backendByName = new Map<string, BackendEntry>();
   /** Stops of removed targets whose probe has not let go yet (awaited by `close`). */
   #draining = new Set<Promise<void>>();
   #closed = false;
@@ -185,6 +187,7 @@ export class HealthChecker {
     this.#targets = targets;
     this.#members = members;
     this.#backends = entries;
+    this.#backendByName = new Map(entries.map((e) => [e.name, e]));
 
     for (const [key, member] of members) this.#reconcile(member, oldMembers.has(key));
     for (const target of created) {
@@ -212,6 +215,11 @@ export class HealthChecker {
     while (times.length > 0 && times[0] <= since) times.shift();
     times.push(now);
     if (times.length < m.maxFails) return;
+    // As nginx does, passive failures never take out the last server up: with one server
+    // left, a 503 for fail_timeout seconds is worse than trying it (a restarted backend then
+    // answers at once). Active checks still can.
+    const entry = this.#backendByName.get(backend);
+    if (entry !== undefined && entry.members.filter((x) => x.up).length <= 1) return;
     const count = times.length;
     m.failTimes = [];
     m.passiveDown = true;
@@ -220,7 +228,7 @@ export class HealthChecker {
     const plural = count === 1 ? "" : "s";
     this.#settle(
       m,
-      `passive: ${count} connection failure${plural} in ${m.failTimeoutMs / 1000}s: ${reason}`,
+      `passive: ${count} failure${plural} in ${m.failTimeoutMs / 1000}s: ${reason}`,
     );
   }
 
@@ -273,6 +281,7 @@ export class HealthChecker {
     this.#targets = new Map();
     this.#members = new Map();
     this.#backends = [];
+    this.#backendByName.clear();
     await Promise.all(this.#draining);
   }
 

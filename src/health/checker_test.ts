@@ -211,12 +211,28 @@ Deno.test("checker: different definitions of one server are separate targets", a
   }
 });
 
+Deno.test("checker: a lone server is never taken out by passive failures", async () => {
+  const { checker, changes } = harness();
+  const port = closedPort();
+  try {
+    checker.update([backend("solo", [port])]);
+    for (let i = 0; i < 5; i++) checker.reportFailure("solo", key(port), "connection refused");
+    assertEquals(changes.length, 0);
+    assertEquals(checker.down(), []);
+  } finally {
+    await checker.close();
+  }
+});
+
 Deno.test("checker: passive failures without active check; cool-down brings it back", async () => {
   const { checker, next, changes } = harness();
   const port = closedPort();
+  const other = closedPort();
   try {
     checker.update([
-      backend("b", [port], undefined, { passive_check: { max_fails: 2, fail_timeout: 0.1 } }),
+      backend("b", [port, other], undefined, {
+        passive_check: { max_fails: 2, fail_timeout: 0.1 },
+      }),
       backend("off", [port], undefined, { passive_check: { max_fails: 0, fail_timeout: 10 } }),
     ]);
     checker.reportFailure("b", key(port), "connection refused");
@@ -226,7 +242,7 @@ Deno.test("checker: passive failures without active check; cool-down brings it b
       backend: "b",
       server: key(port),
       up: false,
-      reason: "passive: 2 connection failures in 0.1s: connection refused",
+      reason: "passive: 2 failures in 0.1s: connection refused",
     });
     checker.reportFailure("off", key(port), "connection refused");
     checker.reportFailure("nope", key(port), "connection refused");
@@ -242,21 +258,23 @@ Deno.test("checker: passive failures without active check; cool-down brings it b
 
 Deno.test("checker: passive failure with an active check; the check brings it back", async () => {
   const server = rawServer(null);
+  const spare = rawServer(null);
   const { checker, next } = harness();
   try {
-    checker.update([backend("b", [server.port], tcpCheck({ success: 3 }))]);
+    checker.update([backend("b", [server.port, spare.port], tcpCheck({ success: 3 }))]);
     await server.waitConnections(1);
     checker.reportFailure("b", key(server.port), "connection reset");
     const down = await next();
     assertEquals(
       [down.up, down.reason],
-      [false, "passive: 1 connection failure in 10s: connection reset"],
+      [false, "passive: 1 failure in 10s: connection reset"],
     );
     const up = await next();
     assertEquals([up.up, up.reason], [true, "3 passed tcp checks"]);
   } finally {
     await checker.close();
     await server.close();
+    await spare.close();
   }
 });
 
@@ -318,14 +336,15 @@ Deno.test("checker: status shape", async () => {
         backend: "none",
         check: "none",
         servers: [{
+          // A lone server is never taken out by passive failures (as in nginx).
           server: key(1234),
-          state: "down",
+          state: "up",
           weight: 1,
           passes: 0,
-          failures: 0,
+          failures: 1,
           last_check: null,
           last_error: "connection refused",
-          last_change: "1970-01-01T00:00:00.000Z",
+          last_change: null,
         }],
       },
     ]);

@@ -91,12 +91,10 @@ export function createProxyHandler(
           ? pool.pickAnother(tried = tried ?? [upstream])
           : undefined;
         if (next === undefined) {
+          // The server's address stays inside: clients at the edge learn only what failed.
           return error.failure === "timeout"
-            ? proxyError("upstream-timeout", `upstream ${upstream.key} timed out`)
-            : proxyError(
-              "upstream-unreachable",
-              `upstream ${upstream.key} failed: ${error.failure}`,
-            );
+            ? proxyError("upstream-timeout", "the upstream server did not answer in time")
+            : proxyError("upstream-unreachable", `the upstream server failed (${error.failure})`);
         }
         tried!.push(next);
         upstream = next;

@@ -76,7 +76,12 @@ export class WorkerPool implements DataPlane {
     if (listen.port === 0) {
       // Hold the port until the workers have it, then let go (its queue is empty: nobody knows
       // the port yet).
-      reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
+      try {
+        reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new ListenError(`cannot listen on ${listen.hostname}:0 (proxy): ${reason}`);
+      }
       listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
     }
     const shared: ProxySettings = { ...settings, listen, reusePort: true };

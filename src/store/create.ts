@@ -35,13 +35,16 @@ export async function createStore(options: Options): Promise<ConfigStore> {
 
 /**
  * Whether the store lives elsewhere (and may be unreachable): then the last good config is
- * cached locally, and served when the store cannot be reached at start-up.
+ * cached locally, and served when the store cannot be reached at start-up. A local KV database
+ * that cannot be opened is a start-up error instead (a mistyped path must not start a proxy with
+ * no routes).
  *
  * @example
  * ```ts
- * isRemote(new FileStore("./config.json")); // false
+ * isRemote(new FileStore("./config.json"), options); // false
  * ```
  */
-export function isRemote(store: ConfigStore): boolean {
-  return store.kind !== "file";
+export function isRemote(store: ConfigStore, options: Options): boolean {
+  if (store.kind === "redis") return true;
+  return store.kind === "kv" && /^https?:\/\//.test(options.kvPath);
 }
