@@ -364,15 +364,11 @@ export function parseHead(
     let ve = i;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
     i += 2;
-    switch (classify(buf, n, nameEnd - n)) {
+    const kind = classify(buf, n, nameEnd - n);
+    if (kind === F_CONTENT_LENGTH) contentLength(buf, vs, ve, st);
+    switch (kind) {
       case F_OTHER:
-        headers.push([
-          text.substring(n - start, nameEnd - start),
-          text.substring(vs - start, ve - start),
-        ]);
-        break;
       case F_CONTENT_LENGTH:
-        contentLength(buf, vs, ve, st);
         headers.push([
           text.substring(n - start, nameEnd - start),
           text.substring(vs - start, ve - start),
