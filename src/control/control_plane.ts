@@ -18,6 +18,7 @@ import type { DownServer } from "../config/snapshot.ts";
 import type { ConfigStore, StoredConfig } from "../store/store.ts";
 import { log } from "../log.ts";
 import type { DataPlane } from "./data_plane.ts";
+import { hexDigest } from "../digest.ts";
 
 /** Where the running config came from. */
 export type ConfigSource = "store" | "admin" | "cache" | "empty";
@@ -242,7 +243,7 @@ export class ControlPlane {
     const text = JSON.stringify(document);
     this.#running = new RunningConfig({
       version,
-      hash: await sha256(text),
+      hash: await hexDigest("SHA-256", text),
       source,
       saved,
       applied_at: new Date().toISOString(),
@@ -283,9 +284,4 @@ export class InvalidStoredConfigError extends Error {
     super(`invalid config in ${location}:\n${formatIssues(issues)}`);
     this.issues = issues;
   }
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }

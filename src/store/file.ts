@@ -11,6 +11,7 @@
 import { log } from "../log.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
+import { hexDigest } from "../digest.ts";
 
 /**
  * A config kept in one JSON file.
@@ -41,7 +42,7 @@ export class FileStore implements ConfigStore {
       if (err instanceof Deno.errors.NotFound) return null;
       throw new StoreUnavailableError(`cannot read ${this.#path}: ${message(err)}`);
     }
-    return { text, revision: await contentRevision(text) };
+    return { text, revision: await hexDigest("SHA-256", text) };
   }
 
   async save(text: string): Promise<StoredConfig> {
@@ -53,7 +54,7 @@ export class FileStore implements ConfigStore {
     } catch (err) {
       throw new StoreUnavailableError(`cannot write ${this.#path}: ${message(err)}`);
     }
-    return { text, revision: await contentRevision(text) };
+    return { text, revision: await hexDigest("SHA-256", text) };
   }
 
   watch(onChange: () => void, signal: AbortSignal): void {
@@ -90,12 +91,6 @@ export class FileStore implements ConfigStore {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-/** The revision of a config text: its SHA-256, so rewriting the same content is no change. */
-async function contentRevision(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function message(err: unknown): string {

@@ -30,6 +30,7 @@
 import { dirname } from "node:path";
 import { log } from "../log.ts";
 import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
+import { hexDigest } from "../digest.ts";
 
 /**
  * Where the KV store lives.
@@ -117,7 +118,7 @@ export class KvStore implements ConfigStore {
       id: newId(),
       chunks: Math.ceil(bytes.length / CHUNK_BYTES),
       bytes: bytes.length,
-      hash: await sha256Hex(bytes),
+      hash: await hexDigest("SHA-256", bytes),
     };
     await unavailableOnError(async () => {
       // Nothing points at our chunks until the switch; on failure drop them (or, if even that
@@ -275,7 +276,7 @@ export class KvStore implements ConfigStore {
       count++;
     }
     if (count !== head.chunks || offset !== head.bytes) return null;
-    return (await sha256Hex(out)) === head.hash ? out : null;
+    return (await hexDigest("SHA-256", out)) === head.hash ? out : null;
   }
 
   async #writeChunks(kv: Deno.Kv, head: Head, bytes: Uint8Array): Promise<void> {
@@ -401,9 +402,4 @@ function newId(): string {
 function displayPath(p: string): string {
   // A KV Connect URL may carry no secret, but keep logs to scheme+host anyway.
   return /^https?:\/\//.test(p) ? new URL(p).origin : p;
-}
-
-async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -18,6 +18,7 @@
 import { createClient, ErrorReply } from "redis";
 import { log } from "../log.ts";
 import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
+import { hexDigest } from "../digest.ts";
 
 /**
  * How to reach the Redis store.
@@ -138,14 +139,14 @@ export class RedisStore implements ConfigStore {
         }
       }
       const text = await client.get(this.#key);
-      return text === null ? null : { text, revision: await sha1Hex(text) };
+      return text === null ? null : { text, revision: await hexDigest("SHA-1", text) };
     });
     this.#lastRevision = result?.revision ?? null;
     return result;
   }
 
   async save(text: string): Promise<StoredConfig> {
-    const revision = await sha1Hex(text);
+    const revision = await hexDigest("SHA-1", text);
     const payload = JSON.stringify({ revision, instance: this.#instance });
     await this.#command(
       (client) => client.multi().set(this.#key, text).publish(this.#channel, payload).exec(),
@@ -446,12 +447,6 @@ async function closeClient(client: Client): Promise<void> {
   } catch {
     // Already closed.
   }
-}
-
-/** SHA-1 hex of the UTF-8 text: what Redis' `redis.sha1hex` gives for the same bytes. */
-async function sha1Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function errorText(err: unknown): string {
