@@ -26,8 +26,6 @@ export interface Running {
   /** Where the admin API listens. */
   readonly admin: Deno.NetAddr;
   readonly control: ControlPlane;
-  /** Proxy isolates serving traffic. */
-  readonly workers: number;
   /**
    * Stops accepting, lets requests in flight finish for at most `timeoutMs`, then closes
    * everything. Resolves `true` when every request finished in time.
@@ -131,7 +129,6 @@ export async function start(options: Options): Promise<Running> {
       proxy: plane.addr,
       admin: admin.addr,
       control,
-      workers: options.workers,
       async shutdown(timeoutMs) {
         control.stop();
         let timer: ReturnType<typeof setTimeout> | undefined;
