@@ -18,6 +18,8 @@ import { LastGoodCache } from "./store/cache.ts";
 import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
+import { isLoopback } from "./net/address.ts";
+import type { OwnListener } from "./config/self.ts";
 
 /** A running instance. */
 export interface Running {
@@ -67,6 +69,8 @@ interface ProxyPlane {
  * ```
  */
 export async function start(options: Options): Promise<Running> {
+  const token = await adminToken(options);
+  checkAdminExposure(options, token);
   const settings: ProxySettings = {
     listen: options.listen,
     reusePort: false,
@@ -97,11 +101,20 @@ export async function start(options: Options): Promise<Running> {
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
       : undefined;
+    // The admin address is the configured one until it listens (then the real port).
+    let adminAddr: { hostname: string; port: number } = options.admin;
+    const proxyAddr = plane.addr;
+    const listeners = (): OwnListener[] => {
+      const own = [{ role: "proxy", hostname: proxyAddr.hostname, port: proxyAddr.port }];
+      if (adminAddr.port !== 0) own.push({ role: "admin", ...adminAddr });
+      return own;
+    };
     const control = new ControlPlane({
       store,
       dataPlane,
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
+      listeners,
     });
     try {
       const found = await control.start();
@@ -119,8 +132,11 @@ export async function start(options: Options): Promise<Running> {
       control,
       status: () => health.status(),
       maxBodyBytes: options.maxConfigBytes,
+      token,
+      address: () => adminAddr,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
+    adminAddr = { hostname: admin.addr.hostname, port: admin.addr.port };
     control.watch();
 
     const proxyPlane = plane;
@@ -153,6 +169,48 @@ export async function start(options: Options): Promise<Running> {
     await store.close();
     throw new StartupError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** The admin token from `--admin-token` or `--admin-token-file`; never logged. */
+async function adminToken(options: Options): Promise<string | undefined> {
+  let token = options.adminToken;
+  if (options.adminTokenFile !== undefined) {
+    try {
+      token = (await Deno.readTextFile(options.adminTokenFile)).trim();
+    } catch (err) {
+      throw new StartupError(
+        `cannot read --admin-token-file ${options.adminTokenFile}: ${(err as Error).message}`,
+      );
+    }
+  }
+  if (token === undefined) return undefined;
+  if (!/^[\x21-\x7e]{16,}$/.test(token)) {
+    throw new StartupError(
+      "the admin token must be at least 16 printable characters without spaces " +
+        "(e.g. openssl rand -hex 32)",
+    );
+  }
+  return token;
+}
+
+/** Refuses an admin API reachable from other machines without a token, unless told to. */
+function checkAdminExposure(options: Options, token: string | undefined): void {
+  const { hostname, port } = options.admin;
+  if (token !== undefined || isLoopback(hostname)) return;
+  const where = `--admin ${hostname}:${port}`;
+  if (!options.adminInsecure) {
+    throw new StartupError(
+      `${where} is reachable from other machines and no admin token is set: ` +
+        "set --admin-token-file (or DYNLB_ADMIN_TOKEN), listen on 127.0.0.1, " +
+        "or pass --admin-insecure to run it unauthenticated",
+    );
+  }
+  log(
+    "warn",
+    "ADMIN API UNAUTHENTICATED on a non-loopback address (--admin-insecure): " +
+      "anyone who reaches it can replace the routing",
+    { admin: `${hostname}:${port}` },
+  );
 }
 
 /**
