@@ -9,8 +9,9 @@
  */
 import type { Upstream } from "../balance/upstream.ts";
 import { forwardTarget } from "../config/route.ts";
+import { CidrSet } from "./cidr.ts";
 import { ExchangeContext } from "./context.ts";
-import type { Forwarded } from "./hop.ts";
+import { forwardingOf } from "./forwarding.ts";
 import { proxyError } from "./errors.ts";
 import type { Router } from "./router.ts";
 import { UpstreamError, type UpstreamRequest, type UpstreamTransport } from "./transport.ts";
@@ -30,7 +31,11 @@ export interface ProxyOptions {
   readonly retries: number;
   /** Told about every failed attempt. */
   readonly onUpstreamFailure?: UpstreamFailureListener;
+  /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
+  readonly trustedProxies?: CidrSet;
 }
+
+const NOBODY = new CidrSet([]);
 
 /**
  * Request bodies up to this size, with a declared length, are read before connecting (nginx's
@@ -55,6 +60,7 @@ export function createProxyHandler(
   options: ProxyOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
   const { router, transport, retries, onUpstreamFailure } = options;
+  const trusted = options.trustedProxies ?? NOBODY;
 
   return async function proxy(request, info) {
     const host = request.headers.get("host");
@@ -67,8 +73,14 @@ export function createProxyHandler(
       );
     }
     const pool = destination.pool;
-    const clientIp = info.remoteAddr.hostname;
-    const context = new ExchangeContext(request.headers, clientIp, target);
+    const forwarded = forwardingOf(
+      request.headers,
+      host ?? "",
+      { address: info.remoteAddr.hostname, proto: "http" },
+      trusted,
+    );
+    // The client a balancer hashes on is the one forwarding names (a trusted proxy's client).
+    const context = new ExchangeContext(request.headers, forwarded.realIp, target);
     const first = pool.pick(context);
     if (first === undefined) {
       return proxyError("no-server", `no server available for backend "${pool.name}"`);
@@ -79,7 +91,7 @@ export function createProxyHandler(
       method: request.method,
       target: forwardTarget(target, destination.strip),
       headers: request.headers,
-      forwarded: forwardedFor(request.headers, host ?? "", clientIp),
+      forwarded,
       body: body instanceof Promise ? await body : body,
       signal: request.signal,
     };
@@ -147,15 +159,4 @@ function canRetry(method: string, error: UpstreamError): boolean {
 function targetOf(url: string): string {
   const slash = url.indexOf("/", url.indexOf("://") + 3);
   return slash === -1 ? "/" : url.slice(slash);
-}
-
-/** The forwarding headers of a request (the transport writes them with the client's). */
-function forwardedFor(headers: Headers, host: string, clientIp: string): Forwarded {
-  const prior = headers.get("x-forwarded-for");
-  return {
-    for: prior === null ? clientIp : `${prior}, ${clientIp}`,
-    host,
-    proto: "http",
-    realIp: clientIp,
-  };
 }
