@@ -42,7 +42,10 @@ async function hammer(
       try {
         conn = await Deno.connect({ hostname: "127.0.0.1", port });
       } catch (err) {
-        if (!(err instanceof Deno.errors.ConnectionRefused)) throw err;
+        if (!(err instanceof Deno.errors.ConnectionRefused)) {
+          outcomes.wrong.push(`connect: ${(err as Error).name}: ${(err as Error).message}`);
+          continue;
+        }
         outcomes.refused++;
         // Pacing, not waiting for anything: keeps the loop from starving the process starting.
         await new Promise((resolve) => setTimeout(resolve, 1));

@@ -12,6 +12,7 @@ import type { DownServer } from "../config/snapshot.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
+import { portHeld } from "./port_owner.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./handler.ts";
@@ -105,9 +106,8 @@ export class WorkerPool implements DataPlane {
         // the port yet).
         reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
         listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
-      } else if (!this.#settings.reusePort) {
-        // A socket without SO_REUSEPORT fails if anyone holds the port, reuse or not.
-        Deno.listen({ hostname: listen.hostname, port: listen.port }).close();
+      } else if (!this.#settings.reusePort && await portHeld(listen.hostname, listen.port)) {
+        throw new Deno.errors.AddrInUse();
       }
     } catch (err) {
       const reason = err instanceof Deno.errors.AddrInUse
