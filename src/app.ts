@@ -1,7 +1,7 @@
 /**
  * Wires the program together: store → control plane → data plane (router + transport, in this
- * isolate or in worker isolates) → proxy listener, with the admin API beside it. `main.ts` adds
- * the command line and signals.
+ * isolate or in worker isolates) → first config in force → proxy listener, with the admin API
+ * beside it. `main.ts` adds the command line and signals.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
 import type { UpstreamFailureListener } from "./proxy/handler.ts";
 import { Router } from "./proxy/router.ts";
-import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
+import { listen, prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore, isRemote } from "./store/create.ts";
 import { LastGoodCache } from "./store/cache.ts";
@@ -51,10 +51,13 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
-/** The data plane as `start` runs it: one in-isolate listener, or a pool of workers. */
+/**
+ * The data plane as `start` runs it: one in-isolate listener, or a pool of workers. It listens
+ * only once told to, after the first config is in force.
+ */
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
-  readonly addr: Deno.NetAddr;
+  listen(): Promise<Deno.NetAddr>;
   shutdown(): Promise<void>;
   close(): void;
 }
@@ -71,12 +74,17 @@ interface ProxyPlane {
 export async function start(options: Options): Promise<Running> {
   const token = await adminToken(options);
   checkAdminExposure(options, token);
+  if (options.proxyProtocol) {
+    // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
+    throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
+  }
   const settings: ProxySettings = {
     listen: options.listen,
     reusePort: false,
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
     retries: options.retries,
+    trustedProxies: options.trustedProxies,
   };
   // The checker exists before the data plane (failures are reported to it) and tells the data
   // plane about changes once it exists.
@@ -101,14 +109,14 @@ export async function start(options: Options): Promise<Running> {
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
       : undefined;
-    // The admin address is the configured one until it listens (then the real port).
+    // dynlb's own addresses are the configured ones until the listeners open (then the real
+    // ports); port 0 is not known before.
+    let proxyAddr: { hostname: string; port: number } = options.listen;
     let adminAddr: { hostname: string; port: number } = options.admin;
-    const proxyAddr = plane.addr;
-    const listeners = (): OwnListener[] => {
-      const own = [{ role: "proxy", hostname: proxyAddr.hostname, port: proxyAddr.port }];
-      if (adminAddr.port !== 0) own.push({ role: "admin", ...adminAddr });
-      return own;
-    };
+    const listeners = (): OwnListener[] =>
+      [{ role: "proxy", ...proxyAddr }, { role: "admin", ...adminAddr }].filter((l) =>
+        l.port !== 0
+      );
     const control = new ControlPlane({
       store,
       dataPlane,
@@ -128,6 +136,9 @@ export async function start(options: Options): Promise<Running> {
       if (!(err instanceof StoreUnavailableError) || cache === undefined) throw err;
       await startFromCache(control, cache, err);
     }
+    // Only now: a connection accepted earlier would be answered from an empty table (404).
+    const proxyListening = await plane.listen();
+    proxyAddr = { hostname: proxyListening.hostname, port: proxyListening.port };
     const app = createAdminApp({
       control,
       status: () => health.status(),
@@ -142,7 +153,7 @@ export async function start(options: Options): Promise<Running> {
     const proxyPlane = plane;
     const adminServer = admin;
     return {
-      proxy: plane.addr,
+      proxy: proxyListening,
       admin: admin.addr,
       control,
       async shutdown(timeoutMs) {
@@ -239,8 +250,17 @@ async function startProxyPlane(
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const server = serveProxy(router, settings, onUpstreamFailure);
-    return { dataPlane: router, addr: server.addr, shutdown: server.shutdown, close: server.close };
+    const proxy = prepareProxy(router, settings, onUpstreamFailure);
+    let server: ProxyServer | undefined;
+    return {
+      dataPlane: router,
+      listen() {
+        server = proxy.listen();
+        return Promise.resolve(server.addr);
+      },
+      shutdown: () => server?.shutdown() ?? Promise.resolve(),
+      close: () => (server ?? proxy).close(),
+    };
   }
   const pool = await WorkerPool.start(
     options.workers,
@@ -248,5 +268,10 @@ async function startProxyPlane(
     options.logLevel,
     onUpstreamFailure,
   );
-  return { dataPlane: pool, addr: pool.addr, shutdown: () => pool.shutdown(), close: () => {} };
+  return {
+    dataPlane: pool,
+    listen: () => pool.listen(),
+    shutdown: () => pool.shutdown(),
+    close: () => {},
+  };
 }
