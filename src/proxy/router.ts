@@ -25,6 +25,7 @@ const EMPTY: Snapshot = { version: 0, hosts: new Map(), backends: new Map() };
  */
 export class Router implements DataPlane {
   #snapshot: Snapshot = EMPTY;
+  #onSnapshot: ((snapshot: Snapshot) => void) | undefined;
 
   /** The snapshot in force. */
   get snapshot(): Snapshot {
@@ -50,7 +51,13 @@ export class Router implements DataPlane {
     cursors?: Uint32Array,
   ): Promise<void> {
     this.#snapshot = compileSnapshot(config, version, down, cursors);
+    this.#onSnapshot?.(this.#snapshot);
     return Promise.resolve();
+  }
+
+  /** Calls `listener` after each new snapshot is in force (the transport forgets old servers). */
+  onSnapshot(listener: (snapshot: Snapshot) => void): void {
+    this.#onSnapshot = listener;
   }
 
   /** Marks a server of a backend up or down in the current snapshot. */

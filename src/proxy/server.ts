@@ -12,6 +12,7 @@ import { FetchTransport } from "./fetch_transport.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
 import type { Router } from "./router.ts";
+import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
 
 /** Upstream clients to choose from with `--upstream-transport`. */
@@ -109,6 +110,7 @@ export function prepareProxy(
     onUpstreamFailure,
     trustedProxies: new CidrSet(settings.trustedProxies),
   });
+  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
   return {
     listen(address = settings.listen, reusePort = settings.reusePort) {
       const server = listen("proxy", address, handler, reusePort);
@@ -120,6 +122,15 @@ export function prepareProxy(
     },
     close: () => transport.close(),
   };
+}
+
+/** The `addr:port` of every server in a snapshot. */
+function serverKeys(snapshot: Snapshot): Set<string> {
+  const keys = new Set<string>();
+  for (const pool of snapshot.backends.values()) {
+    for (const server of pool.servers) keys.add(server.key);
+  }
+  return keys;
 }
 
 /**
