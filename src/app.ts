@@ -1,7 +1,7 @@
 /**
  * Wires the program together: store → control plane → data plane (router + transport, in this
- * isolate or in worker isolates) → proxy listener, with the admin API beside it. `main.ts` adds
- * the command line and signals.
+ * isolate or in worker isolates) → first config in force → proxy listener, with the admin API
+ * beside it. `main.ts` adds the command line and signals.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
 import type { UpstreamFailureListener } from "./proxy/handler.ts";
 import { Router } from "./proxy/router.ts";
-import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
+import { listen, prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore, isRemote } from "./store/create.ts";
 import { LastGoodCache } from "./store/cache.ts";
@@ -49,10 +49,13 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
-/** The data plane as `start` runs it: one in-isolate listener, or a pool of workers. */
+/**
+ * The data plane as `start` runs it: one in-isolate listener, or a pool of workers. It listens
+ * only once told to, after the first config is in force.
+ */
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
-  readonly addr: Deno.NetAddr;
+  listen(): Promise<Deno.NetAddr>;
   shutdown(): Promise<void>;
   close(): void;
 }
@@ -120,6 +123,8 @@ export async function start(options: Options): Promise<Running> {
       if (!(err instanceof StoreUnavailableError) || cache === undefined) throw err;
       await startFromCache(control, cache, err);
     }
+    // Only now: a connection accepted earlier would be answered from an empty table (404).
+    const proxyAddr = await plane.listen();
     const app = createAdminApp({
       control,
       status: () => health.status(),
@@ -131,7 +136,7 @@ export async function start(options: Options): Promise<Running> {
     const proxyPlane = plane;
     const adminServer = admin;
     return {
-      proxy: plane.addr,
+      proxy: proxyAddr,
       admin: admin.addr,
       control,
       async shutdown(timeoutMs) {
@@ -186,8 +191,17 @@ async function startProxyPlane(
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const server = serveProxy(router, settings, onUpstreamFailure);
-    return { dataPlane: router, addr: server.addr, shutdown: server.shutdown, close: server.close };
+    const proxy = prepareProxy(router, settings, onUpstreamFailure);
+    let server: ProxyServer | undefined;
+    return {
+      dataPlane: router,
+      listen() {
+        server = proxy.listen();
+        return Promise.resolve(server.addr);
+      },
+      shutdown: () => server?.shutdown() ?? Promise.resolve(),
+      close: () => (server ?? proxy).close(),
+    };
   }
   const pool = await WorkerPool.start(
     options.workers,
@@ -195,5 +209,10 @@ async function startProxyPlane(
     options.logLevel,
     onUpstreamFailure,
   );
-  return { dataPlane: pool, addr: pool.addr, shutdown: () => pool.shutdown(), close: () => {} };
+  return {
+    dataPlane: pool,
+    listen: () => pool.listen(),
+    shutdown: () => pool.shutdown(),
+    close: () => {},
+  };
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Address } from "../cli/options.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { ProxySettings } from "./server.ts";
 import type { UpstreamFailure } from "./transport.ts";
@@ -11,6 +12,8 @@ import type { UpstreamFailure } from "./transport.ts";
 /** Main → worker. */
 export type ToWorker =
   | { readonly type: "start"; readonly settings: ProxySettings; readonly logLevel: string }
+  /** Open the listener: sent once the worker has the config in force. */
+  | { readonly type: "listen"; readonly address: Address }
   | {
     readonly type: "config";
     /** The validated config (defaults applied) as JSON. */
@@ -30,6 +33,7 @@ export type ToWorker =
 
 /** Worker → main. */
 export type FromWorker =
+  | { readonly type: "prepared" }
   | { readonly type: "listening"; readonly addr: Deno.NetAddr }
   | { readonly type: "listen-failed"; readonly message: string }
   | { readonly type: "applied"; readonly version: number }

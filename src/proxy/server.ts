@@ -75,19 +75,33 @@ export function createTransport(
   }
 }
 
+/** A proxy whose request path is built but whose listener is not open yet. */
+export interface PreparedProxy {
+  /**
+   * Opens the listener (throws {@link ListenError}), on `settings.listen` unless told another
+   * address (a pool of workers resolves port 0 once for all).
+   */
+  listen(address?: Address, reusePort?: boolean): ProxyServer;
+  /** Closes upstream connections (when the listener never opened). */
+  close(): void;
+}
+
 /**
- * Starts a proxy listener routing with `router`.
+ * Builds the request path routing with `router`; the listener opens on `listen()`, once the
+ * router has the config in force (a listener that accepts earlier would answer 404 to every host).
  *
  * @example
  * ```ts
- * const server = serveProxy(new Router(), settings);
+ * const proxy = prepareProxy(router, settings);
+ * await router.applyConfig(config, 1, []);
+ * const server = proxy.listen();
  * ```
  */
-export function serveProxy(
+export function prepareProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
-): ProxyServer {
+): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
   const trustedProxies = new CidrSet(settings.trustedProxies);
   const proxy = createProxyHandler({
@@ -107,22 +121,44 @@ export function serveProxy(
       case "other":
         return proxyError(
           "upgrade-not-supported",
-          "this listener relays WebSocket only; other upgrades need --listener h1",
+          "this listener relays WebSocket upgrades only",
         );
     }
   };
-  const server = listen("proxy", settings.listen, handler, settings.reusePort);
-  return {
-    addr: server.addr,
-    shutdown: async () => {
-      await server.shutdown();
-      await relay.drained();
-    },
-    close: () => {
-      relay.close();
-      transport.close();
-    },
+  const close = () => {
+    relay.close();
+    transport.close();
   };
+  return {
+    listen(address = settings.listen, reusePort = settings.reusePort) {
+      const server = listen("proxy", address, handler, reusePort);
+      return {
+        addr: server.addr,
+        shutdown: async () => {
+          await server.shutdown();
+          await relay.drained();
+        },
+        close,
+      };
+    },
+    close,
+  };
+}
+
+/**
+ * Starts a proxy listener routing with `router` at once.
+ *
+ * @example
+ * ```ts
+ * const server = serveProxy(new Router(), settings);
+ * ```
+ */
+export function serveProxy(
+  router: Router,
+  settings: ProxySettings,
+  onUpstreamFailure?: UpstreamFailureListener,
+): ProxyServer {
+  return prepareProxy(router, settings, onUpstreamFailure).listen();
 }
 
 /**
