@@ -50,7 +50,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         JSON.parse(message.json) as Config,
         message.version,
         message.down,
-        message.cursors,
+        message.counters,
       );
       send({ type: "applied", version: message.version });
       break;
