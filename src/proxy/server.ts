@@ -12,7 +12,9 @@ import { FetchTransport } from "./fetch_transport.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
 import type { Router } from "./router.ts";
+import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
+import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 
 /** Upstream clients to choose from with `--upstream-transport`. */
 export type TransportName = "h1" | "fetch";
@@ -102,24 +104,56 @@ export function prepareProxy(
   onUpstreamFailure?: UpstreamFailureListener,
 ): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
-  const handler = createProxyHandler({
+  const trustedProxies = new CidrSet(settings.trustedProxies);
+  const proxy = createProxyHandler({
     router,
     transport,
     retries: settings.retries,
     onUpstreamFailure,
-    trustedProxies: new CidrSet(settings.trustedProxies),
+    trustedProxies,
   });
+  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
+  const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
+  const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
+    switch (upgradeOf(request.headers)) {
+      case "none":
+        return proxy(request, info);
+      case "websocket":
+        return relay.handle(request, info);
+      case "other":
+        return proxyError(
+          "upgrade-not-supported",
+          "this listener relays WebSocket upgrades only",
+        );
+    }
+  };
+  const close = () => {
+    relay.close();
+    transport.close();
+  };
   return {
     listen(address = settings.listen, reusePort = settings.reusePort) {
       const server = listen("proxy", address, handler, reusePort);
       return {
         addr: server.addr,
-        shutdown: () => server.shutdown(),
-        close: () => transport.close(),
+        shutdown: async () => {
+          await server.shutdown();
+          await relay.drained();
+        },
+        close,
       };
     },
-    close: () => transport.close(),
+    close,
   };
+}
+
+/** The `addr:port` of every server in a snapshot. */
+function serverKeys(snapshot: Snapshot): Set<string> {
+  const keys = new Set<string>();
+  for (const pool of snapshot.backends.values()) {
+    for (const server of pool.servers) keys.add(server.key);
+  }
+  return keys;
 }
 
 /**
