@@ -123,6 +123,7 @@ export async function start(options: Options): Promise<Running> {
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
       listeners,
+      historySize: options.history,
     });
     try {
       const found = await control.start();
