@@ -155,8 +155,13 @@ function canRetry(method: string, error: UpstreamError): boolean {
  * Path and query exactly as the client sent them. `Deno.serve` keeps the raw request target in
  * `request.url` after `scheme://authority`, so slicing it avoids a `URL` object and any
  * normalisation of `..`, `%2F` or case.
+ *
+ * @example
+ * ```ts
+ * targetOf("http://a.test/a/../b?x=1"); // "/a/../b?x=1"
+ * ```
  */
-function targetOf(url: string): string {
+export function targetOf(url: string): string {
   const slash = url.indexOf("/", url.indexOf("://") + 3);
   return slash === -1 ? "/" : url.slice(slash);
 }

@@ -13,6 +13,7 @@ import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
 import type { Router } from "./router.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
+import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 
 /** Upstream clients to choose from with `--upstream-transport`. */
 export type TransportName = "h1" | "fetch";
@@ -102,23 +103,45 @@ export function prepareProxy(
   onUpstreamFailure?: UpstreamFailureListener,
 ): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
-  const handler = createProxyHandler({
+  const trustedProxies = new CidrSet(settings.trustedProxies);
+  const proxy = createProxyHandler({
     router,
     transport,
     retries: settings.retries,
     onUpstreamFailure,
-    trustedProxies: new CidrSet(settings.trustedProxies),
+    trustedProxies,
   });
+  const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
+  const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
+    switch (upgradeOf(request.headers)) {
+      case "none":
+        return proxy(request, info);
+      case "websocket":
+        return relay.handle(request, info);
+      case "other":
+        return proxyError(
+          "upgrade-not-supported",
+          "this listener relays WebSocket upgrades only",
+        );
+    }
+  };
+  const close = () => {
+    relay.close();
+    transport.close();
+  };
   return {
     listen(address = settings.listen, reusePort = settings.reusePort) {
       const server = listen("proxy", address, handler, reusePort);
       return {
         addr: server.addr,
-        shutdown: () => server.shutdown(),
-        close: () => transport.close(),
+        shutdown: async () => {
+          await server.shutdown();
+          await relay.drained();
+        },
+        close,
       };
     },
-    close: () => transport.close(),
+    close,
   };
 }
 
