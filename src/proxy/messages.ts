@@ -5,6 +5,7 @@
  * @module
  */
 import type { Address } from "../cli/options.ts";
+import type { CounterLayout } from "../balance/memory.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { ProxySettings } from "./server.ts";
 import type { UpstreamFailure } from "./transport.ts";
@@ -21,7 +22,7 @@ export type ToWorker =
     readonly version: number;
     readonly down: readonly DownServer[];
     /** Balancer counters (round-robin positions, requests in flight), in shared memory. */
-    readonly counters: Int32Array;
+    readonly counters: CounterLayout;
   }
   | {
     readonly type: "health";
