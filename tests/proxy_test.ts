@@ -149,7 +149,8 @@ modeTest(
     assertEquals(seen.headers.get("host"), "E.test:80");
     assertEquals(seen.headers.get("x-keep"), "kept");
     for (const hop of ["x-hop", "keep-alive", "te"]) assertEquals(seen.headers.get(hop), null);
-    assertEquals(seen.headers.get("x-forwarded-for"), "10.0.0.1, 127.0.0.1");
+    // The client is no trusted proxy: its X-Forwarded-For is replaced, not appended to.
+    assertEquals(seen.headers.get("x-forwarded-for"), "127.0.0.1");
     assertEquals(seen.headers.get("x-real-ip"), "127.0.0.1");
     assertEquals(seen.headers.get("x-forwarded-proto"), "http");
     assertEquals(seen.headers.get("x-forwarded-host"), "E.test:80");

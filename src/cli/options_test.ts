@@ -38,6 +38,29 @@ Deno.test("options: defaults", () => {
   assertEquals(o.shutdownTimeoutMs, 10_000);
   assertEquals(o.maxConfigBytes, 64 * 1024 * 1024);
   assertEquals(o.logLevel, "info");
+  assertEquals(o.trustedProxies, []);
+  assertEquals(o.proxyProtocol, false);
+});
+
+Deno.test("options: trusted proxies are CIDR lists, checked at start-up", () => {
+  assertEquals(
+    parseOptions(["--trusted-proxies", "10.0.0.0/8, ::1,fd00::/8,"], {}).trustedProxies,
+    ["10.0.0.0/8", "::1", "fd00::/8"],
+  );
+  assertEquals(
+    parseOptions([], { DYNLB_TRUSTED_PROXIES: "127.0.0.1" }).trustedProxies,
+    ["127.0.0.1"],
+  );
+  assertMatch(
+    optionError(() => parseOptions(["--trusted-proxies", "10.0.0.0/8,10.0.0.0/40"], {})).message,
+    /--trusted-proxies: "10\.0\.0\.0\/40": the prefix length must be 0 to 32/,
+  );
+  assertMatch(
+    optionError(() => parseOptions(["--trusted-proxies", "lb.internal"], {})).message,
+    /--trusted-proxies: "lb\.internal" is not an IP address or CIDR range/,
+  );
+  assertEquals(parseOptions(["--proxy-protocol"], {}).proxyProtocol, true);
+  assertEquals(parseOptions([], { DYNLB_PROXY_PROTOCOL: "1" }).proxyProtocol, true);
 });
 
 Deno.test("options: a flag beats its environment variable, which beats the default", () => {
@@ -152,7 +175,29 @@ Deno.test("options: check, help and version commands", () => {
 Deno.test("options: an unknown command is an OptionError listing the commands", () => {
   const err = optionError(() => parseOptions(["serve-please"], {}));
   assertMatch(err.message, /unknown command "serve-please"/);
-  assertMatch(err.message, /check, help, version/);
+  assertMatch(err.message, /check, diff, schema, demo, help, version/);
+});
+
+Deno.test("options: admin token flags, history, demo ports, diff arguments", () => {
+  const o = parseOptions([], {});
+  assertEquals([o.adminToken, o.adminTokenFile, o.adminInsecure], [undefined, undefined, false]);
+  assertEquals([o.history, o.demoPorts], [20, [10001, 10002]]);
+  const env = { DYNLB_ADMIN_TOKEN: "from-env", DYNLB_ADMIN_INSECURE: "yes", DYNLB_HISTORY: "5" };
+  const e = parseOptions(["--demo-ports", "2000, 2001"], env);
+  assertEquals([e.adminToken, e.adminInsecure, e.history, e.demoPorts], [
+    "from-env",
+    true,
+    5,
+    [2000, 2001],
+  ]);
+  assertMatch(
+    optionError(() => parseOptions(["--admin-token", "a", "--admin-token-file", "f"], {})).message,
+    /exclude each other/,
+  );
+  assertEquals(parseOptions(["diff", "a.json", "b.json"], {}).args, ["a.json", "b.json"]);
+  assertMatch(optionError(() => parseOptions(["diff", "a.json"], {})).message, /two files/);
+  assertMatch(optionError(() => parseOptions(["check", "x"], {})).message, /unexpected argument/);
+  assertMatch(optionError(() => parseOptions(["--demo-ports", "1"], {})).message, /two ports/);
 });
 
 Deno.test("options: help lists every flag with its variable and default", () => {

@@ -1,12 +1,17 @@
 /**
- * The request path: Host → pool → server → transport, with bounded retries on other servers of
- * the same backend (nginx's `proxy_next_upstream error timeout`). It reads only the immutable
+ * The request path: Host and path → pool → server (the backend's selector, or its sticky
+ * cookie) → transport, with bounded retries on other servers of the same backend (nginx's
+ * `proxy_next_upstream error timeout`). An exchange ends, for the selector, when the response
+ * head arrived or the attempt failed. It reads only the immutable
  * snapshot through the router; it never parses config, awaits a store or logs per request.
  *
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
-import type { Forwarded } from "./hop.ts";
+import { forwardTarget } from "../config/route.ts";
+import { CidrSet } from "./cidr.ts";
+import { ExchangeContext } from "./context.ts";
+import { forwardingOf } from "./forwarding.ts";
 import { proxyError } from "./errors.ts";
 import type { Router } from "./router.ts";
 import { UpstreamError, type UpstreamRequest, type UpstreamTransport } from "./transport.ts";
@@ -26,7 +31,11 @@ export interface ProxyOptions {
   readonly retries: number;
   /** Told about every failed attempt. */
   readonly onUpstreamFailure?: UpstreamFailureListener;
+  /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
+  readonly trustedProxies?: CidrSet;
 }
+
+const NOBODY = new CidrSet([]);
 
 /**
  * Request bodies up to this size, with a declared length, are read before connecting (nginx's
@@ -51,17 +60,28 @@ export function createProxyHandler(
   options: ProxyOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
   const { router, transport, retries, onUpstreamFailure } = options;
+  const trusted = options.trustedProxies ?? NOBODY;
 
   return async function proxy(request, info) {
     const host = request.headers.get("host");
-    const pool = router.route(host);
-    if (pool === undefined) {
+    const target = targetOf(request.url);
+    const destination = router.resolve(host, target);
+    if (destination === undefined) {
       return proxyError(
         "unknown-host",
         host === null ? "request has no Host header" : `no backend for host "${host}"`,
       );
     }
-    const first = pool.pick();
+    const pool = destination.pool;
+    const forwarded = forwardingOf(
+      request.headers,
+      host ?? "",
+      { address: info.remoteAddr.hostname, proto: "http" },
+      trusted,
+    );
+    // The client a balancer hashes on is the one forwarding names (a trusted proxy's client).
+    const context = new ExchangeContext(request.headers, forwarded.realIp, target);
+    const first = pool.pick(context);
     if (first === undefined) {
       return proxyError("no-server", `no server available for backend "${pool.name}"`);
     }
@@ -69,9 +89,9 @@ export function createProxyHandler(
     const body = bodyOf(request);
     const upstreamRequest: UpstreamRequest = {
       method: request.method,
-      target: targetOf(request.url),
+      target: forwardTarget(target, destination.strip),
       headers: request.headers,
-      forwarded: forwardedFor(request.headers, host!, info.remoteAddr.hostname),
+      forwarded,
       body: body instanceof Promise ? await body : body,
       signal: request.signal,
     };
@@ -79,16 +99,25 @@ export function createProxyHandler(
     let upstream: Upstream = first;
     let tried: Upstream[] | undefined;
     for (let attempt = 0;; attempt++) {
+      // The selector hears of every exchange: least_conn counts it in flight, ewma times it.
+      pool.begin(upstream);
+      const started = performance.now();
       try {
-        return await transport.send(upstreamRequest, upstream);
+        const response = await transport.send(upstreamRequest, upstream);
+        pool.end(upstream, performance.now() - started, true);
+        const cookie = pool.sticky === undefined ? undefined : pool.stickyCookie(context, upstream);
+        if (cookie !== undefined) response.headers.append("set-cookie", cookie);
+        return response;
       } catch (err) {
+        pool.end(upstream, performance.now() - started, false);
         const error = err instanceof UpstreamError
           ? err
           : new UpstreamError("broken", String(err), true, err);
         if (request.signal.aborted) return proxyError("upstream-unreachable", "client went away");
         onUpstreamFailure?.(pool.name, upstream.key, error);
+        // Retries go through the same selector (and sticky cookie), never to a server tried.
         const next = attempt < retries && canRetry(request.method, error)
-          ? pool.pickAnother(tried = tried ?? [upstream])
+          ? pool.pick(context, tried = tried ?? [upstream])
           : undefined;
         if (next === undefined) {
           // The server's address stays inside: clients at the edge learn only what failed.
@@ -126,19 +155,13 @@ function canRetry(method: string, error: UpstreamError): boolean {
  * Path and query exactly as the client sent them. `Deno.serve` keeps the raw request target in
  * `request.url` after `scheme://authority`, so slicing it avoids a `URL` object and any
  * normalisation of `..`, `%2F` or case.
+ *
+ * @example
+ * ```ts
+ * targetOf("http://a.test/a/../b?x=1"); // "/a/../b?x=1"
+ * ```
  */
-function targetOf(url: string): string {
+export function targetOf(url: string): string {
   const slash = url.indexOf("/", url.indexOf("://") + 3);
   return slash === -1 ? "/" : url.slice(slash);
-}
-
-/** The forwarding headers of a request (the transport writes them with the client's). */
-function forwardedFor(headers: Headers, host: string, clientIp: string): Forwarded {
-  const prior = headers.get("x-forwarded-for");
-  return {
-    for: prior === null ? clientIp : `${prior}, ${clientIp}`,
-    host,
-    proto: "http",
-    realIp: clientIp,
-  };
 }

@@ -6,12 +6,15 @@
  */
 import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
+import { CidrSet } from "./cidr.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
 import type { Router } from "./router.ts";
+import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
+import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 
 /** Upstream clients to choose from with `--upstream-transport`. */
 export type TransportName = "h1" | "fetch";
@@ -24,6 +27,8 @@ export interface ProxySettings {
   readonly transport: TransportName;
   readonly timeouts: TransportTimeouts;
   readonly retries: number;
+  /** `--trusted-proxies`: CIDR ranges (already validated). */
+  readonly trustedProxies: readonly string[];
 }
 
 /** A running proxy listener. */
@@ -71,8 +76,88 @@ export function createTransport(
   }
 }
 
+/** A proxy whose request path is built but whose listener is not open yet. */
+export interface PreparedProxy {
+  /**
+   * Opens the listener (throws {@link ListenError}), on `settings.listen` unless told another
+   * address (a pool of workers resolves port 0 once for all).
+   */
+  listen(address?: Address, reusePort?: boolean): ProxyServer;
+  /** Closes upstream connections (when the listener never opened). */
+  close(): void;
+}
+
 /**
- * Starts a proxy listener routing with `router`.
+ * Builds the request path routing with `router`; the listener opens on `listen()`, once the
+ * router has the config in force (a listener that accepts earlier would answer 404 to every host).
+ *
+ * @example
+ * ```ts
+ * const proxy = prepareProxy(router, settings);
+ * await router.applyConfig(config, 1, []);
+ * const server = proxy.listen();
+ * ```
+ */
+export function prepareProxy(
+  router: Router,
+  settings: ProxySettings,
+  onUpstreamFailure?: UpstreamFailureListener,
+): PreparedProxy {
+  const transport = createTransport(settings.transport, settings.timeouts);
+  const trustedProxies = new CidrSet(settings.trustedProxies);
+  const proxy = createProxyHandler({
+    router,
+    transport,
+    retries: settings.retries,
+    onUpstreamFailure,
+    trustedProxies,
+  });
+  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
+  const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
+  const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
+    switch (upgradeOf(request.headers)) {
+      case "none":
+        return proxy(request, info);
+      case "websocket":
+        return relay.handle(request, info);
+      case "other":
+        return proxyError(
+          "upgrade-not-supported",
+          "this listener relays WebSocket upgrades only",
+        );
+    }
+  };
+  const close = () => {
+    relay.close();
+    transport.close();
+  };
+  return {
+    listen(address = settings.listen, reusePort = settings.reusePort) {
+      const server = listen("proxy", address, handler, reusePort);
+      return {
+        addr: server.addr,
+        shutdown: async () => {
+          await server.shutdown();
+          await relay.drained();
+        },
+        close,
+      };
+    },
+    close,
+  };
+}
+
+/** The `addr:port` of every server in a snapshot. */
+function serverKeys(snapshot: Snapshot): Set<string> {
+  const keys = new Set<string>();
+  for (const pool of snapshot.backends.values()) {
+    for (const server of pool.servers) keys.add(server.key);
+  }
+  return keys;
+}
+
+/**
+ * Starts a proxy listener routing with `router` at once.
  *
  * @example
  * ```ts
@@ -84,19 +169,7 @@ export function serveProxy(
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
 ): ProxyServer {
-  const transport = createTransport(settings.transport, settings.timeouts);
-  const handler = createProxyHandler({
-    router,
-    transport,
-    retries: settings.retries,
-    onUpstreamFailure,
-  });
-  const server = listen("proxy", settings.listen, handler, settings.reusePort);
-  return {
-    addr: server.addr,
-    shutdown: () => server.shutdown(),
-    close: () => transport.close(),
-  };
+  return prepareProxy(router, settings, onUpstreamFailure).listen();
 }
 
 /**
