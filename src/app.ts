@@ -18,6 +18,12 @@ import { LastGoodCache } from "./store/cache.ts";
 import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
+import { MetricsRegistry } from "./metrics/registry.ts";
+import { ReloadStats } from "./metrics/reloads.ts";
+import { Observers } from "./proxy/observe.ts";
+import { AccessLog } from "./access/access_log.ts";
+import { HealthEvents } from "./metrics/events.ts";
+import { VERSION } from "./version.ts";
 
 /** A running instance. */
 export interface Running {
@@ -26,6 +32,8 @@ export interface Running {
   /** Where the admin API listens. */
   readonly admin: Deno.NetAddr;
   readonly control: ControlPlane;
+  /** Reopens the access log files (SIGHUP). */
+  reopenLogs(): void;
   /**
    * Stops accepting, lets requests in flight finish for at most `timeoutMs`, then closes
    * everything. Resolves `true` when every request finished in time.
@@ -53,8 +61,9 @@ export class StartupError extends Error {
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
   readonly addr: Deno.NetAddr;
+  reopenLogs(): void;
   shutdown(): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
@@ -73,13 +82,24 @@ export async function start(options: Options): Promise<Running> {
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
     retries: options.retries,
+    metricsBuckets: options.metricsBuckets,
+    accessLog: options.accessLog === null
+      ? null
+      : { path: options.accessLog, format: options.accessLogFormat },
+    requestIdHeader: options.requestIdHeader,
   };
+  const metrics = options.metricsBuckets === null
+    ? undefined
+    : new MetricsRegistry(options.metricsBuckets);
+  const reloads = new ReloadStats();
+  const healthEvents = new HealthEvents();
   // The checker exists before the data plane (failures are reported to it) and tells the data
   // plane about changes once it exists.
   let dataPlane: DataPlane | undefined;
-  const health = new HealthChecker((change) =>
-    dataPlane?.setHealth(change.backend, change.server, change.up)
-  );
+  const health = new HealthChecker((change) => {
+    healthEvents.record(change);
+    dataPlane?.setHealth(change.backend, change.server, change.up);
+  });
   const onUpstreamFailure: UpstreamFailureListener = (backend, server, error) =>
     health.reportFailure(backend, server, `${error.failure}: ${error.message}`);
 
@@ -92,7 +112,11 @@ export async function start(options: Options): Promise<Running> {
   let plane: ProxyPlane | undefined;
   let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
   try {
-    plane = await startProxyPlane(options, settings, onUpstreamFailure);
+    if (options.accessLog !== null && options.accessLog !== "-") {
+      // Fail at start-up, with the path, rather than in every worker.
+      await (await AccessLog.open(options.accessLog)).close().catch(() => {});
+    }
+    plane = await startProxyPlane(options, settings, onUpstreamFailure, metrics);
     dataPlane = plane.dataPlane;
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
@@ -102,6 +126,7 @@ export async function start(options: Options): Promise<Running> {
       dataPlane,
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
+      onReload: (source, ok, version) => reloads.record(source, ok, version),
     });
     try {
       const found = await control.start();
@@ -119,6 +144,15 @@ export async function start(options: Options): Promise<Running> {
       control,
       status: () => health.status(),
       maxBodyBytes: options.maxConfigBytes,
+      metrics: metrics && {
+        registry: metrics,
+        status: () => health.status(),
+        configVersion: () => control.running.version,
+        reloads,
+        storeUp: () => store.reachable ?? true,
+        version: VERSION,
+      },
+      healthEvents,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
     control.watch();
@@ -129,6 +163,7 @@ export async function start(options: Options): Promise<Running> {
       proxy: plane.addr,
       admin: admin.addr,
       control,
+      reopenLogs: () => proxyPlane.reopenLogs(),
       async shutdown(timeoutMs) {
         control.stop();
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -137,7 +172,7 @@ export async function start(options: Options): Promise<Running> {
           new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
         ]);
         clearTimeout(timer);
-        proxyPlane.close();
+        await proxyPlane.close();
         await health.close();
         await store.close();
         return drained;
@@ -147,7 +182,7 @@ export async function start(options: Options): Promise<Running> {
     await admin?.shutdown();
     if (plane) {
       await plane.shutdown();
-      plane.close();
+      await plane.close();
     }
     await health.close();
     await store.close();
@@ -178,17 +213,44 @@ async function startProxyPlane(
   options: Options,
   settings: ProxySettings,
   onUpstreamFailure: UpstreamFailureListener,
+  metrics: MetricsRegistry | undefined,
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const server = serveProxy(router, settings, onUpstreamFailure);
-    return { dataPlane: router, addr: server.addr, shutdown: server.shutdown, close: server.close };
+    const observers = await Observers.start(settings, metrics?.newStripe());
+    const server = serveProxy(router, settings, onUpstreamFailure, observers);
+    const dataPlane: DataPlane = {
+      async applyConfig(config, version, down) {
+        const ids = metrics?.assign(config);
+        await router.applyConfig(config, version, down);
+        if (ids !== undefined) observers.recorder?.bind(router.snapshot, config, ids);
+      },
+      setHealth: (backend, server, up) => router.setHealth(backend, server, up),
+    };
+    return {
+      dataPlane,
+      addr: server.addr,
+      reopenLogs: () => void observers.reopen(),
+      shutdown: server.shutdown,
+      close: async () => {
+        server.close();
+        await observers.close();
+      },
+    };
   }
   const pool = await WorkerPool.start(
     options.workers,
     settings,
     options.logLevel,
     onUpstreamFailure,
+    undefined,
+    metrics,
   );
-  return { dataPlane: pool, addr: pool.addr, shutdown: () => pool.shutdown(), close: () => {} };
+  return {
+    dataPlane: pool,
+    addr: pool.addr,
+    reopenLogs: () => pool.reopenLogs(),
+    shutdown: () => pool.shutdown(),
+    close: () => Promise.resolve(),
+  };
 }

@@ -90,6 +90,8 @@ export interface ControlPlaneOptions {
   readonly health?: HealthWatcher;
   /** Called with the text of every valid config loaded from the store. */
   readonly onStoredConfig?: (text: string) => void;
+  /** Called for every config proposed: where it came from, whether it was applied, its version. */
+  readonly onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
 }
 
 const EMPTY_CONFIG: Config = { backends: [], hosts: [] };
@@ -109,6 +111,7 @@ export class ControlPlane {
   #dataPlane: DataPlane;
   #health?: HealthWatcher;
   #onStoredConfig?: (text: string) => void;
+  #onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   #running = new RunningConfig({
     version: 0,
     hash: "",
@@ -128,6 +131,7 @@ export class ControlPlane {
     this.#dataPlane = options.dataPlane;
     this.#health = options.health;
     this.#onStoredConfig = options.onStoredConfig;
+    this.#onReload = options.onReload;
   }
 
   /** The config in force. */
@@ -181,7 +185,10 @@ export class ControlPlane {
   propose(text: string, options: { save: boolean }): Promise<ApplyResult> {
     return this.#serial(async () => {
       const parsed = parseConfig(text);
-      if (!parsed.ok) return parsed;
+      if (!parsed.ok) {
+        this.#onReload?.("admin", false, 0);
+        return parsed;
+      }
       const document = parsed.document;
       let stored: StoredConfig | undefined;
       if (options.save) {
@@ -213,6 +220,7 @@ export class ControlPlane {
       this.#storeRevision = stored.revision;
       const parsed = parseConfig(stored.text);
       if (!parsed.ok) {
+        this.#onReload?.("store", false, 0);
         log("error", "stored config is invalid, keeping the running config", {
           store: this.store.location,
           version: this.#running.version,
@@ -256,6 +264,7 @@ export class ControlPlane {
       backends: config.backends.length,
       hosts: config.hosts.length,
     });
+    this.#onReload?.(source, true, version);
     return this.#running;
   }
 

@@ -6,6 +6,9 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
+import type { AccessEntry } from "../access/format.ts";
+import { clientRequestId } from "../access/request_id.ts";
+import type { RequestRecorder } from "../metrics/recorder.ts";
 import type { Forwarded } from "./hop.ts";
 import { proxyError } from "./errors.ts";
 import type { Router } from "./router.ts";
@@ -26,6 +29,12 @@ export interface ProxyOptions {
   readonly retries: number;
   /** Told about every failed attempt. */
   readonly onUpstreamFailure?: UpstreamFailureListener;
+  /** Counts requests, attempts and latencies (absent: metrics off). */
+  readonly recorder?: RequestRecorder;
+  /** Gets one entry per request once its response is delivered (absent: no access log). */
+  readonly accessLog?: (entry: AccessEntry) => void;
+  /** The request id header (lower case); absent: `x-request-id`. */
+  readonly requestIdHeader?: string;
 }
 
 /**
@@ -50,58 +59,132 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
 export function createProxyHandler(
   options: ProxyOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
-  const { router, transport, retries, onUpstreamFailure } = options;
+  const { router, transport, retries, onUpstreamFailure, recorder, accessLog } = options;
+  const idHeader = options.requestIdHeader ?? "x-request-id";
 
   return async function proxy(request, info) {
+    const started = performance.now();
+    const given = clientRequestId(request.headers, idHeader);
+    const id = given ?? crypto.randomUUID();
     const host = request.headers.get("host");
     const pool = router.route(host);
+    let response: Response;
+    let upstream: Upstream | undefined;
+    let upstreamStatus = 0;
+    let upstreamSeconds = -1;
+    let attempts = 0;
     if (pool === undefined) {
-      return proxyError(
+      response = proxyError(
         "unknown-host",
         host === null ? "request has no Host header" : `no backend for host "${host}"`,
       );
-    }
-    const first = pool.pick();
-    if (first === undefined) {
-      return proxyError("no-server", `no server available for backend "${pool.name}"`);
-    }
-
-    const body = bodyOf(request);
-    const upstreamRequest: UpstreamRequest = {
-      method: request.method,
-      target: targetOf(request.url),
-      headers: request.headers,
-      forwarded: forwardedFor(request.headers, host!, info.remoteAddr.hostname),
-      body: body instanceof Promise ? await body : body,
-      signal: request.signal,
-    };
-
-    let upstream: Upstream = first;
-    let tried: Upstream[] | undefined;
-    for (let attempt = 0;; attempt++) {
-      try {
-        return await transport.send(upstreamRequest, upstream);
-      } catch (err) {
-        const error = err instanceof UpstreamError
-          ? err
-          : new UpstreamError("broken", String(err), true, err);
-        if (request.signal.aborted) return proxyError("upstream-unreachable", "client went away");
-        onUpstreamFailure?.(pool.name, upstream.key, error);
-        const next = attempt < retries && canRetry(request.method, error)
-          ? pool.pickAnother(tried = tried ?? [upstream])
-          : undefined;
-        if (next === undefined) {
-          // The server's address stays inside: clients at the edge learn only what failed.
-          return error.failure === "timeout"
-            ? proxyError("upstream-timeout", "the upstream server did not answer in time")
-            : proxyError("upstream-unreachable", `the upstream server failed (${error.failure})`);
+    } else if ((upstream = pool.pick()) === undefined) {
+      response = proxyError("no-server", `no server available for backend "${pool.name}"`);
+    } else {
+      const body = bodyOf(request);
+      const upstreamRequest: UpstreamRequest = {
+        method: request.method,
+        target: targetOf(request.url),
+        headers: request.headers,
+        forwarded: forwardedFor(
+          request.headers,
+          host!,
+          info.remoteAddr.hostname,
+          given === null ? { name: idHeader, value: id } : undefined,
+        ),
+        body: body instanceof Promise ? await body : body,
+        signal: request.signal,
+      };
+      let tried: Upstream[] | undefined;
+      for (;; attempts++) {
+        const sent = performance.now();
+        try {
+          response = await transport.send(upstreamRequest, upstream);
+          upstreamStatus = response.status;
+          upstreamSeconds = (performance.now() - sent) / 1000;
+          recorder?.upstreamResponse(pool, upstream, upstreamStatus, upstreamSeconds);
+          break;
+        } catch (err) {
+          const error = err instanceof UpstreamError
+            ? err
+            : new UpstreamError("broken", String(err), true, err);
+          if (request.signal.aborted) {
+            response = proxyError("upstream-unreachable", "client went away");
+            break;
+          }
+          recorder?.upstreamError(pool, upstream, error.failure);
+          onUpstreamFailure?.(pool.name, upstream.key, error);
+          const next: Upstream | undefined = attempts < retries && canRetry(request.method, error)
+            ? pool.pickAnother(tried = tried ?? [upstream])
+            : undefined;
+          if (next === undefined) {
+            // The server's address stays inside: clients at the edge learn only what failed.
+            response = error.failure === "timeout"
+              ? proxyError("upstream-timeout", "the upstream server did not answer in time")
+              : proxyError("upstream-unreachable", `the upstream server failed (${error.failure})`);
+            break;
+          }
+          recorder?.retry(pool);
+          tried!.push(next);
+          upstream = next;
         }
-        tried!.push(next);
-        upstream = next;
       }
     }
+    response.headers.set(idHeader, id);
+    recorder?.request(pool, request.method, response.status, (performance.now() - started) / 1000);
+    if (accessLog !== undefined) {
+      // Read the request now: it is closed once the response has been delivered.
+      const entry = entryOf(request, info.remoteAddr.hostname, host, started, id, response);
+      entry.backend = pool?.name ?? null;
+      entry.server = upstream?.key ?? null;
+      if (upstreamStatus !== 0) entry.upstreamStatus = upstreamStatus;
+      if (upstreamSeconds >= 0) entry.upstreamSeconds = upstreamSeconds;
+      entry.retries = attempts;
+      const done = () => {
+        entry.seconds = (performance.now() - started) / 1000;
+        accessLog(entry);
+      };
+      info.completed.then(done, done);
+    }
+    return response;
   };
 }
+
+/** The access log entry of an exchange, with what the request and response heads say. */
+function entryOf(
+  request: Request,
+  client: string,
+  host: string | null,
+  started: number,
+  requestId: string,
+  response: Response,
+): Mutable<AccessEntry> {
+  const headers = request.headers;
+  const sent = response.headers.get("content-length");
+  return {
+    time: performance.timeOrigin + started,
+    requestId,
+    client,
+    method: request.method,
+    host,
+    target: targetOf(request.url),
+    protocol: "HTTP/1.1",
+    status: response.status,
+    bytesIn: Number(headers.get("content-length") ?? 0) || 0,
+    bytesOut: sent === null ? null : Number(sent),
+    seconds: 0,
+    backend: null,
+    server: null,
+    upstreamStatus: null,
+    upstreamSeconds: null,
+    retries: 0,
+    error: response.headers.get("x-dynlb-error"),
+    referer: headers.get("referer"),
+    userAgent: headers.get("user-agent"),
+  };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function bodyOf(
   request: Request,
@@ -133,12 +216,18 @@ function targetOf(url: string): string {
 }
 
 /** The forwarding headers of a request (the transport writes them with the client's). */
-function forwardedFor(headers: Headers, host: string, clientIp: string): Forwarded {
+function forwardedFor(
+  headers: Headers,
+  host: string,
+  clientIp: string,
+  requestId: Forwarded["requestId"],
+): Forwarded {
   const prior = headers.get("x-forwarded-for");
   return {
     for: prior === null ? clientIp : `${prior}, ${clientIp}`,
     host,
     proto: "http",
     realIp: clientIp,
+    requestId,
   };
 }

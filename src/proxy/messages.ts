@@ -5,12 +5,20 @@
  * @module
  */
 import type { DownServer } from "../config/snapshot.ts";
+import type { MetricIds } from "../metrics/registry.ts";
+import type { StripeBuffers } from "../metrics/stripe.ts";
 import type { ProxySettings } from "./server.ts";
 import type { UpstreamFailure } from "./transport.ts";
 
 /** Main → worker. */
 export type ToWorker =
-  | { readonly type: "start"; readonly settings: ProxySettings; readonly logLevel: string }
+  | {
+    readonly type: "start";
+    readonly settings: ProxySettings;
+    readonly logLevel: string;
+    /** This worker's metrics (shared memory, summed by the admin isolate); absent: off. */
+    readonly stripe?: StripeBuffers;
+  }
   | {
     readonly type: "config";
     /** The validated config (defaults applied) as JSON. */
@@ -19,6 +27,8 @@ export type ToWorker =
     readonly down: readonly DownServer[];
     /** One round-robin position per backend, in shared memory. */
     readonly cursors: Uint32Array;
+    /** Metric ids of the config's backends and servers; absent: metrics off. */
+    readonly ids?: MetricIds;
   }
   | {
     readonly type: "health";
@@ -26,6 +36,7 @@ export type ToWorker =
     readonly server: string;
     readonly up: boolean;
   }
+  | { readonly type: "reopen-log" }
   | { readonly type: "shutdown" };
 
 /** Worker → main. */

@@ -10,6 +10,7 @@ import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
+import type { Observers, ObserveSettings } from "./observe.ts";
 import type { Router } from "./router.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
 
@@ -17,7 +18,7 @@ import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
 export type TransportName = "h1" | "fetch";
 
 /** Settings of one proxy listener (structured-cloneable, for workers). */
-export interface ProxySettings {
+export interface ProxySettings extends ObserveSettings {
   readonly listen: Address;
   /** Share the port with other isolates (SO_REUSEPORT). */
   readonly reusePort: boolean;
@@ -76,20 +77,25 @@ export function createTransport(
  *
  * @example
  * ```ts
- * const server = serveProxy(new Router(), settings);
+ * const server = serveProxy(new Router(), settings, undefined, observers);
  * ```
  */
 export function serveProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
+  observers?: Observers,
 ): ProxyServer {
   const transport = createTransport(settings.transport, settings.timeouts);
+  observers?.watchPool(transport);
   const handler = createProxyHandler({
     router,
     transport,
     retries: settings.retries,
     onUpstreamFailure,
+    recorder: observers?.recorder,
+    accessLog: observers?.accessLog,
+    requestIdHeader: settings.requestIdHeader,
   });
   const server = listen("proxy", settings.listen, handler, settings.reusePort);
   return {

@@ -82,4 +82,6 @@ export interface UpstreamTransport {
   send(request: UpstreamRequest, upstream: Upstream): Promise<Response>;
   /** Closes pooled connections. */
   close(): void;
+  /** Pooled connections by state, for a transport that pools (O(servers): not per request). */
+  pooled?(): { idle: number; active: number };
 }
