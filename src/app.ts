@@ -1,7 +1,7 @@
 /**
  * Wires the program together: store → control plane → data plane (router + transport, in this
- * isolate or in worker isolates) → proxy listener, with the admin API beside it. `main.ts` adds
- * the command line and signals.
+ * isolate or in worker isolates) → first config in force → proxy listener, with the admin API
+ * beside it. `main.ts` adds the command line and signals.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
 import type { UpstreamFailureListener } from "./proxy/handler.ts";
 import { Router } from "./proxy/router.ts";
-import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
+import { listen, prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore, isRemote } from "./store/create.ts";
 import { LastGoodCache } from "./store/cache.ts";
@@ -57,10 +57,13 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
-/** The data plane as `start` runs it: one in-isolate listener, or a pool of workers. */
+/**
+ * The data plane as `start` runs it: one in-isolate listener, or a pool of workers. It listens
+ * only once told to, after the first config is in force.
+ */
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
-  readonly addr: Deno.NetAddr;
+  listen(): Promise<Deno.NetAddr>;
   reopenLogs(): void;
   shutdown(): Promise<void>;
   close(): Promise<void>;
@@ -76,6 +79,10 @@ interface ProxyPlane {
  * ```
  */
 export async function start(options: Options): Promise<Running> {
+  if (options.proxyProtocol) {
+    // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
+    throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
+  }
   const settings: ProxySettings = {
     listen: options.listen,
     reusePort: false,
@@ -87,6 +94,7 @@ export async function start(options: Options): Promise<Running> {
       ? null
       : { path: options.accessLog, format: options.accessLogFormat },
     requestIdHeader: options.requestIdHeader,
+    trustedProxies: options.trustedProxies,
   };
   const metrics = options.metricsBuckets === null
     ? undefined
@@ -114,7 +122,11 @@ export async function start(options: Options): Promise<Running> {
   try {
     if (options.accessLog !== null && options.accessLog !== "-") {
       // Fail at start-up, with the path, rather than in every worker.
-      await (await AccessLog.open(options.accessLog)).close().catch(() => {});
+      try {
+        await (await AccessLog.open(options.accessLog)).close();
+      } catch (err) {
+        throw new Error(`cannot open access log ${options.accessLog}: ${(err as Error).message}`);
+      }
     }
     plane = await startProxyPlane(options, settings, onUpstreamFailure, metrics);
     dataPlane = plane.dataPlane;
@@ -140,6 +152,8 @@ export async function start(options: Options): Promise<Running> {
       if (!(err instanceof StoreUnavailableError) || cache === undefined) throw err;
       await startFromCache(control, cache, err);
     }
+    // Only now: a connection accepted earlier would be answered from an empty table (404).
+    const proxyAddr = await plane.listen();
     const app = createAdminApp({
       control,
       status: () => health.status(),
@@ -160,7 +174,7 @@ export async function start(options: Options): Promise<Running> {
     const proxyPlane = plane;
     const adminServer = admin;
     return {
-      proxy: plane.addr,
+      proxy: proxyAddr,
       admin: admin.addr,
       control,
       reopenLogs: () => proxyPlane.reopenLogs(),
@@ -218,7 +232,8 @@ async function startProxyPlane(
   if (options.workers <= 1) {
     const router = new Router();
     const observers = await Observers.start(settings, metrics?.newStripe());
-    const server = serveProxy(router, settings, onUpstreamFailure, observers);
+    const proxy = prepareProxy(router, settings, onUpstreamFailure, observers);
+    let server: ProxyServer | undefined;
     const dataPlane: DataPlane = {
       async applyConfig(config, version, down) {
         const ids = metrics?.assign(config);
@@ -229,11 +244,14 @@ async function startProxyPlane(
     };
     return {
       dataPlane,
-      addr: server.addr,
+      listen() {
+        server = proxy.listen();
+        return Promise.resolve(server.addr);
+      },
       reopenLogs: () => void observers.reopen(),
-      shutdown: server.shutdown,
+      shutdown: () => server?.shutdown() ?? Promise.resolve(),
       close: async () => {
-        server.close();
+        (server ?? proxy).close();
         await observers.close();
       },
     };
@@ -248,7 +266,7 @@ async function startProxyPlane(
   );
   return {
     dataPlane: pool,
-    addr: pool.addr,
+    listen: () => pool.listen(),
     reopenLogs: () => pool.reopenLogs(),
     shutdown: () => pool.shutdown(),
     close: () => Promise.resolve(),

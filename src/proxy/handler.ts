@@ -9,8 +9,10 @@ import type { Upstream } from "../balance/upstream.ts";
 import type { AccessEntry } from "../access/format.ts";
 import { clientRequestId } from "../access/request_id.ts";
 import type { RequestRecorder } from "../metrics/recorder.ts";
-import type { Forwarded } from "./hop.ts";
+import { CidrSet } from "./cidr.ts";
+import { forwardingOf } from "./forwarding.ts";
 import { proxyError } from "./errors.ts";
+import type { Forwarded } from "./hop.ts";
 import type { Router } from "./router.ts";
 import { UpstreamError, type UpstreamRequest, type UpstreamTransport } from "./transport.ts";
 
@@ -35,7 +37,11 @@ export interface ProxyOptions {
   readonly accessLog?: (entry: AccessEntry) => void;
   /** The request id header (lower case); absent: `x-request-id`. */
   readonly requestIdHeader?: string;
+  /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
+  readonly trustedProxies?: CidrSet;
 }
+
+const NOBODY = new CidrSet([]);
 
 /**
  * Request bodies up to this size, with a declared length, are read before connecting (nginx's
@@ -61,6 +67,7 @@ export function createProxyHandler(
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
   const { router, transport, retries, onUpstreamFailure, recorder, accessLog } = options;
   const idHeader = options.requestIdHeader ?? "x-request-id";
+  const trusted = options.trustedProxies ?? NOBODY;
 
   return async function proxy(request, info) {
     const started = performance.now();
@@ -86,11 +93,15 @@ export function createProxyHandler(
         method: request.method,
         target: targetOf(request.url),
         headers: request.headers,
-        forwarded: forwardedFor(
-          request.headers,
-          host!,
-          info.remoteAddr.hostname,
-          given === null ? { name: idHeader, value: id } : undefined,
+        forwarded: withRequestId(
+          forwardingOf(
+            request.headers,
+            host!,
+            { address: info.remoteAddr.hostname, proto: "http" },
+            trusted,
+          ),
+          given === null ? idHeader : undefined,
+          id,
         ),
         body: body instanceof Promise ? await body : body,
         signal: request.signal,
@@ -215,19 +226,7 @@ function targetOf(url: string): string {
   return slash === -1 ? "/" : url.slice(slash);
 }
 
-/** The forwarding headers of a request (the transport writes them with the client's). */
-function forwardedFor(
-  headers: Headers,
-  host: string,
-  clientIp: string,
-  requestId: Forwarded["requestId"],
-): Forwarded {
-  const prior = headers.get("x-forwarded-for");
-  return {
-    for: prior === null ? clientIp : `${prior}, ${clientIp}`,
-    host,
-    proto: "http",
-    realIp: clientIp,
-    requestId,
-  };
+/** The forwarding headers, plus the request id when the proxy made it. */
+function withRequestId(forwarded: Forwarded, name: string | undefined, id: string): Forwarded {
+  return name === undefined ? forwarded : { ...forwarded, requestId: { name, value: id } };
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Address } from "../cli/options.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { MetricIds } from "../metrics/registry.ts";
 import type { StripeBuffers } from "../metrics/stripe.ts";
@@ -19,6 +20,8 @@ export type ToWorker =
     /** This worker's metrics (shared memory, summed by the admin isolate); absent: off. */
     readonly stripe?: StripeBuffers;
   }
+  /** Open the listener: sent once the worker has the config in force. */
+  | { readonly type: "listen"; readonly address: Address }
   | {
     readonly type: "config";
     /** The validated config (defaults applied) as JSON. */
@@ -41,6 +44,7 @@ export type ToWorker =
 
 /** Worker → main. */
 export type FromWorker =
+  | { readonly type: "prepared" }
   | { readonly type: "listening"; readonly addr: Deno.NetAddr }
   | { readonly type: "listen-failed"; readonly message: string }
   | { readonly type: "applied"; readonly version: number }

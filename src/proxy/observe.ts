@@ -11,6 +11,7 @@ import { BlockLayout, HEADER } from "../metrics/layout.ts";
 import { StripeRecorder } from "../metrics/recorder.ts";
 import { type StripeBuffers, StripeWriter } from "../metrics/stripe.ts";
 import type { UpstreamTransport } from "./transport.ts";
+import { log } from "../log.ts";
 
 /** Observability settings of the proxy listeners (structured-cloneable). */
 export interface ObserveSettings {
@@ -64,13 +65,22 @@ export class Observers {
     }
     const writer = recorder?.writer;
     const target = settings.accessLog;
-    const log = target
-      ? await AccessLog.open(target.path, {
-        onDropped: (n) => writer?.add(HEADER.accessLogDropped, n),
-        onWritten: (n) => writer?.add(HEADER.accessLogWritten, n),
-      })
-      : undefined;
-    return new Observers(recorder, log, settings.accessLog?.format ?? "json");
+    let accessLog: AccessLog | undefined;
+    try {
+      accessLog = target
+        ? await AccessLog.open(target.path, {
+          onDropped: (n) => writer?.add(HEADER.accessLogDropped, n),
+          onWritten: (n) => writer?.add(HEADER.accessLogWritten, n),
+        })
+        : undefined;
+    } catch (err) {
+      // Checked at start-up (see `app.ts`): this is a file that went away since.
+      log("error", "cannot open access log, requests are not logged", {
+        path: target!.path,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    return new Observers(recorder, accessLog, settings.accessLog?.format ?? "json");
   }
 
   /** The request path's access log callback, if the log is on. */

@@ -6,6 +6,7 @@
  */
 import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
+import { CidrSet } from "./cidr.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
 import { H1Transport } from "./h1/transport.ts";
@@ -25,6 +26,8 @@ export interface ProxySettings extends ObserveSettings {
   readonly transport: TransportName;
   readonly timeouts: TransportTimeouts;
   readonly retries: number;
+  /** `--trusted-proxies`: CIDR ranges (already validated). */
+  readonly trustedProxies: readonly string[];
 }
 
 /** A running proxy listener. */
@@ -72,12 +75,65 @@ export function createTransport(
   }
 }
 
+/** A proxy whose request path is built but whose listener is not open yet. */
+export interface PreparedProxy {
+  /**
+   * Opens the listener (throws {@link ListenError}), on `settings.listen` unless told another
+   * address (a pool of workers resolves port 0 once for all).
+   */
+  listen(address?: Address, reusePort?: boolean): ProxyServer;
+  /** Closes upstream connections (when the listener never opened). */
+  close(): void;
+}
+
 /**
- * Starts a proxy listener routing with `router`.
+ * Builds the request path routing with `router`; the listener opens on `listen()`, once the
+ * router has the config in force (a listener that accepts earlier would answer 404 to every host).
  *
  * @example
  * ```ts
- * const server = serveProxy(new Router(), settings, undefined, observers);
+ * const proxy = prepareProxy(router, settings, undefined, observers);
+ * await router.applyConfig(config, 1, []);
+ * const server = proxy.listen();
+ * ```
+ */
+export function prepareProxy(
+  router: Router,
+  settings: ProxySettings,
+  onUpstreamFailure?: UpstreamFailureListener,
+  observers?: Observers,
+): PreparedProxy {
+  const transport = createTransport(settings.transport, settings.timeouts);
+  observers?.watchPool(transport);
+  const handler = createProxyHandler({
+    router,
+    transport,
+    retries: settings.retries,
+    onUpstreamFailure,
+    trustedProxies: new CidrSet(settings.trustedProxies),
+    recorder: observers?.recorder,
+    accessLog: observers?.accessLog,
+    requestIdHeader: settings.requestIdHeader,
+  });
+  return {
+    listen(address = settings.listen, reusePort = settings.reusePort) {
+      const server = listen("proxy", address, handler, reusePort);
+      return {
+        addr: server.addr,
+        shutdown: () => server.shutdown(),
+        close: () => transport.close(),
+      };
+    },
+    close: () => transport.close(),
+  };
+}
+
+/**
+ * Starts a proxy listener routing with `router` at once.
+ *
+ * @example
+ * ```ts
+ * const server = serveProxy(new Router(), settings);
  * ```
  */
 export function serveProxy(
@@ -86,23 +142,7 @@ export function serveProxy(
   onUpstreamFailure?: UpstreamFailureListener,
   observers?: Observers,
 ): ProxyServer {
-  const transport = createTransport(settings.transport, settings.timeouts);
-  observers?.watchPool(transport);
-  const handler = createProxyHandler({
-    router,
-    transport,
-    retries: settings.retries,
-    onUpstreamFailure,
-    recorder: observers?.recorder,
-    accessLog: observers?.accessLog,
-    requestIdHeader: settings.requestIdHeader,
-  });
-  const server = listen("proxy", settings.listen, handler, settings.reusePort);
-  return {
-    addr: server.addr,
-    shutdown: () => server.shutdown(),
-    close: () => transport.close(),
-  };
+  return prepareProxy(router, settings, onUpstreamFailure, observers).listen();
 }
 
 /**

@@ -1,23 +1,25 @@
 /**
  * Entry point of a proxy worker isolate: a router and a proxy listener sharing the port with the
- * other workers (`reusePort`), fed by the control plane's messages.
+ * other workers (`reusePort`), fed by the control plane's messages. The listener opens only when
+ * told to (`listen`), after the worker has the config in force.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import type { Config } from "../config/types.ts";
 import { type LogLevel, setLogLevel } from "../log.ts";
+import type { MetricIds } from "../metrics/registry.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { Observers } from "./observe.ts";
-import type { MetricIds } from "../metrics/registry.ts";
 import { Router } from "./router.ts";
-import { ListenError, type ProxyServer, serveProxy } from "./server.ts";
+import { ListenError, type PreparedProxy, prepareProxy, type ProxyServer } from "./server.ts";
 
 const router = new Router();
+let proxy: PreparedProxy | undefined;
 let server: ProxyServer | undefined;
 let observers: Observers | undefined;
-/** The last config's metric ids: a replacement worker gets its config before `start`. */
-let lastIds: { config: Config; ids: MetricIds } | undefined;
+/** A config's metric ids that arrived before `start` had built the recorder. */
+let pendingIds: { config: Config; ids: MetricIds } | undefined;
 
 function send(message: FromWorker): void {
   self.postMessage(message);
@@ -28,35 +30,36 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   switch (message.type) {
     case "start":
       setLogLevel(message.logLevel as LogLevel);
+      observers = await Observers.start(message.settings, message.stripe);
+      if (pendingIds !== undefined) {
+        observers.recorder?.bind(router.snapshot, pendingIds.config, pendingIds.ids);
+        pendingIds = undefined;
+      }
+      proxy = prepareProxy(router, message.settings, (backend, server, error) =>
+        send({
+          type: "upstream-failure",
+          backend,
+          server,
+          failure: error.failure,
+          message: error.message,
+        }), observers);
+      send({ type: "prepared" });
+      break;
+    case "listen":
+      // Only once the pool has seen this worker apply the config in force.
       try {
-        observers = await Observers.start(message.settings, message.stripe);
-        if (lastIds !== undefined) {
-          observers.recorder?.bind(router.snapshot, lastIds.config, lastIds.ids);
-          lastIds = undefined;
-        }
-        server = serveProxy(router, message.settings, (backend, server, error) =>
-          send({
-            type: "upstream-failure",
-            backend,
-            server,
-            failure: error.failure,
-            message: error.message,
-          }), observers);
+        server = proxy!.listen(message.address, true);
         send({ type: "listening", addr: server.addr });
       } catch (err) {
-        if (err instanceof ListenError) send({ type: "listen-failed", message: err.message });
-        else if (
-          err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied
-        ) {
-          send({ type: "listen-failed", message: `cannot open access log: ${err.message}` });
-        } else throw err;
+        if (!(err instanceof ListenError)) throw err;
+        send({ type: "listen-failed", message: err.message });
       }
       break;
     case "config": {
       const config = JSON.parse(message.json) as Config;
       await router.applyConfig(config, message.version, message.down, message.cursors);
       if (message.ids !== undefined) {
-        if (observers === undefined) lastIds = { config, ids: message.ids };
+        if (observers === undefined) pendingIds = { config, ids: message.ids };
         else observers.recorder?.bind(router.snapshot, config, message.ids);
       }
       send({ type: "applied", version: message.version });
@@ -70,7 +73,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       break;
     case "shutdown":
       await server?.shutdown();
-      server?.close();
+      (server ?? proxy)?.close();
       await observers?.close();
       send({ type: "stopped" });
       self.close();
