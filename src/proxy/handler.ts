@@ -1,6 +1,8 @@
 /**
- * The request path: Host → pool → server → transport, with bounded retries on other servers of
- * the same backend (nginx's `proxy_next_upstream error timeout`). It reads only the immutable
+ * The request path: Host and path → pool → server (the backend's selector, or its sticky
+ * cookie) → transport, with bounded retries on other servers of the same backend (nginx's
+ * `proxy_next_upstream error timeout`). An exchange ends, for the selector, when the response
+ * head arrived or the attempt failed. It reads only the immutable
  * snapshot through the router; it never parses config, awaits a store or logs per request.
  *
  * @module
@@ -8,8 +10,10 @@
 import type { Upstream } from "../balance/upstream.ts";
 import type { AccessEntry } from "../access/format.ts";
 import { clientRequestId } from "../access/request_id.ts";
+import { forwardTarget } from "../config/route.ts";
 import type { RequestRecorder } from "../metrics/recorder.ts";
 import { CidrSet } from "./cidr.ts";
+import { ExchangeContext } from "./context.ts";
 import { forwardingOf } from "./forwarding.ts";
 import { proxyError } from "./errors.ts";
 import type { Forwarded } from "./hop.ts";
@@ -31,14 +35,14 @@ export interface ProxyOptions {
   readonly retries: number;
   /** Told about every failed attempt. */
   readonly onUpstreamFailure?: UpstreamFailureListener;
+  /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
+  readonly trustedProxies?: CidrSet;
   /** Counts requests, attempts and latencies (absent: metrics off). */
   readonly recorder?: RequestRecorder;
   /** Gets one entry per request once its response is delivered (absent: no access log). */
   readonly accessLog?: (entry: AccessEntry) => void;
   /** The request id header (lower case); absent: `x-request-id`. */
   readonly requestIdHeader?: string;
-  /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
-  readonly trustedProxies?: CidrSet;
 }
 
 const NOBODY = new CidrSet([]);
@@ -66,78 +70,99 @@ export function createProxyHandler(
   options: ProxyOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
   const { router, transport, retries, onUpstreamFailure, recorder, accessLog } = options;
-  const idHeader = options.requestIdHeader ?? "x-request-id";
   const trusted = options.trustedProxies ?? NOBODY;
+  const idHeader = options.requestIdHeader ?? "x-request-id";
 
   return async function proxy(request, info) {
     const started = performance.now();
     const given = clientRequestId(request.headers, idHeader);
     const id = given ?? crypto.randomUUID();
     const host = request.headers.get("host");
-    const pool = router.route(host);
-    let response: Response;
+    const target = targetOf(request.url);
+    const destination = router.resolve(host, target);
+    const pool = destination?.pool;
+    let response: Response | undefined;
     let upstream: Upstream | undefined;
     let upstreamStatus = 0;
     let upstreamSeconds = -1;
     let attempts = 0;
-    if (pool === undefined) {
+    if (destination === undefined || pool === undefined) {
       response = proxyError(
         "unknown-host",
         host === null ? "request has no Host header" : `no backend for host "${host}"`,
       );
-    } else if ((upstream = pool.pick()) === undefined) {
-      response = proxyError("no-server", `no server available for backend "${pool.name}"`);
     } else {
-      const body = bodyOf(request);
-      const upstreamRequest: UpstreamRequest = {
-        method: request.method,
-        target: targetOf(request.url),
-        headers: request.headers,
-        forwarded: withRequestId(
-          forwardingOf(
-            request.headers,
-            host!,
-            { address: info.remoteAddr.hostname, proto: "http" },
-            trusted,
-          ),
-          given === null ? idHeader : undefined,
-          id,
+      const forwarded = withRequestId(
+        forwardingOf(
+          request.headers,
+          host ?? "",
+          { address: info.remoteAddr.hostname, proto: "http" },
+          trusted,
         ),
-        body: body instanceof Promise ? await body : body,
-        signal: request.signal,
-      };
-      let tried: Upstream[] | undefined;
-      for (;; attempts++) {
-        const sent = performance.now();
-        try {
-          response = await transport.send(upstreamRequest, upstream);
-          upstreamStatus = response.status;
-          upstreamSeconds = (performance.now() - sent) / 1000;
-          recorder?.upstreamResponse(pool, upstream, upstreamStatus, upstreamSeconds);
-          break;
-        } catch (err) {
-          const error = err instanceof UpstreamError
-            ? err
-            : new UpstreamError("broken", String(err), true, err);
-          if (request.signal.aborted) {
-            response = proxyError("upstream-unreachable", "client went away");
+        given === null ? idHeader : undefined,
+        id,
+      );
+      // The client a balancer hashes on is the one forwarding names (a trusted proxy's client).
+      const context = new ExchangeContext(request.headers, forwarded.realIp, target);
+      upstream = pool.pick(context);
+      if (upstream === undefined) {
+        response = proxyError("no-server", `no server available for backend "${pool.name}"`);
+      } else {
+        const body = bodyOf(request);
+        const upstreamRequest: UpstreamRequest = {
+          method: request.method,
+          target: forwardTarget(target, destination.strip),
+          headers: request.headers,
+          forwarded,
+          body: body instanceof Promise ? await body : body,
+          signal: request.signal,
+        };
+        let tried: Upstream[] | undefined;
+        for (;; attempts++) {
+          // The selector hears of every exchange: least_conn counts it in flight, ewma times it.
+          pool.begin(upstream);
+          const sent = performance.now();
+          try {
+            response = await transport.send(upstreamRequest, upstream);
+            const elapsed = performance.now() - sent;
+            pool.end(upstream, elapsed, true);
+            upstreamStatus = response.status;
+            upstreamSeconds = elapsed / 1000;
+            recorder?.upstreamResponse(pool, upstream, upstreamStatus, upstreamSeconds);
+            const cookie = pool.sticky === undefined
+              ? undefined
+              : pool.stickyCookie(context, upstream);
+            if (cookie !== undefined) response.headers.append("set-cookie", cookie);
             break;
+          } catch (err) {
+            pool.end(upstream, performance.now() - sent, false);
+            const error = err instanceof UpstreamError
+              ? err
+              : new UpstreamError("broken", String(err), true, err);
+            if (request.signal.aborted) {
+              response = proxyError("upstream-unreachable", "client went away");
+              break;
+            }
+            recorder?.upstreamError(pool, upstream, error.failure);
+            onUpstreamFailure?.(pool.name, upstream.key, error);
+            // Retries go through the same selector (and sticky cookie), never to a server tried.
+            const next: Upstream | undefined = attempts < retries && canRetry(request.method, error)
+              ? pool.pick(context, tried = tried ?? [upstream])
+              : undefined;
+            if (next === undefined) {
+              // The server's address stays inside: clients at the edge learn only what failed.
+              response = error.failure === "timeout"
+                ? proxyError("upstream-timeout", "the upstream server did not answer in time")
+                : proxyError(
+                  "upstream-unreachable",
+                  `the upstream server failed (${error.failure})`,
+                );
+              break;
+            }
+            recorder?.retry(pool);
+            tried!.push(next);
+            upstream = next;
           }
-          recorder?.upstreamError(pool, upstream, error.failure);
-          onUpstreamFailure?.(pool.name, upstream.key, error);
-          const next: Upstream | undefined = attempts < retries && canRetry(request.method, error)
-            ? pool.pickAnother(tried = tried ?? [upstream])
-            : undefined;
-          if (next === undefined) {
-            // The server's address stays inside: clients at the edge learn only what failed.
-            response = error.failure === "timeout"
-              ? proxyError("upstream-timeout", "the upstream server did not answer in time")
-              : proxyError("upstream-unreachable", `the upstream server failed (${error.failure})`);
-            break;
-          }
-          recorder?.retry(pool);
-          tried!.push(next);
-          upstream = next;
         }
       }
     }
@@ -159,6 +184,11 @@ export function createProxyHandler(
     }
     return response;
   };
+}
+
+/** The forwarding headers, plus the request id when the proxy made it. */
+function withRequestId(forwarded: Forwarded, name: string | undefined, id: string): Forwarded {
+  return name === undefined ? forwarded : { ...forwarded, requestId: { name, value: id } };
 }
 
 /** The access log entry of an exchange, with what the request and response heads say. */
@@ -220,13 +250,13 @@ function canRetry(method: string, error: UpstreamError): boolean {
  * Path and query exactly as the client sent them. `Deno.serve` keeps the raw request target in
  * `request.url` after `scheme://authority`, so slicing it avoids a `URL` object and any
  * normalisation of `..`, `%2F` or case.
+ *
+ * @example
+ * ```ts
+ * targetOf("http://a.test/a/../b?x=1"); // "/a/../b?x=1"
+ * ```
  */
-function targetOf(url: string): string {
+export function targetOf(url: string): string {
   const slash = url.indexOf("/", url.indexOf("://") + 3);
   return slash === -1 ? "/" : url.slice(slash);
-}
-
-/** The forwarding headers, plus the request id when the proxy made it. */
-function withRequestId(forwarded: Forwarded, name: string | undefined, id: string): Forwarded {
-  return name === undefined ? forwarded : { ...forwarded, requestId: { name, value: id } };
 }

@@ -28,8 +28,8 @@ export type ToWorker =
     readonly json: string;
     readonly version: number;
     readonly down: readonly DownServer[];
-    /** One round-robin position per backend, in shared memory. */
-    readonly cursors: Uint32Array;
+    /** Balancer counters (round-robin positions, requests in flight), in shared memory. */
+    readonly counters: Int32Array;
     /** Metric ids of the config's backends and servers; absent: metrics off. */
     readonly ids?: MetricIds;
   }

@@ -14,6 +14,7 @@ import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
 import type { Observers, ObserveSettings } from "./observe.ts";
 import type { Router } from "./router.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
+import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 
 /** Upstream clients to choose from with `--upstream-transport`. */
 export type TransportName = "h1" | "fetch";
@@ -105,26 +106,48 @@ export function prepareProxy(
 ): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
   observers?.watchPool(transport);
-  const handler = createProxyHandler({
+  const trustedProxies = new CidrSet(settings.trustedProxies);
+  const proxy = createProxyHandler({
     router,
     transport,
     retries: settings.retries,
     onUpstreamFailure,
-    trustedProxies: new CidrSet(settings.trustedProxies),
+    trustedProxies,
     recorder: observers?.recorder,
     accessLog: observers?.accessLog,
     requestIdHeader: settings.requestIdHeader,
   });
+  const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
+  const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
+    switch (upgradeOf(request.headers)) {
+      case "none":
+        return proxy(request, info);
+      case "websocket":
+        return relay.handle(request, info);
+      case "other":
+        return proxyError(
+          "upgrade-not-supported",
+          "this listener relays WebSocket upgrades only",
+        );
+    }
+  };
+  const close = () => {
+    relay.close();
+    transport.close();
+  };
   return {
     listen(address = settings.listen, reusePort = settings.reusePort) {
       const server = listen("proxy", address, handler, reusePort);
       return {
         addr: server.addr,
-        shutdown: () => server.shutdown(),
-        close: () => transport.close(),
+        shutdown: async () => {
+          await server.shutdown();
+          await relay.drained();
+        },
+        close,
       };
     },
-    close: () => transport.close(),
+    close,
   };
 }
 

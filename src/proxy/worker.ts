@@ -57,7 +57,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       break;
     case "config": {
       const config = JSON.parse(message.json) as Config;
-      await router.applyConfig(config, message.version, message.down, message.cursors);
+      await router.applyConfig(config, message.version, message.down, message.counters);
       if (message.ids !== undefined) {
         if (observers === undefined) pendingIds = { config, ids: message.ids };
         else observers.recorder?.bind(router.snapshot, config, message.ids);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { sharedCounters } from "../balance/memory.ts";
 import type { Address } from "../cli/options.ts";
 import type { Config } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
@@ -143,8 +144,9 @@ export class WorkerPool implements DataPlane {
   }
 
   applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void> {
-    // Workers walk each backend's schedule together, so weights hold across the whole port.
-    const cursors = new Uint32Array(new SharedArrayBuffer(4 * Math.max(1, config.backends.length)));
+    // Workers walk each backend's schedule together, so weights hold across the whole port, and
+    // see each other's requests in flight (least_conn, ewma).
+    const counters = sharedCounters(config);
     // JSON text crosses isolates faster than a structured clone of a large object graph, and
     // each worker parses it in parallel.
     const message: ToWorker = {
@@ -152,7 +154,7 @@ export class WorkerPool implements DataPlane {
       json: JSON.stringify(config),
       version,
       down,
-      cursors,
+      counters,
       ids: this.#metrics?.assign(config),
     };
     this.#lastConfig = message;
