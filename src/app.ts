@@ -18,6 +18,8 @@ import { LastGoodCache } from "./store/cache.ts";
 import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
+import { isLoopback } from "./net/address.ts";
+import type { OwnListener } from "./config/self.ts";
 import { MetricsRegistry } from "./metrics/registry.ts";
 import { ReloadStats } from "./metrics/reloads.ts";
 import { Observers } from "./proxy/observe.ts";
@@ -79,6 +81,8 @@ interface ProxyPlane {
  * ```
  */
 export async function start(options: Options): Promise<Running> {
+  const token = await adminToken(options);
+  checkAdminExposure(options, token);
   if (options.proxyProtocol) {
     // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
     throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
@@ -133,11 +137,20 @@ export async function start(options: Options): Promise<Running> {
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
       : undefined;
+    // dynlb's own addresses are the configured ones until the listeners open (then the real
+    // ports); port 0 is not known before.
+    let proxyAddr: { hostname: string; port: number } = options.listen;
+    let adminAddr: { hostname: string; port: number } = options.admin;
+    const listeners = (): OwnListener[] =>
+      [{ role: "proxy", ...proxyAddr }, { role: "admin", ...adminAddr }].filter((l) =>
+        l.port !== 0
+      );
     const control = new ControlPlane({
       store,
       dataPlane,
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
+      listeners,
       onReload: (source, ok, version) => reloads.record(source, ok, version),
     });
     try {
@@ -153,11 +166,14 @@ export async function start(options: Options): Promise<Running> {
       await startFromCache(control, cache, err);
     }
     // Only now: a connection accepted earlier would be answered from an empty table (404).
-    const proxyAddr = await plane.listen();
+    const proxyListening = await plane.listen();
+    proxyAddr = { hostname: proxyListening.hostname, port: proxyListening.port };
     const app = createAdminApp({
       control,
       status: () => health.status(),
       maxBodyBytes: options.maxConfigBytes,
+      token,
+      address: () => adminAddr,
       metrics: metrics && {
         registry: metrics,
         status: () => health.status(),
@@ -169,12 +185,13 @@ export async function start(options: Options): Promise<Running> {
       healthEvents,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
+    adminAddr = { hostname: admin.addr.hostname, port: admin.addr.port };
     control.watch();
 
     const proxyPlane = plane;
     const adminServer = admin;
     return {
-      proxy: proxyAddr,
+      proxy: proxyListening,
       admin: admin.addr,
       control,
       reopenLogs: () => proxyPlane.reopenLogs(),
@@ -202,6 +219,48 @@ export async function start(options: Options): Promise<Running> {
     await store.close();
     throw new StartupError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** The admin token from `--admin-token` or `--admin-token-file`; never logged. */
+async function adminToken(options: Options): Promise<string | undefined> {
+  let token = options.adminToken;
+  if (options.adminTokenFile !== undefined) {
+    try {
+      token = (await Deno.readTextFile(options.adminTokenFile)).trim();
+    } catch (err) {
+      throw new StartupError(
+        `cannot read --admin-token-file ${options.adminTokenFile}: ${(err as Error).message}`,
+      );
+    }
+  }
+  if (token === undefined) return undefined;
+  if (!/^[\x21-\x7e]{16,}$/.test(token)) {
+    throw new StartupError(
+      "the admin token must be at least 16 printable characters without spaces " +
+        "(e.g. openssl rand -hex 32)",
+    );
+  }
+  return token;
+}
+
+/** Refuses an admin API reachable from other machines without a token, unless told to. */
+function checkAdminExposure(options: Options, token: string | undefined): void {
+  const { hostname, port } = options.admin;
+  if (token !== undefined || isLoopback(hostname)) return;
+  const where = `--admin ${hostname}:${port}`;
+  if (!options.adminInsecure) {
+    throw new StartupError(
+      `${where} is reachable from other machines and no admin token is set: ` +
+        "set --admin-token-file (or DYNLB_ADMIN_TOKEN), listen on 127.0.0.1, " +
+        "or pass --admin-insecure to run it unauthenticated",
+    );
+  }
+  log(
+    "warn",
+    "ADMIN API UNAUTHENTICATED on a non-loopback address (--admin-insecure): " +
+      "anyone who reaches it can replace the routing",
+    { admin: `${hostname}:${port}` },
+  );
 }
 
 /**

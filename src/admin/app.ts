@@ -19,6 +19,7 @@ import type { ControlPlane } from "../control/control_plane.ts";
 import type { BackendStatus } from "../health/types.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { log } from "../log.ts";
+import { adminGuard } from "./guard.ts";
 import { METRICS_CONTENT_TYPE, type MetricsSources, renderMetrics } from "../metrics/exposition.ts";
 import type { HealthEvents } from "../metrics/events.ts";
 import { Summary } from "../metrics/summary.ts";
@@ -31,6 +32,13 @@ export interface AdminOptions {
   readonly status: () => readonly BackendStatus[];
   /** Largest accepted `POST /config` body in bytes. */
   readonly maxBodyBytes: number;
+  /** Bearer token every route but `GET /healthz` requires; none: no authentication. */
+  readonly token?: string;
+  /**
+   * Where the admin API listens, for the `Host` check; read per request. Without it (tests
+   * calling `app.request`) any `Host` is accepted.
+   */
+  readonly address?: () => { readonly hostname: string; readonly port: number };
   /** What `/metrics` and the dashboard read; absent: metrics off (both answer 404). */
   readonly metrics?: MetricsSources;
   /** Recent health changes, for the dashboard. */
@@ -50,8 +58,9 @@ const SAVE = new Set(["1", "true", "yes", "on"]);
  * ```
  */
 export function createAdminApp(options: AdminOptions): Hono {
-  const { control } = options;
+  const { control, address } = options;
   const app = new Hono();
+  app.use(adminGuard({ token: options.token, address }));
 
   app.post(
     "/config",

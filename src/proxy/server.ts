@@ -13,6 +13,7 @@ import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
 import type { Observers, ObserveSettings } from "./observe.ts";
 import type { Router } from "./router.ts";
+import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
 import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 
@@ -117,6 +118,7 @@ export function prepareProxy(
     accessLog: observers?.accessLog,
     requestIdHeader: settings.requestIdHeader,
   });
+  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
   const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
   const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
     switch (upgradeOf(request.headers)) {
@@ -149,6 +151,15 @@ export function prepareProxy(
     },
     close,
   };
+}
+
+/** The `addr:port` of every server in a snapshot. */
+function serverKeys(snapshot: Snapshot): Set<string> {
+  const keys = new Set<string>();
+  for (const pool of snapshot.backends.values()) {
+    for (const server of pool.servers) keys.add(server.key);
+  }
+  return keys;
 }
 
 /**

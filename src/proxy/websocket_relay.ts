@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { forwardTarget } from "../config/route.ts";
+import { ExchangeContext } from "./context.ts";
 import { proxyError } from "./errors.ts";
 import { type ClientFacts, forwardingOf } from "./forwarding.ts";
 import { targetOf } from "./handler.ts";
@@ -55,6 +57,13 @@ function sendableCode(code: number): boolean {
   return code === 1000 || (code >= 3000 && code <= 4999);
 }
 
+/** The two sockets of one relay, and what to call once it is over. */
+interface Pair {
+  readonly client: WebSocket;
+  readonly server: WebSocket;
+  readonly ended: () => void;
+}
+
 /** What the relay needs from the listener. */
 export interface RelayOptions {
   readonly router: Router;
@@ -77,11 +86,13 @@ export interface RelayOptions {
 export class WebSocketRelay {
   readonly #options: RelayOptions;
   readonly #client: Deno.HttpClient;
-  readonly #open = new Set<{ client: WebSocket; server: WebSocket }>();
+  readonly #open = new Set<Pair>();
+  readonly #trusted: CidrSet;
   #drained: PromiseWithResolvers<void> | undefined;
 
   constructor(options: RelayOptions) {
     this.#options = options;
+    this.#trusted = options.trustedProxies;
     // `allowHost`: the client's Host reaches the server, as for every other request.
     this.#client = Deno.createHttpClient({ allowHost: true });
   }
@@ -98,38 +109,44 @@ export class WebSocketRelay {
    */
   async handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
     const host = request.headers.get("host");
-    const pool = this.#options.router.route(host);
-    if (pool === undefined) {
+    const target = targetOf(request.url);
+    const destination = this.#options.router.resolve(host, target);
+    if (destination === undefined) {
       return proxyError(
         "unknown-host",
         host === null ? "request has no Host header" : `no backend for host "${host}"`,
       );
     }
-    const upstream = pool.pick();
-    if (upstream === undefined) {
-      return proxyError("no-server", `no server available for backend "${pool.name}"`);
-    }
     if (request.method !== "GET" || request.headers.get("sec-websocket-key") === null) {
       return proxyError("bad-request", "a WebSocket upgrade is a GET with Sec-WebSocket-Key");
     }
-
+    const pool = destination.pool;
     const client: ClientFacts = { address: info.remoteAddr.hostname, proto: "http" };
-    const headers = upstreamHeaders(
-      request.headers,
-      forwardingOf(request.headers, host!, client, this.#options.trustedProxies),
-    );
+    const forwarded = forwardingOf(request.headers, host ?? "", client, this.#trusted);
+    const upstream = pool.pick(new ExchangeContext(request.headers, forwarded.realIp, target));
+    if (upstream === undefined) {
+      return proxyError("no-server", `no server available for backend "${pool.name}"`);
+    }
+
+    const headers = upstreamHeaders(request.headers, forwarded);
     for (const name of HANDSHAKE) headers.delete(name);
     const protocols = (request.headers.get("sec-websocket-protocol") ?? "")
       .split(",").map((p) => p.trim()).filter((p) => p !== "");
-    const url = `ws://${upstream.key}${targetOf(request.url)}`;
+    const url = `ws://${upstream.key}${forwardTarget(target, destination.strip)}`;
+    // The balancer counts the socket in flight for as long as it is open (least_conn).
+    pool.begin(upstream);
+    const started = performance.now();
     const server = new WebSocket(url, { protocols, headers, client: this.#client });
     server.binaryType = "arraybuffer";
     const opened = await this.#opened(server);
     if (opened !== "open") {
+      pool.end(upstream, performance.now() - started, false);
       return opened === "timeout"
         ? proxyError("upstream-timeout", "the upstream server did not answer in time")
         : proxyError("upstream-unreachable", "the upstream server refused the WebSocket");
     }
+    const handshakeMs = performance.now() - started;
+    const ended = () => pool.end(upstream, handshakeMs, true);
 
     let upgraded;
     try {
@@ -140,9 +157,10 @@ export class WebSocketRelay {
       });
     } catch {
       server.close();
+      ended();
       return proxyError("bad-request", "invalid WebSocket upgrade request");
     }
-    this.#pair(upgraded.socket, server);
+    this.#pair(upgraded.socket, server, ended);
     return upgraded.response;
   }
 
@@ -182,8 +200,8 @@ export class WebSocketRelay {
     });
   }
 
-  #pair(client: WebSocket, server: WebSocket): void {
-    const pair = { client, server };
+  #pair(client: WebSocket, server: WebSocket, ended: () => void): void {
+    const pair = { client, server, ended };
     this.#open.add(pair);
     client.binaryType = "arraybuffer";
     // The server may speak first, before the client's side has finished opening.
@@ -224,8 +242,9 @@ export class WebSocketRelay {
     };
   }
 
-  #closed(pair: { client: WebSocket; server: WebSocket }): void {
+  #closed(pair: Pair): void {
     if (!this.#open.delete(pair)) return;
+    pair.ended();
     if (this.#open.size === 0 && this.#drained !== undefined) {
       this.#drained.resolve();
       this.#drained = undefined;
