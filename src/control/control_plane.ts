@@ -93,6 +93,8 @@ export interface ControlPlaneOptions {
   readonly onStoredConfig?: (text: string) => void;
   /** dynlb's own listeners, which no server of a config may be (read at each validation). */
   readonly listeners?: () => readonly OwnListener[];
+  /** Called for every config proposed: where it came from, whether it was applied, its version. */
+  readonly onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   /** Applied configs kept in the store's history (default 20; 0: none recorded). */
   readonly historySize?: number;
 }
@@ -144,6 +146,7 @@ export class ControlPlane {
   #onStoredConfig?: (text: string) => void;
   #listeners: () => readonly OwnListener[];
   #historySize: number;
+  #onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   #running = new RunningConfig({
     version: 0,
     hash: "",
@@ -165,6 +168,7 @@ export class ControlPlane {
     this.#onStoredConfig = options.onStoredConfig;
     this.#listeners = options.listeners ?? (() => []);
     this.#historySize = options.historySize ?? 20;
+    this.#onReload = options.onReload;
   }
 
   /** The config in force. */
@@ -219,7 +223,10 @@ export class ControlPlane {
   propose(text: string, options: ProposeOptions): Promise<ApplyResult> {
     return this.#serial(async () => {
       const parsed = this.#parse(text);
-      if (!parsed.ok) return parsed;
+      if (!parsed.ok) {
+        this.#onReload?.(options.source ?? "admin", false, 0);
+        return parsed;
+      }
       if (options.ifMatch !== undefined && !etagMatches(options.ifMatch, this.#running.hash)) {
         throw new ConfigConflictError(
           `the running config is ${etag(this.#running.hash)}, not ${options.ifMatch.trim()}`,
@@ -276,6 +283,7 @@ export class ControlPlane {
       this.#storeRevision = stored.revision;
       const parsed = this.#parse(stored.text);
       if (!parsed.ok) {
+        this.#onReload?.("store", false, 0);
         log("error", "stored config is invalid, keeping the running config", {
           store: this.store.location,
           version: this.#running.version,
@@ -358,6 +366,7 @@ export class ControlPlane {
       backends: config.backends.length,
       hosts: config.hosts.length,
     });
+    this.#onReload?.(source, true, version);
     return this.#running;
   }
 
