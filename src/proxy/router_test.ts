@@ -97,22 +97,22 @@ Deno.test("router: least_conn still counts requests begun before a config change
 });
 
 Deno.test("router: ewma keeps its latency estimates across a config change", async () => {
-  const doc = (weight: number) => ({
+  const doc = (hosts: string[]) => ({
     backends: [{
       backend_name: "e",
       balancer: "ewma",
-      servers: [{ addr: "127.0.0.1", port: 10001 }, { addr: "127.0.0.1", port: 10002, weight }],
+      servers: [{ addr: "127.0.0.1", port: 10001 }, { addr: "127.0.0.1", port: 10002 }],
     }],
-    hosts: [{ host: "e.test", backend_name: "e" }],
+    hosts: hosts.map((host) => ({ host, backend_name: "e" })),
   });
-  const r = await router(doc(1));
+  const r = await router(doc(["e.test"]));
   const before = r.route("e.test")!;
   const [slow, fast] = before.servers;
   before.begin(slow);
   before.end(slow, 200, true);
   before.begin(fast);
   before.end(fast, 1, true);
-  const result = validateConfig(doc(2)); // another weight: a new record for the fast server
+  const result = validateConfig(doc(["e.test", "f.test"]));
   if (!result.ok) throw new Error("invalid");
   await r.applyConfig(result.config, 2, []);
   const after = r.route("e.test")!;
