@@ -13,6 +13,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>dynlb</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --bg: #0f1419; --panel: #171e26; --line: #263140; --text: #d8dee6; --dim: #8a96a5;
     --up: #3fb950; --down: #f85149; --warn: #d29922; --accent: #58a6ff; }
