@@ -204,6 +204,6 @@ export function listen(
       : err instanceof Deno.errors.PermissionDenied
       ? "permission denied"
       : (err as Error).message;
-    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`);
+    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`, { cause: err });
   }
 }
