@@ -300,8 +300,17 @@ function commonHttp(dir: string, name: string): string {
   scgi_temp_path ${dir}/${name}-scgi;`;
 }
 
-function startNginx(name: string, dir: string, conf: string): Spawned {
-  return new Spawned(name, "nginx", [
+/**
+ * Starts nginx in the foreground with `conf`; `binary` is its path (an absolute one lets it
+ * re-execute itself for a binary upgrade, `USR2`).
+ *
+ * @example
+ * ```ts
+ * const nginx = startNginx("nginx-proxy", dir, `${dir}/nginx-proxy.conf`);
+ * ```
+ */
+export function startNginx(name: string, dir: string, conf: string, binary = "nginx"): Spawned {
+  return new Spawned(name, binary, [
     "-p",
     dir,
     "-e",
@@ -427,7 +436,12 @@ async function startNginxProxy(dir: string, routes: readonly Route[]): Promise<P
  * nginxProxyConf("/tmp/b", 8080, routes);
  * ```
  */
-export function nginxProxyConf(dir: string, port: number, routes: readonly Route[]): string {
+export function nginxProxyConf(
+  dir: string,
+  port: number,
+  routes: readonly Route[],
+  name = "nginx-proxy",
+): string {
   const upstreams = routes.map((r) => `
   upstream ${r.name} {
     ${r.servers.map((s) => `server 127.0.0.1:${s.port} weight=${s.weight};`).join("\n    ")}
@@ -450,11 +464,11 @@ export function nginxProxyConf(dir: string, port: number, routes: readonly Route
     }
   }`).join("");
   return `worker_processes auto;
-pid ${dir}/nginx-proxy.pid;
-error_log ${dir}/nginx-proxy-error.log warn;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}-error.log warn;
 events { worker_connections 4096; }
 http {
-  ${commonHttp(dir, "nginx-proxy")}
+  ${commonHttp(dir, name)}
   ${upstreams}
   server {
     listen 127.0.0.1:${port} default_server;
@@ -680,6 +694,10 @@ export interface DynlbOptions {
   readonly config: DynlbConfig;
   readonly transport: "h1" | "fetch";
   readonly workers: number;
+  /** Proxy address (default `127.0.0.1:0`). */
+  readonly listen?: string;
+  /** More flags, e.g. `--reuse-port`. */
+  readonly args?: readonly string[];
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -706,7 +724,7 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
     "--allow-sys",
     MAIN,
     "--listen",
-    "127.0.0.1:0",
+    options.listen ?? "127.0.0.1:0",
     "--admin",
     "127.0.0.1:0",
     "--config-file",
@@ -719,6 +737,7 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
     transport,
     "--log-level",
     "warn",
+    ...options.args ?? [],
   ]);
   const [, proxy, admin] = await process.waitFor(READY);
   return {

@@ -35,8 +35,9 @@ import {
 } from "./proc.ts";
 import { fmt, median, type Sample, summarize, table, throughputTables } from "./report.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
+import { upgradeRun } from "./upgrade.ts";
 
-const RUNS = ["throughput", "scale", "stream", "health"] as const;
+const RUNS = ["throughput", "scale", "stream", "health", "upgrade"] as const;
 type RunName = typeof RUNS[number];
 
 interface Settings {
@@ -167,6 +168,17 @@ async function main(): Promise<void> {
     if (settings.runs.includes("health")) {
       const { rows, markdown } = await health(ctx);
       json.health = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("upgrade")) {
+      const { rows, markdown } = await upgradeRun(
+        ctx.dir,
+        backends.routes,
+        { durationSeconds: settings.quick ? 6 : 20, connections: 32 },
+        settings.dynlb,
+        progress,
+      );
+      json.upgrade = rows;
       sections.push(markdown);
     }
     json.loadAfter = await Deno.readTextFile("/proc/loadavg");
