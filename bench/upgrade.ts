@@ -114,7 +114,7 @@ export async function upgradeRun(
             transport,
             workers,
             listen: `127.0.0.1:${port}`,
-            args: extra,
+            extraArgs: extra,
           });
         let current = await start("dynlb-upgrade-old");
         return {

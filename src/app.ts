@@ -19,6 +19,14 @@ import { LastGoodCache } from "./store/cache.ts";
 import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
+import { isLoopback } from "./net/address.ts";
+import type { OwnListener } from "./config/self.ts";
+import { MetricsRegistry } from "./metrics/registry.ts";
+import { ReloadStats } from "./metrics/reloads.ts";
+import { Observers } from "./proxy/observe.ts";
+import { AccessLog } from "./access/access_log.ts";
+import { HealthEvents } from "./metrics/events.ts";
+import { VERSION } from "./version.ts";
 
 /** A running instance. */
 export interface Running {
@@ -27,6 +35,8 @@ export interface Running {
   /** Where the admin API listens. */
   readonly admin: Deno.NetAddr;
   readonly control: ControlPlane;
+  /** Reopens the access log files (SIGHUP). */
+  reopenLogs(): void;
   /**
    * Stops accepting, lets requests in flight finish for at most `timeoutMs`, then closes
    * everything. Resolves `true` when every request finished in time.
@@ -57,8 +67,9 @@ export class StartupError extends Error {
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
   listen(): Promise<Deno.NetAddr>;
+  reopenLogs(): void;
   shutdown(): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
@@ -71,6 +82,8 @@ interface ProxyPlane {
  * ```
  */
 export async function start(options: Options): Promise<Running> {
+  const token = await adminToken(options);
+  checkAdminExposure(options, token);
   if (options.proxyProtocol) {
     // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
     throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
@@ -81,14 +94,25 @@ export async function start(options: Options): Promise<Running> {
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
     retries: options.retries,
+    metricsBuckets: options.metricsBuckets,
+    accessLog: options.accessLog === null
+      ? null
+      : { path: options.accessLog, format: options.accessLogFormat },
+    requestIdHeader: options.requestIdHeader,
     trustedProxies: options.trustedProxies,
   };
+  const metrics = options.metricsBuckets === null
+    ? undefined
+    : new MetricsRegistry(options.metricsBuckets);
+  const reloads = new ReloadStats();
+  const healthEvents = new HealthEvents();
   // The checker exists before the data plane (failures are reported to it) and tells the data
   // plane about changes once it exists.
   let dataPlane: DataPlane | undefined;
-  const health = new HealthChecker((change) =>
-    dataPlane?.setHealth(change.backend, change.server, change.up)
-  );
+  const health = new HealthChecker((change) => {
+    healthEvents.record(change);
+    dataPlane?.setHealth(change.backend, change.server, change.up);
+  });
   const onUpstreamFailure: UpstreamFailureListener = (backend, server, error) =>
     health.reportFailure(backend, server, `${error.failure}: ${error.message}`);
 
@@ -101,16 +125,35 @@ export async function start(options: Options): Promise<Running> {
   let plane: ProxyPlane | undefined;
   let admin: AdminListener | undefined;
   try {
-    plane = await startProxyPlane(options, settings, onUpstreamFailure);
+    if (options.accessLog !== null && options.accessLog !== "-") {
+      // Fail at start-up, with the path, rather than in every worker.
+      try {
+        await (await AccessLog.open(options.accessLog)).close();
+      } catch (err) {
+        throw new Error(`cannot open access log ${options.accessLog}: ${(err as Error).message}`);
+      }
+    }
+    plane = await startProxyPlane(options, settings, onUpstreamFailure, metrics);
     dataPlane = plane.dataPlane;
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
       : undefined;
+    // dynlb's own addresses are the configured ones until the listeners open (then the real
+    // ports); port 0 is not known before.
+    let proxyAddr: { hostname: string; port: number } = options.listen;
+    let adminAddr: { hostname: string; port: number } = options.admin;
+    const listeners = (): OwnListener[] =>
+      [{ role: "proxy", ...proxyAddr }, { role: "admin", ...adminAddr }].filter((l) =>
+        l.port !== 0
+      );
     const control = new ControlPlane({
       store,
       dataPlane,
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
+      listeners,
+      historySize: options.history,
+      onReload: (source, ok, version) => reloads.record(source, ok, version),
     });
     try {
       const found = await control.start();
@@ -125,23 +168,37 @@ export async function start(options: Options): Promise<Running> {
       await startFromCache(control, cache, err);
     }
     // Only now: a connection accepted earlier would be answered from an empty table (404).
-    const proxyAddr = await plane.listen();
+    const proxyListening = await plane.listen();
+    proxyAddr = { hostname: proxyListening.hostname, port: proxyListening.port };
     const app = createAdminApp({
       control,
       status: () => health.status(),
       maxBodyBytes: options.maxConfigBytes,
+      token,
+      address: () => adminAddr,
+      metrics: metrics && {
+        registry: metrics,
+        status: () => health.status(),
+        configVersion: () => control.running.version,
+        reloads,
+        storeUp: () => store.reachable ?? true,
+        version: VERSION,
+      },
+      healthEvents,
     });
     // With --reuse-port the process being replaced may still hold the admin address: then the
     // proxy serves at once and the admin API follows when the address frees up.
     admin = openAdmin(options.admin, (request) => app.fetch(request), options.reusePort);
+    adminAddr = { hostname: admin.addr.hostname, port: admin.addr.port };
     control.watch();
 
     const proxyPlane = plane;
     const adminServer = admin;
     return {
-      proxy: proxyAddr,
+      proxy: proxyListening,
       admin: admin.addr,
       control,
+      reopenLogs: () => proxyPlane.reopenLogs(),
       async shutdown(timeoutMs) {
         control.stop();
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -150,7 +207,7 @@ export async function start(options: Options): Promise<Running> {
           new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
         ]);
         clearTimeout(timer);
-        proxyPlane.close();
+        await proxyPlane.close();
         await health.close();
         await store.close();
         return drained;
@@ -160,12 +217,54 @@ export async function start(options: Options): Promise<Running> {
     await admin?.shutdown();
     if (plane) {
       await plane.shutdown();
-      plane.close();
+      await plane.close();
     }
     await health.close();
     await store.close();
     throw new StartupError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** The admin token from `--admin-token` or `--admin-token-file`; never logged. */
+async function adminToken(options: Options): Promise<string | undefined> {
+  let token = options.adminToken;
+  if (options.adminTokenFile !== undefined) {
+    try {
+      token = (await Deno.readTextFile(options.adminTokenFile)).trim();
+    } catch (err) {
+      throw new StartupError(
+        `cannot read --admin-token-file ${options.adminTokenFile}: ${(err as Error).message}`,
+      );
+    }
+  }
+  if (token === undefined) return undefined;
+  if (!/^[\x21-\x7e]{16,}$/.test(token)) {
+    throw new StartupError(
+      "the admin token must be at least 16 printable characters without spaces " +
+        "(e.g. openssl rand -hex 32)",
+    );
+  }
+  return token;
+}
+
+/** Refuses an admin API reachable from other machines without a token, unless told to. */
+function checkAdminExposure(options: Options, token: string | undefined): void {
+  const { hostname, port } = options.admin;
+  if (token !== undefined || isLoopback(hostname)) return;
+  const where = `--admin ${hostname}:${port}`;
+  if (!options.adminInsecure) {
+    throw new StartupError(
+      `${where} is reachable from other machines and no admin token is set: ` +
+        "set --admin-token-file (or DYNLB_ADMIN_TOKEN), listen on 127.0.0.1, " +
+        "or pass --admin-insecure to run it unauthenticated",
+    );
+  }
+  log(
+    "warn",
+    "ADMIN API UNAUTHENTICATED on a non-loopback address (--admin-insecure): " +
+      "anyone who reaches it can replace the routing",
+    { admin: `${hostname}:${port}` },
+  );
 }
 
 /**
@@ -191,19 +290,33 @@ async function startProxyPlane(
   options: Options,
   settings: ProxySettings,
   onUpstreamFailure: UpstreamFailureListener,
+  metrics: MetricsRegistry | undefined,
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const proxy = prepareProxy(router, settings, onUpstreamFailure);
+    const observers = await Observers.start(settings, metrics?.newStripe());
+    const proxy = prepareProxy(router, settings, onUpstreamFailure, observers);
     let server: ProxyServer | undefined;
+    const dataPlane: DataPlane = {
+      async applyConfig(config, version, down) {
+        const ids = metrics?.assign(config);
+        await router.applyConfig(config, version, down);
+        if (ids !== undefined) observers.recorder?.bind(router.snapshot, config, ids);
+      },
+      setHealth: (backend, server, up) => router.setHealth(backend, server, up),
+    };
     return {
-      dataPlane: router,
+      dataPlane,
       listen() {
         server = proxy.listen();
         return Promise.resolve(server.addr);
       },
+      reopenLogs: () => void observers.reopen(),
       shutdown: () => server?.shutdown() ?? Promise.resolve(),
-      close: () => (server ?? proxy).close(),
+      close: async () => {
+        (server ?? proxy).close();
+        await observers.close();
+      },
     };
   }
   const pool = await WorkerPool.start(
@@ -211,11 +324,14 @@ async function startProxyPlane(
     settings,
     options.logLevel,
     onUpstreamFailure,
+    undefined,
+    metrics,
   );
   return {
     dataPlane: pool,
     listen: () => pool.listen(),
+    reopenLogs: () => pool.reopenLogs(),
     shutdown: () => pool.shutdown(),
-    close: () => {},
+    close: () => Promise.resolve(),
   };
 }

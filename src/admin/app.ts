@@ -5,18 +5,31 @@
  * - `GET /config` — the running config, its version and hash.
  * - `GET /status` — every backend and server with its health state.
  * - `GET /healthz` — liveness of the proxy process itself.
+ * - `GET /metrics` — Prometheus text exposition.
+ * - `GET /` — the dashboard; `GET /dashboard.json` — what it shows, for scripts too.
  *
  * Every answer is JSON; errors carry `error` and, for a refused config, `issues` with the JSON
  * path of each problem.
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { ControlPlane } from "../control/control_plane.ts";
+import {
+  type ApplyResult,
+  ConfigConflictError,
+  type ControlPlane,
+  etag,
+} from "../control/control_plane.ts";
 import type { BackendStatus } from "../health/types.ts";
-import { StoreUnavailableError } from "../store/store.ts";
+import { StoreConflictError, StoreUnavailableError } from "../store/store.ts";
+import { historyRoutes } from "./history.ts";
 import { log } from "../log.ts";
+import { adminGuard } from "./guard.ts";
+import { METRICS_CONTENT_TYPE, type MetricsSources, renderMetrics } from "../metrics/exposition.ts";
+import type { HealthEvents } from "../metrics/events.ts";
+import { Summary } from "../metrics/summary.ts";
+import { DASHBOARD_HTML } from "./dashboard_page.ts";
 
 /** What the admin API serves from. */
 export interface AdminOptions {
@@ -25,6 +38,54 @@ export interface AdminOptions {
   readonly status: () => readonly BackendStatus[];
   /** Largest accepted `POST /config` body in bytes. */
   readonly maxBodyBytes: number;
+  /** Bearer token every route but `GET /healthz` requires; none: no authentication. */
+  readonly token?: string;
+  /**
+   * Where the admin API listens, for the `Host` check; read per request. Without it (tests
+   * calling `app.request`) any `Host` is accepted.
+   */
+  readonly address?: () => { readonly hostname: string; readonly port: number };
+  /** What `/metrics` and the dashboard read; absent: metrics off (both answer 404). */
+  readonly metrics?: MetricsSources;
+  /** Recent health changes, for the dashboard. */
+  readonly healthEvents?: HealthEvents;
+}
+
+/**
+ * Runs a config change with the request's `x-save` and `If-Match`, and answers as `POST /config`
+ * does: 200 with version, hash and saved; 400 with the issues; 412 when `If-Match` fails; 503
+ * when the store cannot be written.
+ *
+ * @example
+ * ```ts
+ * return await answerChange(c, (save, ifMatch) => control.propose(text, { save, ifMatch }));
+ * ```
+ */
+export async function answerChange(
+  c: Context,
+  change: (save: boolean, ifMatch: string | undefined) => Promise<ApplyResult>,
+): Promise<Response> {
+  const save = SAVE.has((c.req.header("x-save") ?? "").trim().toLowerCase());
+  const ifMatch = c.req.header("if-match");
+  let result;
+  try {
+    result = await change(save, ifMatch);
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) {
+      log("warn", "config not saved: store unavailable", { error: err.message });
+      return c.json({ error: `store unavailable, nothing changed: ${err.message}` }, 503);
+    }
+    if (err instanceof ConfigConflictError || err instanceof StoreConflictError) {
+      return c.json({ error: `If-Match failed, nothing changed: ${err.message}` }, 412);
+    }
+    throw err;
+  }
+  if (!result.ok) {
+    return c.json({ error: "invalid config, nothing changed", issues: result.issues }, 400);
+  }
+  const { version, hash, saved } = result.running;
+  c.header("ETag", etag(hash));
+  return c.json({ version, hash, saved });
 }
 
 /** `x-save` values that mean "persist". */
@@ -40,8 +101,9 @@ const SAVE = new Set(["1", "true", "yes", "on"]);
  * ```
  */
 export function createAdminApp(options: AdminOptions): Hono {
-  const { control } = options;
+  const { control, address } = options;
   const app = new Hono();
+  app.use(adminGuard({ token: options.token, address }));
 
   app.post(
     "/config",
@@ -59,29 +121,17 @@ export function createAdminApp(options: AdminOptions): Hono {
           error: `Content-Type must be application/json (got ${type ? `"${type}"` : "none"})`,
         }, 415);
       }
-      const save = SAVE.has((c.req.header("x-save") ?? "").trim().toLowerCase());
       const text = await c.req.text();
-      let result;
-      try {
-        result = await control.propose(text, { save });
-      } catch (err) {
-        if (err instanceof StoreUnavailableError) {
-          log("warn", "config not saved: store unavailable", { error: err.message });
-          return c.json({
-            error: `store unavailable, nothing changed: ${err.message}`,
-          }, 503);
-        }
-        throw err;
-      }
-      if (!result.ok) {
-        return c.json({ error: "invalid config, nothing changed", issues: result.issues }, 400);
-      }
-      const { version, hash, saved } = result.running;
-      return c.json({ version, hash, saved });
+      return await answerChange(c, (save, ifMatch) => control.propose(text, { save, ifMatch }));
     },
   );
 
-  app.get("/config", (c) => c.json(control.running));
+  app.get("/config", (c) => {
+    c.header("ETag", etag(control.running.hash));
+    return c.json(control.running);
+  });
+
+  app.route("/config", historyRoutes(control, answerChange));
 
   app.get("/status", (c) => {
     const { version, hash } = control.running;
@@ -89,6 +139,30 @@ export function createAdminApp(options: AdminOptions): Hono {
   });
 
   app.get("/healthz", (c) => c.json({ ok: true }));
+
+  const metrics = options.metrics;
+  if (metrics !== undefined) {
+    const summary = new Summary({
+      registry: metrics.registry,
+      status: options.status,
+      running: () => control.running,
+      reloads: () => metrics.reloads.recent(),
+      healthEvents: () => options.healthEvents?.recent() ?? [],
+    });
+    app.get(
+      "/metrics",
+      (c) => c.body(renderMetrics(metrics), 200, { "content-type": METRICS_CONTENT_TYPE }),
+    );
+    app.get("/dashboard.json", (c) => c.json(summary.read()));
+    app.get("/", (c) =>
+      c.html(DASHBOARD_HTML, 200, {
+        "cache-control": "no-store",
+        // Everything is inline and from here: nothing else may load or run.
+        "content-security-policy":
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+          "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'",
+      }));
+  }
 
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
