@@ -106,8 +106,16 @@ function close(conn: Deno.Conn): void {
   }
 }
 
-/** Reads `Content-Length` responses off one connection. */
-class ResponseReader {
+/**
+ * Reads `Content-Length` responses off one connection.
+ *
+ * @example
+ * ```ts
+ * const reader = new ResponseReader(conn);
+ * const { status, close, body } = await reader.read();
+ * ```
+ */
+export class ResponseReader {
   readonly #conn: Deno.Conn;
   #buf = new Uint8Array(0);
   /** Whether any byte of the current answer arrived. */
@@ -129,6 +137,16 @@ class ResponseReader {
     const body = decoder.decode(this.#buf.subarray(end + 4, end + 4 + length));
     this.#buf = this.#buf.slice(end + 4 + length);
     return { status, close, body };
+  }
+
+  /** Resolves `true` once the server closed the connection with nothing more to read. */
+  async closed(): Promise<boolean> {
+    try {
+      await this.#fill();
+      return false;
+    } catch {
+      return this.#buf.length === 0;
+    }
   }
 
   async #fill(): Promise<void> {
