@@ -713,6 +713,8 @@ export interface DynlbOptions {
   readonly listen?: string;
   /** More flags (e.g. a listener choice). */
   readonly extraArgs?: readonly string[];
+  /** Environment variables (e.g. `DYNLB_NO_METRICS=1`). */
+  readonly env?: Record<string, string>;
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -753,7 +755,7 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
     "--log-level",
     "warn",
     ...(options.extraArgs ?? []),
-  ]);
+  ], options.env);
   const [, proxy, admin] = await process.waitFor(READY);
   return {
     name,

@@ -160,7 +160,7 @@ export function createAdminApp(options: AdminOptions): Hono {
         // Everything is inline and from here: nothing else may load or run.
         "content-security-policy":
           "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
-          "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'",
+          "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'",
       }));
   }
 
