@@ -35,8 +35,10 @@ import {
 } from "./proc.ts";
 import { fmt, median, type Sample, summarize, table, throughputTables } from "./report.ts";
 import { balancersRun, routingRun } from "./routing.ts";
+import { metricsScaleRun, observabilityRun } from "./observability.ts";
 import { websocketRun } from "./websocket.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
+import { upgradeRun } from "./upgrade.ts";
 
 const RUNS = [
   "throughput",
@@ -46,6 +48,9 @@ const RUNS = [
   "websocket",
   "routing",
   "balancers",
+  "upgrade",
+  "observability",
+  "metrics-scale",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -179,6 +184,17 @@ async function main(): Promise<void> {
       json.health = rows;
       sections.push(markdown);
     }
+    if (settings.runs.includes("upgrade")) {
+      const { rows, markdown } = await upgradeRun(
+        ctx.dir,
+        backends.routes,
+        { durationSeconds: settings.quick ? 6 : 20, connections: 32 },
+        settings.dynlb,
+        progress,
+      );
+      json.upgrade = rows;
+      sections.push(markdown);
+    }
     if (settings.runs.includes("websocket")) {
       const { samples, tunnels, markdown } = await websocketRun({
         dir,
@@ -199,6 +215,16 @@ async function main(): Promise<void> {
     if (settings.runs.includes("balancers")) {
       const { rows, markdown } = await balancersRun(backends, dir, settings, progress);
       json.balancers = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("observability")) {
+      const { rows, markdown } = await observabilityRun(backends, dir, settings, progress);
+      json.observability = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("metrics-scale")) {
+      const { rows, scrapeMs, markdown } = await metricsScaleRun(backends, dir, settings, progress);
+      json.metricsScale = { rows, scrapeMs };
       sections.push(markdown);
     }
     json.loadAfter = await Deno.readTextFile("/proc/loadavg");
