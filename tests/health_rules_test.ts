@@ -84,7 +84,7 @@ modeTest(
     assertEquals((await serverStatus(lb, "pair", y)).state, "up");
 
     // So y answers as soon as it is back, not after fail_timeout.
-    await using back = await startBackend("y", undefined, y);
+    await using _back = await startBackend("y", undefined, y);
     assertEquals((await get(lb, "pair.test")).body, "y");
   },
 );
