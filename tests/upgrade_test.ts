@@ -134,7 +134,19 @@ Deno.test("SIGTERM: an idle keep-alive connection is closed, a busy one gets Con
   await arrived.promise;
 
   const exited = lb.stop("SIGTERM");
-  await lb.waitForLog("shutting down");
+  // Every worker is draining once none accepts any more.
+  await eventually(
+    async () => {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: Number(port) })).close();
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    10_000,
+    "listeners closed",
+  );
   assertEquals(await idle.reader.closed(), true, "the idle connection is closed");
   release.resolve();
   const last = await busy.reader.read();
