@@ -142,12 +142,21 @@ export function prepareProxy(
     relay.close();
     transport.close();
   };
+  // Deno.serve closes a busy connection after its answer on shutdown but does not say so: an
+  // answer that completes from then on tells the client.
+  let draining = false;
+  const finish = (response: Response) => draining ? withConnectionClose(response) : response;
+  const serveHandler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
+    const response = handler(request, info);
+    return response instanceof Promise ? response.then(finish) : finish(response);
+  };
   return {
     listen(address = settings.listen, reusePort = settings.reusePort) {
-      const server = listen("proxy", address, handler, reusePort);
+      const server = listen("proxy", address, serveHandler, reusePort);
       return {
         addr: server.addr,
         shutdown: async () => {
+          draining = true;
           await server.shutdown();
           await relay.drained();
         },
@@ -156,6 +165,19 @@ export function prepareProxy(
     },
     close,
   };
+}
+
+/** `response` with `Connection: close` (a copy when its headers are immutable, as fetch's are). */
+function withConnectionClose(response: Response): Response {
+  if (response.status === 101) return response;
+  try {
+    response.headers.set("connection", "close");
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set("connection", "close");
+    return copy;
+  }
 }
 
 /** The `addr:port` of every server in a snapshot. */
@@ -216,6 +238,6 @@ export function listen(
       : err instanceof Deno.errors.PermissionDenied
       ? "permission denied"
       : (err as Error).message;
-    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`);
+    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`, { cause: err });
   }
 }
