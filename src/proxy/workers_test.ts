@@ -1,3 +1,4 @@
+import { tempDir } from "../../tests/_temp.ts";
 import { assertEquals } from "../../tests/_assert.ts";
 import { startBackend } from "../../tests/_backend.ts";
 import { eventually, get } from "../../tests/_dynlb.ts";
@@ -9,7 +10,7 @@ const SLOW_WORKER = new URL("../../tests/_slow_worker.ts", import.meta.url).href
 
 Deno.test("a worker that dies is replaced, with the running config, before it listens", async () => {
   await using backend = await startBackend("ok");
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const flag = `${dir}/crash`;
   await Deno.writeTextFile(flag, "");
   Deno.env.set("DYNLB_TEST_CRASH_FLAG", flag);
