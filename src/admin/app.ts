@@ -77,7 +77,8 @@ export function createAdminApp(options: AdminOptions): Hono {
         return c.json({ error: "invalid config, nothing changed", issues: result.issues }, 400);
       }
       const { version, hash, saved } = result.running;
-      return c.json({ version, hash, saved });
+      const { warnings } = result;
+      return c.json({ version, hash, saved, ...(warnings.length > 0 ? { warnings } : {}) });
     },
   );
 

@@ -19,6 +19,7 @@ import type { ConfigStore, StoredConfig } from "../store/store.ts";
 import { log } from "../log.ts";
 import type { DataPlane } from "./data_plane.ts";
 import { hexDigest } from "../digest.ts";
+import { redactSecrets } from "../config/redact.ts";
 
 /** Where the running config came from. */
 export type ConfigSource = "store" | "admin" | "cache" | "empty";
@@ -71,16 +72,21 @@ export class RunningConfig {
     return JSON.parse(this.text);
   }
 
-  /** The `GET /config` body. */
+  /** The `GET /config` body; inline private keys read `"<redacted>"`. */
   toJSON(): Record<string, unknown> {
     const { version, hash, source, saved, applied_at } = this;
-    return { version, hash, source, saved, applied_at, config: this.config };
+    return { version, hash, source, saved, applied_at, config: redactSecrets(this.config) };
   }
 }
 
 /** The outcome of a proposed config. */
 export type ApplyResult =
-  | { readonly ok: true; readonly running: RunningConfig }
+  | {
+    readonly ok: true;
+    readonly running: RunningConfig;
+    /** Things that work but deserve attention (a certificate about to expire). */
+    readonly warnings: readonly ConfigIssue[];
+  }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
 /** Hooks for things that follow a config (the last-good cache of remote stores). */
@@ -165,6 +171,7 @@ export class ControlPlane {
       return {
         ok: true,
         running: await this.#apply(parsed.config, parsed.document, source, false),
+        warnings: parsed.warnings,
       };
     });
   }
@@ -190,7 +197,7 @@ export class ControlPlane {
       const running = await this.#apply(parsed.config, document, "admin", options.save);
       // Only once applied: if applying failed, the next sync applies what was stored.
       if (stored !== undefined) this.#storeRevision = stored.revision;
-      return { ok: true, running };
+      return { ok: true, running, warnings: parsed.warnings };
     });
   }
 
