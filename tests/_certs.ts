@@ -20,8 +20,8 @@ export interface TestCa extends AsyncDisposable {
   readonly certFile: string;
   readonly dir: string;
   /**
-   * Issues a certificate for `names` (SAN DNS entries; a name starting with `CN=` becomes the
-   * subject and no SAN is written). `days` may be negative for one that has already expired.
+   * Issues a certificate for `names` (SAN DNS entries, `IP:…` an IP entry; a name starting
+   * with `CN=` becomes the subject and no SAN is written). `days` may be negative for one that has already expired.
    */
   issue(names: readonly string[], options?: { days?: number; file?: string }): Promise<TestPair>;
   close(): Promise<void>;
@@ -84,7 +84,9 @@ export async function makeCa(): Promise<TestCa> {
     dir,
     async issue(names, options = {}) {
       const id = `leaf${++count}`;
-      const cn = names[0].startsWith("CN=") ? names[0].slice(3) : names[0];
+      const cn = names[0].startsWith("CN=")
+        ? names[0].slice(3)
+        : names.find((n) => !n.startsWith("IP:")) ?? "test";
       await openssl([
         "req",
         "-newkey",
@@ -106,7 +108,7 @@ export async function makeCa(): Promise<TestCa> {
         : [new Date(now + (days - 1) * 86_400_000), new Date(now + days * 86_400_000)];
       const ext = names[0].startsWith("CN=")
         ? "basicConstraints=CA:FALSE\n"
-        : `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\n`;
+        : `subjectAltName=${names.map((n) => n.startsWith("IP:") ? n : `DNS:${n}`).join(",")}\n`;
       await Deno.writeTextFile(`${dir}/${id}.ext`, ext);
       await openssl([
         "ca",

@@ -156,6 +156,19 @@ export class RedisStore implements ConfigStore {
     return { text, revision };
   }
 
+  /**
+   * Sends one raw command on this store's connection (for records beside the config, such as
+   * ACME state), within the command timeout; fails at once while disconnected.
+   */
+  sendCommand(args: string[]): Promise<unknown> {
+    return this.#command((client) => client.sendCommand(args));
+  }
+
+  /** The key holding the config; related records are named after it. */
+  get key(): string {
+    return this.#key;
+  }
+
   watch(onChange: () => void, signal: AbortSignal): void {
     if (signal.aborted || this.#closed) return;
     const notify = () => {
