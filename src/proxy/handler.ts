@@ -6,7 +6,8 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
-import type { Forwarded } from "./hop.ts";
+import { CidrSet } from "./cidr.ts";
+import { forwardingOf } from "./forwarding.ts";
 import { proxyError } from "./errors.ts";
 import type { Router } from "./router.ts";
 import { UpstreamError, type UpstreamRequest, type UpstreamTransport } from "./transport.ts";
@@ -26,7 +27,11 @@ export interface ProxyOptions {
   readonly retries: number;
   /** Told about every failed attempt. */
   readonly onUpstreamFailure?: UpstreamFailureListener;
+  /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
+  readonly trustedProxies?: CidrSet;
 }
+
+const NOBODY = new CidrSet([]);
 
 /**
  * Request bodies up to this size, with a declared length, are read before connecting (nginx's
@@ -51,6 +56,7 @@ export function createProxyHandler(
   options: ProxyOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
   const { router, transport, retries, onUpstreamFailure } = options;
+  const trusted = options.trustedProxies ?? NOBODY;
 
   return async function proxy(request, info) {
     const host = request.headers.get("host");
@@ -71,7 +77,12 @@ export function createProxyHandler(
       method: request.method,
       target: targetOf(request.url),
       headers: request.headers,
-      forwarded: forwardedFor(request.headers, host!, info.remoteAddr.hostname),
+      forwarded: forwardingOf(
+        request.headers,
+        host!,
+        { address: info.remoteAddr.hostname, proto: "http" },
+        trusted,
+      ),
       body: body instanceof Promise ? await body : body,
       signal: request.signal,
     };
@@ -130,15 +141,4 @@ function canRetry(method: string, error: UpstreamError): boolean {
 function targetOf(url: string): string {
   const slash = url.indexOf("/", url.indexOf("://") + 3);
   return slash === -1 ? "/" : url.slice(slash);
-}
-
-/** The forwarding headers of a request (the transport writes them with the client's). */
-function forwardedFor(headers: Headers, host: string, clientIp: string): Forwarded {
-  const prior = headers.get("x-forwarded-for");
-  return {
-    for: prior === null ? clientIp : `${prior}, ${clientIp}`,
-    host,
-    proto: "http",
-    realIp: clientIp,
-  };
 }

@@ -6,6 +6,7 @@
  */
 import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
+import { CidrSet } from "./cidr.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
 import { H1Transport } from "./h1/transport.ts";
@@ -24,6 +25,8 @@ export interface ProxySettings {
   readonly transport: TransportName;
   readonly timeouts: TransportTimeouts;
   readonly retries: number;
+  /** `--trusted-proxies`: CIDR ranges (already validated). */
+  readonly trustedProxies: readonly string[];
 }
 
 /** A running proxy listener. */
@@ -90,6 +93,7 @@ export function serveProxy(
     transport,
     retries: settings.retries,
     onUpstreamFailure,
+    trustedProxies: new CidrSet(settings.trustedProxies),
   });
   const server = listen("proxy", settings.listen, handler, settings.reusePort);
   return {

@@ -21,6 +21,7 @@ Deno.test("a worker that dies is replaced, with the running config, before it li
       transport: "h1",
       timeouts: { connectMs: 1000, responseMs: 5000 },
       retries: 1,
+      trustedProxies: [],
     },
     "error",
     () => {},
