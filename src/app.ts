@@ -18,6 +18,9 @@ import { LastGoodCache } from "./store/cache.ts";
 import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
+import { TlsManager } from "./tls/manager.ts";
+import { createAcmeStore } from "./acme/create.ts";
+import type { ChallengeLookup } from "./acme/challenge.ts";
 
 /** A running instance. */
 export interface Running {
@@ -25,6 +28,8 @@ export interface Running {
   readonly proxy: Deno.NetAddr;
   /** Where the admin API listens. */
   readonly admin: Deno.NetAddr;
+  /** Where the HTTPS proxy listener is (`--listen-tls`). */
+  readonly tls?: Deno.NetAddr;
   readonly control: ControlPlane;
   /**
    * Stops accepting, lets requests in flight finish for at most `timeoutMs`, then closes
@@ -53,6 +58,7 @@ export class StartupError extends Error {
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
   readonly addr: Deno.NetAddr;
+  readonly tlsAddr?: Deno.NetAddr;
   shutdown(): Promise<void>;
   close(): void;
 }
@@ -78,6 +84,7 @@ export async function start(options: Options): Promise<Running> {
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
     retries: options.retries,
     trustedProxies: options.trustedProxies,
+    listenTls: options.listenTls,
   };
   // The checker exists before the data plane (failures are reported to it) and tells the data
   // plane about changes once it exists.
@@ -96,8 +103,18 @@ export async function start(options: Options): Promise<Running> {
   }
   let plane: ProxyPlane | undefined;
   let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
+  // Certificates are control plane: loaded, polled and ordered here, handed over as data.
+  const tls = new TlsManager({
+    publish: (certificates) => dataPlane?.applyCertificates?.(certificates),
+    acmeStore: () => createAcmeStore(store, options.dataDir),
+  });
   try {
-    plane = await startProxyPlane(options, settings, onUpstreamFailure);
+    plane = await startProxyPlane(
+      options,
+      settings,
+      onUpstreamFailure,
+      (token) => tls.answerChallenge(token),
+    );
     dataPlane = plane.dataPlane;
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
@@ -107,6 +124,7 @@ export async function start(options: Options): Promise<Running> {
       dataPlane,
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
+      onApplied: (config) => tls.apply(config),
     });
     try {
       const found = await control.start();
@@ -123,6 +141,7 @@ export async function start(options: Options): Promise<Running> {
     const app = createAdminApp({
       control,
       status: () => health.status(),
+      certificates: () => tls.listing(),
       maxBodyBytes: options.maxConfigBytes,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
@@ -133,9 +152,11 @@ export async function start(options: Options): Promise<Running> {
     return {
       proxy: plane.addr,
       admin: admin.addr,
+      tls: plane.tlsAddr,
       control,
       async shutdown(timeoutMs) {
         control.stop();
+        tls.close();
         let timer: ReturnType<typeof setTimeout> | undefined;
         const drained = await Promise.race([
           Promise.all([proxyPlane.shutdown(), adminServer.shutdown()]).then(() => true),
@@ -149,6 +170,7 @@ export async function start(options: Options): Promise<Running> {
       },
     };
   } catch (err) {
+    tls.close();
     await admin?.shutdown();
     if (plane) {
       await plane.shutdown();
@@ -183,11 +205,23 @@ async function startProxyPlane(
   options: Options,
   settings: ProxySettings,
   onUpstreamFailure: UpstreamFailureListener,
+  acmeChallenge: ChallengeLookup,
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const server = serveProxy(router, settings, onUpstreamFailure);
-    return { dataPlane: router, addr: server.addr, shutdown: server.shutdown, close: server.close };
+    const server = serveProxy(router, settings, onUpstreamFailure, acmeChallenge);
+    const dataPlane: DataPlane = {
+      applyConfig: (config, version, down) => router.applyConfig(config, version, down),
+      setHealth: (backend, server, up) => router.setHealth(backend, server, up),
+      applyCertificates: (certificates) => server.applyCertificates(certificates),
+    };
+    return {
+      dataPlane,
+      addr: server.addr,
+      tlsAddr: server.tlsAddr,
+      shutdown: server.shutdown,
+      close: server.close,
+    };
   }
   const pool = await WorkerPool.start(
     options.workers,
@@ -195,5 +229,12 @@ async function startProxyPlane(
     options.logLevel,
     onUpstreamFailure,
   );
-  return { dataPlane: pool, addr: pool.addr, shutdown: () => pool.shutdown(), close: () => {} };
+  pool.acmeChallenge = acmeChallenge;
+  return {
+    dataPlane: pool,
+    addr: pool.addr,
+    tlsAddr: pool.tlsAddr,
+    shutdown: () => pool.shutdown(),
+    close: () => {},
+  };
 }

@@ -4,6 +4,7 @@
  * - `POST /config` — replace the whole config; `x-save: 1` also writes it to the store.
  * - `GET /config` — the running config, its version and hash.
  * - `GET /status` — every backend and server with its health state.
+ * - `GET /certificates` — every certificate served over HTTPS: names, issuer, expiry, source.
  * - `GET /healthz` — liveness of the proxy process itself.
  *
  * Every answer is JSON; errors carry `error` and, for a refused config, `issues` with the JSON
@@ -17,12 +18,15 @@ import type { ControlPlane } from "../control/control_plane.ts";
 import type { BackendStatus } from "../health/types.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { log } from "../log.ts";
+import type { CertificateListing } from "../tls/manager.ts";
 
 /** What the admin API serves from. */
 export interface AdminOptions {
   readonly control: ControlPlane;
   /** Health of every backend's servers, for `GET /status`. */
   readonly status: () => readonly BackendStatus[];
+  /** Every certificate served, for `GET /certificates`. */
+  readonly certificates?: () => readonly CertificateListing[];
   /** Largest accepted `POST /config` body in bytes. */
   readonly maxBodyBytes: number;
 }
@@ -88,6 +92,8 @@ export function createAdminApp(options: AdminOptions): Hono {
     const { version, hash } = control.running;
     return c.json({ version, hash, backends: options.status() });
   });
+
+  app.get("/certificates", (c) => c.json({ certificates: options.certificates?.() ?? [] }));
 
   app.get("/healthz", (c) => c.json({ ok: true }));
 

@@ -13,6 +13,8 @@ export interface Options {
   /** `serve` (the default), `check` (validate a config file), `help` or `version`. */
   readonly command: "serve" | "check" | "help" | "version";
   readonly listen: Address;
+  /** The HTTPS listener; absent: none. */
+  readonly listenTls?: Address;
   readonly admin: Address;
   readonly configType: "file" | "kv" | "redis";
   readonly configFile: string;
@@ -81,6 +83,11 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     type: "string",
     fallback: "0.0.0.0:8080",
     help: "proxy listener HOST:PORT",
+  },
+  "listen-tls": {
+    env: "DYNLB_LISTEN_TLS",
+    type: "string",
+    help: "HTTPS proxy listener HOST:PORT, certificates from the config (default: none)",
   },
   "admin": {
     env: "DYNLB_ADMIN",
@@ -243,6 +250,9 @@ export function parseOptions(
   return {
     command,
     listen: address("listen", str("listen")),
+    listenTls: value("listen-tls") === undefined
+      ? undefined
+      : address("listen-tls", str("listen-tls")),
     admin: address("admin", str("admin")),
     configType: oneOf("config-type", str("config-type"), ["file", "kv", "redis"] as const),
     configFile: str("config-file"),

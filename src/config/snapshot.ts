@@ -17,6 +17,8 @@ export interface Snapshot {
   readonly hosts: ReadonlyMap<string, UpstreamPool>;
   /** backend_name → pool, for health updates. */
   readonly backends: ReadonlyMap<string, UpstreamPool>;
+  /** Normalised hosts whose plain-HTTP requests are redirected to HTTPS. */
+  readonly redirectHttps: ReadonlySet<string>;
 }
 
 /** A server marked down at compile time: `backend_name` and the server's `addr:port` key. */
@@ -67,6 +69,10 @@ export function compileSnapshot(
     );
   });
   const hosts = new Map<string, UpstreamPool>();
-  for (const h of config.hosts) hosts.set(normalizeHost(h.host), backends.get(h.backend_name)!);
-  return { version, hosts, backends };
+  const redirectHttps = new Set<string>();
+  for (const h of config.hosts) {
+    hosts.set(normalizeHost(h.host), backends.get(h.backend_name)!);
+    if (h.redirect_https === true) redirectHttps.add(normalizeHost(h.host));
+  }
+  return { version, hosts, backends, redirectHttps };
 }

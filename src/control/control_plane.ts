@@ -96,6 +96,8 @@ export interface ControlPlaneOptions {
   readonly health?: HealthWatcher;
   /** Called with the text of every valid config loaded from the store. */
   readonly onStoredConfig?: (text: string) => void;
+  /** Called with every config put in force (TLS certificates follow it). */
+  readonly onApplied?: (config: Config) => void;
 }
 
 const EMPTY_CONFIG: Config = { backends: [], hosts: [] };
@@ -115,6 +117,7 @@ export class ControlPlane {
   #dataPlane: DataPlane;
   #health?: HealthWatcher;
   #onStoredConfig?: (text: string) => void;
+  #onApplied?: (config: Config) => void;
   #running = new RunningConfig({
     version: 0,
     hash: "",
@@ -134,6 +137,7 @@ export class ControlPlane {
     this.#dataPlane = options.dataPlane;
     this.#health = options.health;
     this.#onStoredConfig = options.onStoredConfig;
+    this.#onApplied = options.onApplied;
   }
 
   /** The config in force. */
@@ -247,6 +251,7 @@ export class ControlPlane {
     const version = this.#running.version + 1;
     this.#health?.update(config.backends);
     await this.#dataPlane.applyConfig(config, version, this.#health?.down() ?? []);
+    this.#onApplied?.(config);
     const text = JSON.stringify(document);
     this.#running = new RunningConfig({
       version,

@@ -6,6 +6,8 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
+import { CHALLENGE_PREFIX, type ChallengeLookup, challengeResponse } from "../acme/challenge.ts";
+import { httpsRedirect } from "./redirect.ts";
 import { CidrSet } from "./cidr.ts";
 import { forwardingOf } from "./forwarding.ts";
 import { proxyError } from "./errors.ts";
@@ -29,6 +31,12 @@ export interface ProxyOptions {
   readonly onUpstreamFailure?: UpstreamFailureListener;
   /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
   readonly trustedProxies?: CidrSet;
+  /** The scheme of the listener this handler serves; `http` when absent. */
+  readonly proto?: "http" | "https";
+  /** Answers ACME HTTP-01 challenges (plain listener only). */
+  readonly acmeChallenge?: ChallengeLookup;
+  /** Where `redirect_https` hosts are sent (the TLS listener's port); default 443. */
+  readonly httpsPort?: number;
 }
 
 const NOBODY = new CidrSet([]);
@@ -57,9 +65,31 @@ export function createProxyHandler(
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
   const { router, transport, retries, onUpstreamFailure } = options;
   const trusted = options.trustedProxies ?? NOBODY;
+  const proto = options.proto ?? "http";
+  const acmeChallenge = proto === "http" ? options.acmeChallenge : undefined;
+  const httpsPort = options.httpsPort ?? 443;
 
   return async function proxy(request, info) {
-    const host = request.headers.get("host");
+    let host = request.headers.get("host");
+    let headers = request.headers;
+    if (host === null && proto === "https") {
+      // HTTP/2 (offered by ALPN on the `serve` listener's HTTPS) carries the host in
+      // `:authority`, which Deno.serve puts in the URL only: the upstream still needs a Host.
+      host = authorityOf(request.url);
+      headers = new Headers(headers);
+      headers.set("host", host);
+    }
+    if (proto === "http") {
+      // Before routing: the CA asks for names whatever the config routes, and the challenge
+      // path is the one thing a redirect_https host still answers on plain HTTP.
+      const target = targetOf(request.url);
+      if (acmeChallenge !== undefined && target.startsWith(CHALLENGE_PREFIX)) {
+        return await challengeResponse(target, acmeChallenge);
+      }
+      if (host !== null && router.redirectsHttps(host)) {
+        return httpsRedirect(host, target, httpsPort);
+      }
+    }
     const pool = router.route(host);
     if (pool === undefined) {
       return proxyError(
@@ -76,11 +106,11 @@ export function createProxyHandler(
     const upstreamRequest: UpstreamRequest = {
       method: request.method,
       target: targetOf(request.url),
-      headers: request.headers,
+      headers,
       forwarded: forwardingOf(
         request.headers,
         host!,
-        { address: info.remoteAddr.hostname, proto: "http" },
+        { address: info.remoteAddr.hostname, proto },
         trusted,
       ),
       body: body instanceof Promise ? await body : body,
@@ -122,6 +152,13 @@ function bodyOf(
   const length = request.headers.get("content-length");
   if (length !== null && Number(length) <= BUFFERED_BODY_BYTES) return request.bytes();
   return body;
+}
+
+/** The `host[:port]` of an absolute URL, without parsing the rest. */
+function authorityOf(url: string): string {
+  const start = url.indexOf("://") + 3;
+  const slash = url.indexOf("/", start);
+  return url.slice(start, slash === -1 ? undefined : slash);
 }
 
 /**

@@ -7,6 +7,7 @@
 import type { DownServer } from "../config/snapshot.ts";
 import type { ProxySettings } from "./server.ts";
 import type { UpstreamFailure } from "./transport.ts";
+import type { ServedCertificate } from "../tls/certificate.ts";
 
 /** Main → worker. */
 export type ToWorker =
@@ -26,6 +27,8 @@ export type ToWorker =
     readonly server: string;
     readonly up: boolean;
   }
+  | { readonly type: "certificates"; readonly certificates: readonly ServedCertificate[] }
+  | { readonly type: "acme-answer"; readonly id: number; readonly answer: string | null }
   | { readonly type: "shutdown" };
 
 /** Worker → main. */
@@ -40,4 +43,5 @@ export type FromWorker =
     readonly failure: UpstreamFailure;
     readonly message: string;
   }
+  | { readonly type: "acme-challenge"; readonly id: number; readonly token: string }
   | { readonly type: "stopped" };

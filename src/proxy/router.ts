@@ -11,7 +11,12 @@ import type { Config } from "../config/types.ts";
 import type { UpstreamPool } from "../balance/pool.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 
-const EMPTY: Snapshot = { version: 0, hosts: new Map(), backends: new Map() };
+const EMPTY: Snapshot = {
+  version: 0,
+  hosts: new Map(),
+  backends: new Map(),
+  redirectHttps: new Set(),
+};
 
 /**
  * Host → pool lookup over the current snapshot; also the in-isolate {@link DataPlane}.
@@ -37,6 +42,12 @@ export class Router implements DataPlane {
     const hosts = this.#snapshot.hosts;
     // Most clients send an already-normal host: try it before normalising.
     return hosts.get(host) ?? hosts.get(normalizeHost(host));
+  }
+
+  /** Whether plain-HTTP requests for `host` (a `Host` header value) go to HTTPS instead. */
+  redirectsHttps(host: string): boolean {
+    const redirects = this.#snapshot.redirectHttps;
+    return redirects.size > 0 && (redirects.has(host) || redirects.has(normalizeHost(host)));
   }
 
   /**

@@ -6,6 +6,10 @@
  */
 import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
+import type { ChallengeLookup } from "../acme/challenge.ts";
+import type { ServedCertificate } from "../tls/certificate.ts";
+import { TlsEndpoint, type TlsOpener, type TlsServing } from "../tls/endpoint.ts";
+import type { CertificateIndex } from "../tls/index.ts";
 import { CidrSet } from "./cidr.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
@@ -27,11 +31,17 @@ export interface ProxySettings {
   readonly retries: number;
   /** `--trusted-proxies`: CIDR ranges (already validated). */
   readonly trustedProxies: readonly string[];
+  /** `--listen-tls`: the HTTPS listener (its port already resolved with workers). */
+  readonly listenTls?: Address;
 }
 
 /** A running proxy listener. */
 export interface ProxyServer {
   readonly addr: Deno.NetAddr;
+  /** Where the HTTPS listener is, with `--listen-tls`. */
+  readonly tlsAddr?: Deno.NetAddr;
+  /** Puts a new certificate set in force on the HTTPS listener (new handshakes). */
+  applyCertificates(certificates: readonly ServedCertificate[]): void;
   /** Stops accepting and resolves when requests in flight are done. */
   shutdown(): Promise<void>;
   /** Closes upstream connections (after `shutdown`). */
@@ -86,21 +96,80 @@ export function serveProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
+  acmeChallenge?: ChallengeLookup,
 ): ProxyServer {
   const transport = createTransport(settings.transport, settings.timeouts);
-  const handler = createProxyHandler({
+  const common = {
     router,
     transport,
     retries: settings.retries,
     onUpstreamFailure,
     trustedProxies: new CidrSet(settings.trustedProxies),
+  };
+  const tls = settings.listenTls && openTls(settings.listenTls, (index, address) => {
+    const handler = createProxyHandler({ ...common, proto: "https" });
+    return serveTls("https proxy", address, index, handler);
   });
-  const server = listen("proxy", settings.listen, handler, settings.reusePort);
+  const handler = createProxyHandler({
+    ...common,
+    proto: "http",
+    acmeChallenge,
+    httpsPort: tls?.addr.port,
+  });
+  let server;
+  try {
+    server = listen("proxy", settings.listen, handler, settings.reusePort);
+  } catch (err) {
+    void tls?.shutdown();
+    throw err;
+  }
   return {
     addr: server.addr,
-    shutdown: () => server.shutdown(),
+    tlsAddr: tls?.addr,
+    applyCertificates: (certificates) => tls?.update(certificates),
+    shutdown: async () => {
+      await Promise.all([server.shutdown(), tls?.shutdown()]);
+    },
     close: () => transport.close(),
   };
+}
+
+function openTls(address: Address, opener: TlsOpener): TlsEndpoint {
+  try {
+    return new TlsEndpoint(address, opener);
+  } catch (err) {
+    throw new ListenError(
+      `cannot listen on ${address.hostname}:${address.port} (https proxy): ${listenReason(err)}`,
+    );
+  }
+}
+
+/**
+ * The `serve` listener's HTTPS: `Deno.serve` with the first certificate of the set (it cannot
+ * choose by SNI) and HTTP/2 or HTTP/1.1 by ALPN.
+ */
+function serveTls(
+  what: string,
+  address: Address,
+  index: CertificateIndex,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
+): TlsServing {
+  const first = index.certificates[0];
+  const server = Deno.serve({
+    hostname: address.hostname,
+    port: address.port,
+    reusePort: true,
+    cert: first.cert,
+    key: first.key,
+    onListen: () => {},
+    onError: (err) => {
+      log("error", `${what} request failed`, { error: String(err) });
+      return proxyError("internal", "internal error");
+    },
+  }, handler);
+  let done: Promise<void> | undefined;
+  const shutdown = () => done ??= server.shutdown();
+  return { addr: server.addr, stopAccepting: () => void shutdown(), shutdown };
 }
 
 /**
@@ -130,11 +199,14 @@ export function listen(
     }, handler);
   } catch (err) {
     const where = `${address.hostname}:${address.port}`;
-    const reason = err instanceof Deno.errors.AddrInUse
-      ? "address already in use"
-      : err instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : (err as Error).message;
-    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`);
+    throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`);
   }
+}
+
+function listenReason(err: unknown): string {
+  return err instanceof Deno.errors.AddrInUse
+    ? "address already in use"
+    : err instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : (err as Error).message;
 }

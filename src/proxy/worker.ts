@@ -13,6 +13,18 @@ import { ListenError, type ProxyServer, serveProxy } from "./server.ts";
 
 const router = new Router();
 let server: ProxyServer | undefined;
+/** ACME challenge lookups waiting for the main isolate's answer. */
+const challenges = new Map<number, (answer: string | null) => void>();
+let nextChallenge = 0;
+
+/** Asks the control plane (main isolate), which knows the tokens of the whole fleet. */
+function lookupChallenge(token: string): Promise<string | null> {
+  const id = nextChallenge++;
+  return new Promise((resolve) => {
+    challenges.set(id, resolve);
+    send({ type: "acme-challenge", id, token });
+  });
+}
 
 function send(message: FromWorker): void {
   self.postMessage(message);
@@ -24,14 +36,19 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     case "start":
       setLogLevel(message.logLevel as LogLevel);
       try {
-        server = serveProxy(router, message.settings, (backend, server, error) =>
-          send({
-            type: "upstream-failure",
-            backend,
-            server,
-            failure: error.failure,
-            message: error.message,
-          }));
+        server = serveProxy(
+          router,
+          message.settings,
+          (backend, server, error) =>
+            send({
+              type: "upstream-failure",
+              backend,
+              server,
+              failure: error.failure,
+              message: error.message,
+            }),
+          lookupChallenge,
+        );
         send({ type: "listening", addr: server.addr });
       } catch (err) {
         if (!(err instanceof ListenError)) throw err;
@@ -49,6 +66,13 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       break;
     case "health":
       router.setHealth(message.backend, message.server, message.up);
+      break;
+    case "certificates":
+      server?.applyCertificates(message.certificates);
+      break;
+    case "acme-answer":
+      challenges.get(message.id)?.(message.answer);
+      challenges.delete(message.id);
       break;
     case "shutdown":
       await server?.shutdown();

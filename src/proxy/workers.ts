@@ -11,8 +11,11 @@ import type { DataPlane } from "../control/data_plane.ts";
 import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
+import type { Address } from "../cli/options.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./handler.ts";
+import type { ChallengeLookup } from "../acme/challenge.ts";
+import type { ServedCertificate } from "../tls/certificate.ts";
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
 
@@ -35,6 +38,8 @@ interface Member {
 export class WorkerPool implements DataPlane {
   /** Where the workers listen. */
   readonly addr: Deno.NetAddr;
+  /** Where their HTTPS listeners are, with `--listen-tls`. */
+  readonly tlsAddr?: Deno.NetAddr;
   #members: Member[] = [];
   readonly #settings: ProxySettings;
   readonly #logLevel: string;
@@ -42,7 +47,10 @@ export class WorkerPool implements DataPlane {
   readonly #workerUrl: string;
   /** What a replacement worker needs to catch up: the last config and health since. */
   #lastConfig: ToWorker | undefined;
+  #lastCertificates: ToWorker | undefined;
   #health = new Map<string, ToWorker>();
+  /** Answers the workers' ACME challenge lookups. */
+  acmeChallenge: ChallengeLookup = () => Promise.resolve(null);
   #stopping = false;
   #restarts = 0;
 
@@ -54,6 +62,10 @@ export class WorkerPool implements DataPlane {
     workerUrl: string,
   ) {
     this.addr = addr;
+    if (settings.listenTls) {
+      const { hostname, port } = settings.listenTls;
+      this.tlsAddr = { transport: "tcp", hostname, port };
+    }
     this.#settings = settings;
     this.#logLevel = logLevel;
     this.#onUpstreamFailure = onUpstreamFailure;
@@ -71,20 +83,29 @@ export class WorkerPool implements DataPlane {
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string = WORKER_URL,
   ): Promise<WorkerPool> {
-    let listen = settings.listen;
-    let reserve: Deno.Listener | undefined;
-    if (listen.port === 0) {
-      // Hold the port until the workers have it, then let go (its queue is empty: nobody knows
-      // the port yet).
+    const reserved: Deno.Listener[] = [];
+    // Hold a port 0 until the workers have it, then let go (its queue is empty: nobody knows
+    // the port yet).
+    const resolve = (address: Address, what: string): Address => {
+      if (address.port !== 0) return address;
       try {
-        reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
+        const reserve = Deno.listen({ hostname: address.hostname, port: 0, reusePort: true });
+        reserved.push(reserve);
+        return { ...address, port: (reserve.addr as Deno.NetAddr).port };
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
-        throw new ListenError(`cannot listen on ${listen.hostname}:0 (proxy): ${reason}`);
+        throw new ListenError(`cannot listen on ${address.hostname}:0 (${what}): ${reason}`);
       }
-      listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
+    };
+    let listen: Address, listenTls: Address | undefined;
+    try {
+      listen = resolve(settings.listen, "proxy");
+      listenTls = settings.listenTls && resolve(settings.listenTls, "https proxy");
+    } catch (err) {
+      for (const reserve of reserved) reserve.close();
+      throw err;
     }
-    const shared: ProxySettings = { ...settings, listen, reusePort: true };
+    const shared: ProxySettings = { ...settings, listen, listenTls, reusePort: true };
     const pool = new WorkerPool(
       { transport: "tcp", hostname: listen.hostname, port: listen.port },
       shared,
@@ -103,7 +124,7 @@ export class WorkerPool implements DataPlane {
       pool.terminate();
       throw err;
     } finally {
-      reserve?.close();
+      for (const reserve of reserved) reserve.close();
     }
   }
 
@@ -131,6 +152,12 @@ export class WorkerPool implements DataPlane {
       m.worker.postMessage(message);
       return applied;
     })).then(() => {});
+  }
+
+  applyCertificates(certificates: readonly ServedCertificate[]): void {
+    const message: ToWorker = { type: "certificates", certificates };
+    this.#lastCertificates = message;
+    for (const m of this.#members) m.worker.postMessage(message);
   }
 
   setHealth(backend: string, server: string, up: boolean): void {
@@ -174,6 +201,13 @@ export class WorkerPool implements DataPlane {
             new UpstreamError(message.failure, message.message, false),
           );
           break;
+        case "acme-challenge": {
+          const { id, token } = message;
+          this.acmeChallenge(token).catch(() => null).then((answer) =>
+            worker.postMessage({ type: "acme-answer", id, answer } satisfies ToWorker)
+          );
+          break;
+        }
         case "stopped":
           member.stopped?.();
           break;
@@ -202,6 +236,7 @@ export class WorkerPool implements DataPlane {
     // A config waiting on the dead worker is applied by the new one: hand the wait over.
     for (const [version, resolve] of failed.waiting) member.waiting.set(version, resolve);
     if (this.#lastConfig !== undefined) member.worker.postMessage(this.#lastConfig);
+    if (this.#lastCertificates !== undefined) member.worker.postMessage(this.#lastCertificates);
     for (const message of this.#health.values()) member.worker.postMessage(message);
     await started(member, this.#settings, this.#logLevel);
     this.#restarts++;

@@ -17,10 +17,12 @@ import { CertificateIndex } from "./index.ts";
 
 /** A server accepting on one generation of the TLS port. */
 export interface TlsServing {
-  /** Stops accepting; connections already accepted go on (they finish or the drain ends them). */
+  /** The bound address (the real port when 0 was asked for). */
+  readonly addr: Deno.NetAddr;
+  /** Stops accepting; connections already accepted go on. */
   stopAccepting(): void;
-  /** Resolves when every connection it accepted is done (after `stopAccepting`). */
-  readonly finished: Promise<void>;
+  /** Stops accepting and resolves when its requests in flight are done (the drain). */
+  shutdown(): Promise<void>;
 }
 
 /** Opens a server for a certificate set on `address` (with `reusePort`). Throws when it cannot. */
@@ -45,14 +47,16 @@ export function listenTlsWithSni(index: CertificateIndex, address: Address): Den
     if (found === undefined) throw new Error("no certificate");
     return { cert: found.cert, key: found.key };
   };
-  return Deno.listenTls({
+  // The typings know only a fixed `cert`/`key`; the resolver replaces them.
+  const options = {
     hostname: address.hostname,
     port: address.port,
     transport: "tcp",
     reusePort: true,
     alpnProtocols: ["http/1.1"],
     [SNI_RESOLVER]: resolve,
-  } as Deno.ListenTlsOptions & Deno.TcpListenOptions);
+  } as unknown as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem;
+  return Deno.listenTls(options);
 }
 
 /**
@@ -69,24 +73,35 @@ export class TlsEndpoint {
   readonly address: Address;
   readonly #open: TlsOpener;
   #current: TlsServing | undefined;
-  #retired = new Set<Promise<void>>();
-  #fingerprints = "";
+  #retired = new Set<TlsServing>();
+  #fingerprints: string | undefined;
   #closed = false;
 
+  /**
+   * Binds the port at once (a placeholder that closes every connection until certificates
+   * arrive), so the address is known and held from start-up; throws when it cannot bind.
+   */
   constructor(address: Address, open: TlsOpener) {
-    this.address = address;
     this.#open = open;
+    this.#current = placeholder(address);
+    this.address = { hostname: address.hostname, port: this.#current.addr.port };
+  }
+
+  /** Where it listens. */
+  get addr(): Deno.NetAddr {
+    return { transport: "tcp", hostname: this.address.hostname, port: this.address.port };
   }
 
   /** Puts `certificates` in force for new handshakes; the same set again changes nothing. */
   update(certificates: readonly ServedCertificate[]): void {
     if (this.#closed) return;
     const fingerprints = certificates.map((c) => c.fingerprint).join(",");
-    if (fingerprints === this.#fingerprints && this.#current !== undefined) return;
-    if (certificates.length === 0 && this.#current === undefined) return;
+    if (fingerprints === this.#fingerprints) return;
     let next: TlsServing;
     try {
-      next = this.#open(new CertificateIndex(certificates), this.address);
+      next = certificates.length === 0
+        ? placeholder(this.address)
+        : this.#open(new CertificateIndex(certificates), this.address);
     } catch (err) {
       // Keep serving the previous set; the next change tries again.
       log("error", "cannot re-open the TLS listener, keeping the previous certificates", {
@@ -98,20 +113,48 @@ export class TlsEndpoint {
     this.#fingerprints = fingerprints;
     const old = this.#current;
     this.#current = next;
-    if (old !== undefined) this.#retire(old);
+    if (old !== undefined) {
+      old.stopAccepting();
+      this.#retired.add(old);
+    }
   }
 
-  /** Stops accepting and resolves when every connection of every generation is done. */
+  /** Stops accepting and resolves when the requests in flight of every generation are done. */
   async shutdown(): Promise<void> {
     this.#closed = true;
-    if (this.#current !== undefined) this.#retire(this.#current);
+    const all = [...this.#retired, ...(this.#current ? [this.#current] : [])];
     this.#current = undefined;
-    await Promise.all(this.#retired);
+    this.#retired.clear();
+    await Promise.all(all.map((s) => s.shutdown().catch(() => {})));
   }
+}
 
-  #retire(serving: TlsServing): void {
-    serving.stopAccepting();
-    const done = serving.finished.catch(() => {}).finally(() => this.#retired.delete(done));
-    this.#retired.add(done);
-  }
+/** Holds the port while there is no certificate: accepts and closes at once. */
+function placeholder(address: Address): TlsServing {
+  const listener = Deno.listen({
+    hostname: address.hostname,
+    port: address.port,
+    reusePort: true,
+  });
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) conn.close();
+    } catch {
+      // Closed.
+    }
+  })();
+  let closed = false;
+  const stop = () => {
+    if (closed) return;
+    closed = true;
+    listener.close();
+  };
+  return {
+    addr: listener.addr as Deno.NetAddr,
+    stopAccepting: stop,
+    shutdown: () => {
+      stop();
+      return accepting;
+    },
+  };
 }
