@@ -1,7 +1,7 @@
 /**
  * Wires the program together: store → control plane → data plane (router + transport, in this
- * isolate or in worker isolates) → proxy listener, with the admin API beside it. `main.ts` adds
- * the command line and signals.
+ * isolate or in worker isolates) → first config in force → proxy listener, with the admin API
+ * beside it. `main.ts` adds the command line and signals.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
 import type { UpstreamFailureListener } from "./proxy/handler.ts";
 import { Router } from "./proxy/router.ts";
-import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
+import { listen, prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore, isRemote } from "./store/create.ts";
 import { LastGoodCache } from "./store/cache.ts";
@@ -54,11 +54,15 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
-/** The data plane as `start` runs it: one in-isolate listener, or a pool of workers. */
+/**
+ * The data plane as `start` runs it: one in-isolate listener, or a pool of workers. It listens
+ * only once told to, after the first config is in force.
+ */
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
-  readonly addr: Deno.NetAddr;
-  readonly tlsAddr?: Deno.NetAddr;
+  listen(): Promise<Deno.NetAddr>;
+  /** Where the HTTPS listener is, once listening (with `--listen-tls`). */
+  tlsAddr(): Deno.NetAddr | undefined;
   shutdown(): Promise<void>;
   close(): void;
 }
@@ -138,6 +142,8 @@ export async function start(options: Options): Promise<Running> {
       if (!(err instanceof StoreUnavailableError) || cache === undefined) throw err;
       await startFromCache(control, cache, err);
     }
+    // Only now: a connection accepted earlier would be answered from an empty table (404).
+    const proxyAddr = await plane.listen();
     const app = createAdminApp({
       control,
       status: () => health.status(),
@@ -150,9 +156,9 @@ export async function start(options: Options): Promise<Running> {
     const proxyPlane = plane;
     const adminServer = admin;
     return {
-      proxy: plane.addr,
+      proxy: proxyAddr,
       admin: admin.addr,
-      tls: plane.tlsAddr,
+      tls: plane.tlsAddr(),
       control,
       async shutdown(timeoutMs) {
         control.stop();
@@ -209,18 +215,22 @@ async function startProxyPlane(
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const server = serveProxy(router, settings, onUpstreamFailure, acmeChallenge);
+    const proxy = prepareProxy(router, settings, onUpstreamFailure, acmeChallenge);
+    let server: ProxyServer | undefined;
     const dataPlane: DataPlane = {
       applyConfig: (config, version, down) => router.applyConfig(config, version, down),
       setHealth: (backend, server, up) => router.setHealth(backend, server, up),
-      applyCertificates: (certificates) => server.applyCertificates(certificates),
+      applyCertificates: (certificates) => proxy.applyCertificates(certificates),
     };
     return {
       dataPlane,
-      addr: server.addr,
-      tlsAddr: server.tlsAddr,
-      shutdown: server.shutdown,
-      close: server.close,
+      listen() {
+        server = proxy.listen();
+        return Promise.resolve(server.addr);
+      },
+      tlsAddr: () => server?.tlsAddr,
+      shutdown: () => server?.shutdown() ?? Promise.resolve(),
+      close: () => (server ?? proxy).close(),
     };
   }
   const pool = await WorkerPool.start(
@@ -232,8 +242,8 @@ async function startProxyPlane(
   pool.acmeChallenge = acmeChallenge;
   return {
     dataPlane: pool,
-    addr: pool.addr,
-    tlsAddr: pool.tlsAddr,
+    listen: () => pool.listen(),
+    tlsAddr: () => pool.tlsAddr,
     shutdown: () => pool.shutdown(),
     close: () => {},
   };

@@ -1,14 +1,18 @@
 /**
- * The request path: Host → pool → server → transport, with bounded retries on other servers of
- * the same backend (nginx's `proxy_next_upstream error timeout`). It reads only the immutable
+ * The request path: Host and path → pool → server (the backend's selector, or its sticky
+ * cookie) → transport, with bounded retries on other servers of the same backend (nginx's
+ * `proxy_next_upstream error timeout`). An exchange ends, for the selector, when the response
+ * head arrived or the attempt failed. It reads only the immutable
  * snapshot through the router; it never parses config, awaits a store or logs per request.
  *
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
+import { forwardTarget } from "../config/route.ts";
 import { CHALLENGE_PREFIX, type ChallengeLookup, challengeResponse } from "../acme/challenge.ts";
 import { httpsRedirect } from "./redirect.ts";
 import { CidrSet } from "./cidr.ts";
+import { ExchangeContext } from "./context.ts";
 import { forwardingOf } from "./forwarding.ts";
 import { proxyError } from "./errors.ts";
 import type { Router } from "./router.ts";
@@ -72,32 +76,40 @@ export function createProxyHandler(
   return async function proxy(request, info) {
     let host = request.headers.get("host");
     let headers = request.headers;
-    if (host === null && proto === "https") {
-      // HTTP/2 (offered by ALPN on the `serve` listener's HTTPS) carries the host in
-      // `:authority`, which Deno.serve puts in the URL only: the upstream still needs a Host.
-      host = authorityOf(request.url);
-      headers = new Headers(headers);
-      headers.set("host", host);
-    }
+    const target = targetOf(request.url);
     if (proto === "http") {
       // Before routing: the CA asks for names whatever the config routes, and the challenge
       // path is the one thing a redirect_https host still answers on plain HTTP.
-      const target = targetOf(request.url);
       if (acmeChallenge !== undefined && target.startsWith(CHALLENGE_PREFIX)) {
         return await challengeResponse(target, acmeChallenge);
       }
       if (host !== null && router.redirectsHttps(host)) {
         return httpsRedirect(host, target, httpsPort);
       }
+    } else if (host === null) {
+      // HTTP/2 (offered by ALPN on the `serve` listener's HTTPS) carries the host in
+      // `:authority`, which Deno.serve puts in the URL only: the upstream still needs a Host.
+      host = authorityOf(request.url);
+      headers = new Headers(headers);
+      headers.set("host", host);
     }
-    const pool = router.route(host);
-    if (pool === undefined) {
+    const destination = router.resolve(host, target);
+    if (destination === undefined) {
       return proxyError(
         "unknown-host",
         host === null ? "request has no Host header" : `no backend for host "${host}"`,
       );
     }
-    const first = pool.pick();
+    const pool = destination.pool;
+    const forwarded = forwardingOf(
+      request.headers,
+      host ?? "",
+      { address: info.remoteAddr.hostname, proto },
+      trusted,
+    );
+    // The client a balancer hashes on is the one forwarding names (a trusted proxy's client).
+    const context = new ExchangeContext(request.headers, forwarded.realIp, target);
+    const first = pool.pick(context);
     if (first === undefined) {
       return proxyError("no-server", `no server available for backend "${pool.name}"`);
     }
@@ -105,14 +117,9 @@ export function createProxyHandler(
     const body = bodyOf(request);
     const upstreamRequest: UpstreamRequest = {
       method: request.method,
-      target: targetOf(request.url),
+      target: forwardTarget(target, destination.strip),
       headers,
-      forwarded: forwardingOf(
-        request.headers,
-        host!,
-        { address: info.remoteAddr.hostname, proto },
-        trusted,
-      ),
+      forwarded,
       body: body instanceof Promise ? await body : body,
       signal: request.signal,
     };
@@ -120,16 +127,25 @@ export function createProxyHandler(
     let upstream: Upstream = first;
     let tried: Upstream[] | undefined;
     for (let attempt = 0;; attempt++) {
+      // The selector hears of every exchange: least_conn counts it in flight, ewma times it.
+      pool.begin(upstream);
+      const started = performance.now();
       try {
-        return await transport.send(upstreamRequest, upstream);
+        const response = await transport.send(upstreamRequest, upstream);
+        pool.end(upstream, performance.now() - started, true);
+        const cookie = pool.sticky === undefined ? undefined : pool.stickyCookie(context, upstream);
+        if (cookie !== undefined) response.headers.append("set-cookie", cookie);
+        return response;
       } catch (err) {
+        pool.end(upstream, performance.now() - started, false);
         const error = err instanceof UpstreamError
           ? err
           : new UpstreamError("broken", String(err), true, err);
         if (request.signal.aborted) return proxyError("upstream-unreachable", "client went away");
         onUpstreamFailure?.(pool.name, upstream.key, error);
+        // Retries go through the same selector (and sticky cookie), never to a server tried.
         const next = attempt < retries && canRetry(request.method, error)
-          ? pool.pickAnother(tried = tried ?? [upstream])
+          ? pool.pick(context, tried = tried ?? [upstream])
           : undefined;
         if (next === undefined) {
           // The server's address stays inside: clients at the edge learn only what failed.

@@ -31,7 +31,7 @@ export interface ProxySettings {
   readonly retries: number;
   /** `--trusted-proxies`: CIDR ranges (already validated). */
   readonly trustedProxies: readonly string[];
-  /** `--listen-tls`: the HTTPS listener (its port already resolved with workers). */
+  /** `--listen-tls`: the HTTPS listener. */
   readonly listenTls?: Address;
 }
 
@@ -40,8 +40,6 @@ export interface ProxyServer {
   readonly addr: Deno.NetAddr;
   /** Where the HTTPS listener is, with `--listen-tls`. */
   readonly tlsAddr?: Deno.NetAddr;
-  /** Puts a new certificate set in force on the HTTPS listener (new handshakes). */
-  applyCertificates(certificates: readonly ServedCertificate[]): void;
   /** Stops accepting and resolves when requests in flight are done. */
   shutdown(): Promise<void>;
   /** Closes upstream connections (after `shutdown`). */
@@ -84,20 +82,40 @@ export function createTransport(
   }
 }
 
+/** A proxy whose request path is built but whose listener is not open yet. */
+export interface PreparedProxy {
+  /**
+   * Opens the listeners (throws {@link ListenError}), on `settings.listen` and
+   * `settings.listenTls` unless told other addresses (a pool of workers resolves port 0 once
+   * for all).
+   */
+  listen(address?: Address, reusePort?: boolean, tlsAddress?: Address): ProxyServer;
+  /**
+   * Puts a certificate set in force on the HTTPS listener (new handshakes); kept for it when it
+   * is not open yet.
+   */
+  applyCertificates(certificates: readonly ServedCertificate[]): void;
+  /** Closes upstream connections (when the listener never opened). */
+  close(): void;
+}
+
 /**
- * Starts a proxy listener routing with `router`.
+ * Builds the request path routing with `router`; the listener opens on `listen()`, once the
+ * router has the config in force (a listener that accepts earlier would answer 404 to every host).
  *
  * @example
  * ```ts
- * const server = serveProxy(new Router(), settings);
+ * const proxy = prepareProxy(router, settings);
+ * await router.applyConfig(config, 1, []);
+ * const server = proxy.listen();
  * ```
  */
-export function serveProxy(
+export function prepareProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
   acmeChallenge?: ChallengeLookup,
-): ProxyServer {
+): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
   const common = {
     router,
@@ -106,29 +124,42 @@ export function serveProxy(
     onUpstreamFailure,
     trustedProxies: new CidrSet(settings.trustedProxies),
   };
-  const tls = settings.listenTls && openTls(settings.listenTls, (index, address) => {
-    const handler = createProxyHandler({ ...common, proto: "https" });
-    return serveTls("https proxy", address, index, handler);
-  });
-  const handler = createProxyHandler({
-    ...common,
-    proto: "http",
-    acmeChallenge,
-    httpsPort: tls?.addr.port,
-  });
-  let server;
-  try {
-    server = listen("proxy", settings.listen, handler, settings.reusePort);
-  } catch (err) {
-    void tls?.shutdown();
-    throw err;
-  }
+  let certificates: readonly ServedCertificate[] = [];
+  let tls: TlsEndpoint | undefined;
   return {
-    addr: server.addr,
-    tlsAddr: tls?.addr,
-    applyCertificates: (certificates) => tls?.update(certificates),
-    shutdown: async () => {
-      await Promise.all([server.shutdown(), tls?.shutdown()]);
+    listen(address = settings.listen, reusePort = settings.reusePort, tlsAddress) {
+      tlsAddress ??= settings.listenTls;
+      tls = tlsAddress && openTls(tlsAddress, (index, at) => {
+        const handler = createProxyHandler({ ...common, proto: "https" });
+        return serveTls("https proxy", at, index, handler);
+      });
+      tls?.update(certificates);
+      const handler = createProxyHandler({
+        ...common,
+        proto: "http",
+        acmeChallenge,
+        httpsPort: tls?.addr.port,
+      });
+      let server;
+      try {
+        server = listen("proxy", address, handler, reusePort);
+      } catch (err) {
+        void tls?.shutdown();
+        throw err;
+      }
+      const https = tls;
+      return {
+        addr: server.addr,
+        tlsAddr: https?.addr,
+        shutdown: async () => {
+          await Promise.all([server.shutdown(), https?.shutdown()]);
+        },
+        close: () => transport.close(),
+      };
+    },
+    applyCertificates(next) {
+      certificates = next;
+      tls?.update(next);
     },
     close: () => transport.close(),
   };
@@ -170,6 +201,22 @@ function serveTls(
   let done: Promise<void> | undefined;
   const shutdown = () => done ??= server.shutdown();
   return { addr: server.addr, stopAccepting: () => void shutdown(), shutdown };
+}
+
+/**
+ * Starts a proxy listener routing with `router` at once.
+ *
+ * @example
+ * ```ts
+ * const server = serveProxy(new Router(), settings);
+ * ```
+ */
+export function serveProxy(
+  router: Router,
+  settings: ProxySettings,
+  onUpstreamFailure?: UpstreamFailureListener,
+): ProxyServer {
+  return prepareProxy(router, settings, onUpstreamFailure).listen();
 }
 
 /**

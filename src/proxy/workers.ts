@@ -1,17 +1,20 @@
 /**
  * Runs the data plane in several worker isolates that share the proxy port (`reusePort`), and
  * presents them to the control plane as one {@link DataPlane}: a config is in force once every
- * worker has compiled it.
+ * worker has compiled it. Workers open their listeners only when told to ({@link WorkerPool.listen}),
+ * so no connection is accepted before the first config is in force everywhere.
  *
  * @module
  */
+import { sharedCounters } from "../balance/memory.ts";
+import type { Address } from "../cli/options.ts";
 import type { Config } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
+import { portHeld } from "./port_owner.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
-import type { Address } from "../cli/options.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./handler.ts";
 import type { ChallengeLookup } from "../acme/challenge.ts";
@@ -33,13 +36,12 @@ interface Member {
  * ```ts
  * const pool = await WorkerPool.start(2, settings, "info", onFailure);
  * await pool.applyConfig(config, 1, []);
+ * await pool.listen();
  * ```
  */
 export class WorkerPool implements DataPlane {
-  /** Where the workers listen. */
-  readonly addr: Deno.NetAddr;
-  /** Where their HTTPS listeners are, with `--listen-tls`. */
-  readonly tlsAddr?: Deno.NetAddr;
+  #addr: Deno.NetAddr | undefined;
+  #tlsAddr: Address | undefined;
   #members: Member[] = [];
   readonly #settings: ProxySettings;
   readonly #logLevel: string;
@@ -55,17 +57,11 @@ export class WorkerPool implements DataPlane {
   #restarts = 0;
 
   private constructor(
-    addr: Deno.NetAddr,
     settings: ProxySettings,
     logLevel: string,
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string,
   ) {
-    this.addr = addr;
-    if (settings.listenTls) {
-      const { hostname, port } = settings.listenTls;
-      this.tlsAddr = { transport: "tcp", hostname, port };
-    }
     this.#settings = settings;
     this.#logLevel = logLevel;
     this.#onUpstreamFailure = onUpstreamFailure;
@@ -73,8 +69,8 @@ export class WorkerPool implements DataPlane {
   }
 
   /**
-   * Starts `count` workers listening on `settings.listen`. Port 0 is resolved first, so that
-   * every worker binds the same port. `workerUrl` replaces the worker module (for tests).
+   * Starts `count` workers with their request path ready but no listener: {@link listen} opens
+   * them once the first config is in force. `workerUrl` replaces the worker module (for tests).
    */
   static async start(
     count: number,
@@ -83,46 +79,71 @@ export class WorkerPool implements DataPlane {
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string = WORKER_URL,
   ): Promise<WorkerPool> {
-    const reserved: Deno.Listener[] = [];
-    // Hold a port 0 until the workers have it, then let go (its queue is empty: nobody knows
-    // the port yet).
-    const resolve = (address: Address, what: string): Address => {
-      if (address.port !== 0) return address;
-      try {
-        const reserve = Deno.listen({ hostname: address.hostname, port: 0, reusePort: true });
-        reserved.push(reserve);
-        return { ...address, port: (reserve.addr as Deno.NetAddr).port };
-      } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        throw new ListenError(`cannot listen on ${address.hostname}:0 (${what}): ${reason}`);
-      }
-    };
-    let listen: Address, listenTls: Address | undefined;
-    try {
-      listen = resolve(settings.listen, "proxy");
-      listenTls = settings.listenTls && resolve(settings.listenTls, "https proxy");
-    } catch (err) {
-      for (const reserve of reserved) reserve.close();
-      throw err;
-    }
-    const shared: ProxySettings = { ...settings, listen, listenTls, reusePort: true };
-    const pool = new WorkerPool(
-      { transport: "tcp", hostname: listen.hostname, port: listen.port },
-      shared,
-      logLevel,
-      onUpstreamFailure,
-      workerUrl,
-    );
+    const pool = new WorkerPool(settings, logLevel, onUpstreamFailure, workerUrl);
     try {
       for (let i = 0; i < count; i++) {
         const member = pool.#spawn(i);
         pool.#members.push(member);
-        await started(member, shared, logLevel);
+        await prepared(member, settings, logLevel);
       }
       return pool;
     } catch (err) {
       pool.terminate();
       throw err;
+    }
+  }
+
+  /** Where the workers listen (after {@link listen}). */
+  get addr(): Deno.NetAddr {
+    if (this.#addr === undefined) throw new Error("the worker pool is not listening");
+    return this.#addr;
+  }
+
+  /** Where the workers' HTTPS listeners are (after {@link listen}, with `--listen-tls`). */
+  get tlsAddr(): Deno.NetAddr | undefined {
+    const tls = this.#tlsAddr;
+    return tls && { transport: "tcp", hostname: tls.hostname, port: tls.port };
+  }
+
+  /**
+   * Opens every worker's listeners on `settings.listen` (and `settings.listenTls`). Port 0 is
+   * resolved first, so that every worker binds the same port. Without `settings.reusePort` the
+   * port must be free: workers share it among themselves, never with another process.
+   */
+  async listen(): Promise<Deno.NetAddr> {
+    const reserved: Deno.Listener[] = [];
+    const resolve = async (address: Address, what: string): Promise<Address> => {
+      try {
+        if (address.port === 0) {
+          // Hold the port until the workers have it, then let go (its queue is empty: nobody
+          // knows the port yet).
+          const reserve = Deno.listen({ hostname: address.hostname, port: 0, reusePort: true });
+          reserved.push(reserve);
+          return { ...address, port: (reserve.addr as Deno.NetAddr).port };
+        }
+        if (!this.#settings.reusePort && await portHeld(address.hostname, address.port)) {
+          throw new Deno.errors.AddrInUse();
+        }
+        return address;
+      } catch (err) {
+        const reason = err instanceof Deno.errors.AddrInUse
+          ? "address already in use"
+          : err instanceof Error
+          ? err.message
+          : String(err);
+        throw new ListenError(
+          `cannot listen on ${address.hostname}:${address.port} (${what}): ${reason}`,
+        );
+      }
+    };
+    try {
+      const listen = await resolve(this.#settings.listen, "proxy");
+      const tls = this.#settings.listenTls &&
+        await resolve(this.#settings.listenTls, "https proxy");
+      for (const member of this.#members) await listening(member, listen, tls);
+      this.#tlsAddr = tls;
+      this.#addr = { transport: "tcp", hostname: listen.hostname, port: listen.port };
+      return this.#addr;
     } finally {
       for (const reserve of reserved) reserve.close();
     }
@@ -134,8 +155,9 @@ export class WorkerPool implements DataPlane {
   }
 
   applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void> {
-    // Workers walk each backend's schedule together, so weights hold across the whole port.
-    const cursors = new Uint32Array(new SharedArrayBuffer(4 * Math.max(1, config.backends.length)));
+    // Workers walk each backend's schedule together, so weights hold across the whole port, and
+    // see each other's requests in flight (least_conn, ewma).
+    const counters = sharedCounters(config);
     // JSON text crosses isolates faster than a structured clone of a large object graph, and
     // each worker parses it in parallel.
     const message: ToWorker = {
@@ -143,7 +165,7 @@ export class WorkerPool implements DataPlane {
       json: JSON.stringify(config),
       version,
       down,
-      cursors,
+      counters,
     };
     this.#lastConfig = message;
     this.#health.clear();
@@ -238,21 +260,30 @@ export class WorkerPool implements DataPlane {
     if (this.#lastConfig !== undefined) member.worker.postMessage(this.#lastConfig);
     if (this.#lastCertificates !== undefined) member.worker.postMessage(this.#lastCertificates);
     for (const message of this.#health.values()) member.worker.postMessage(message);
-    await started(member, this.#settings, this.#logLevel);
+    await prepared(member, this.#settings, this.#logLevel);
+    if (this.#addr !== undefined) await listening(member, this.#addr, this.#tlsAddr);
     this.#restarts++;
   }
 }
 
-function started(member: Member, settings: ProxySettings, logLevel: string): Promise<Deno.NetAddr> {
+function reply(member: Member, message: ToWorker, ok: FromWorker["type"]): Promise<FromWorker> {
   return new Promise((resolve, reject) => {
     const onMessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
-      if (message.type === "listening") resolve(message.addr);
+      if (message.type === ok) resolve(message);
       else if (message.type === "listen-failed") reject(new ListenError(message.message));
       else return;
       member.worker.removeEventListener("message", onMessage);
     };
     member.worker.addEventListener("message", onMessage);
-    member.worker.postMessage({ type: "start", settings, logLevel } satisfies ToWorker);
+    member.worker.postMessage(message);
   });
+}
+
+async function prepared(member: Member, settings: ProxySettings, logLevel: string): Promise<void> {
+  await reply(member, { type: "start", settings, logLevel }, "prepared");
+}
+
+async function listening(member: Member, address: Address, tlsAddress?: Address): Promise<void> {
+  await reply(member, { type: "listen", address, tlsAddress }, "listening");
 }
