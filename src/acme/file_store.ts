@@ -44,6 +44,10 @@ export class FileAcmeStore implements AcmeStore {
     return (await this.getAccount())!;
   }
 
+  async putAccount(record: AccountRecord): Promise<void> {
+    await this.#write("account.json", JSON.stringify(record));
+  }
+
   async getCertificate(name: string): Promise<CertificateRecord | null> {
     return await this.#readJson<CertificateRecord>(`cert-${name}.json`);
   }

@@ -42,6 +42,10 @@ export class KvAcmeStore implements AcmeStore {
     return done.ok ? record : (await this.getAccount())!;
   }
 
+  async putAccount(record: AccountRecord): Promise<void> {
+    await whenUnlocked(() => this.#kv.set(["acme", "account"], record));
+  }
+
   async getCertificate(name: string): Promise<CertificateRecord | null> {
     return (await whenUnlocked(() => this.#kv.get<CertificateRecord>(["acme", "cert", name])))
       .value;

@@ -314,15 +314,30 @@ export class AcmeManager {
     if (this.#client?.directory === config.directory && this.#client.ca === ca) {
       return this.#client.client;
     }
-    let account = await this.#store.getAccount();
-    if (account === null) {
-      const key = (await acme.crypto.createPrivateEcdsaKey()).toString();
-      account = await this.#store.putAccountIfAbsent({ key });
-    }
     // acme-client makes its requests with one shared axios instance.
     acme.axios.defaults.httpsAgent = ca === undefined ? undefined : new Agent({ ca });
     acme.axios.defaults.timeout = 30_000;
-    const client = new acme.Client({ directoryUrl: config.directory, accountKey: account.key });
+    let account = await this.#store.getAccount();
+    if (account === null || account.directory !== config.directory) {
+      // Registered before it is stored, with its URL: the other instances then use the account
+      // as it is (registering an existing key again makes acme-client send an empty update,
+      // which strict CAs refuse). A loser of the race uses the winner's account.
+      const key = (await acme.crypto.createPrivateEcdsaKey()).toString();
+      const fresh = new acme.Client({ directoryUrl: config.directory, accountKey: key });
+      await fresh.createAccount({
+        termsOfServiceAgreed: true,
+        ...(config.email ? { contact: [`mailto:${config.email}`] } : {}),
+      });
+      const record = { key, url: fresh.getAccountUrl(), directory: config.directory };
+      account = account === null
+        ? await this.#store.putAccountIfAbsent(record)
+        : (await this.#store.putAccount(record), record);
+    }
+    const client = new acme.Client({
+      directoryUrl: config.directory,
+      accountKey: account.key,
+      accountUrl: account.url,
+    });
     this.#client = { directory: config.directory, ca, client };
     return client;
   }

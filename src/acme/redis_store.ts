@@ -49,6 +49,10 @@ export class RedisAcmeStore implements AcmeStore {
     return set === "OK" ? record : (await this.getAccount())!;
   }
 
+  async putAccount(record: AccountRecord): Promise<void> {
+    await this.#redis.sendCommand(["SET", this.#prefix + "account", JSON.stringify(record)]);
+  }
+
   async getCertificate(name: string): Promise<CertificateRecord | null> {
     return parse<CertificateRecord>(await this.#get(`cert:${name}`));
   }

@@ -12,6 +12,10 @@
 export interface AccountRecord {
   /** The account's private key, PEM. */
   readonly key: string;
+  /** The account's URL at the CA. */
+  readonly url?: string;
+  /** The directory it is registered with. */
+  readonly directory?: string;
 }
 
 /** A certificate obtained from the CA. */
@@ -30,6 +34,8 @@ export interface AcmeStore {
   getAccount(): Promise<AccountRecord | null>;
   /** Stores `record` unless an account exists already; returns the one that is stored. */
   putAccountIfAbsent(record: AccountRecord): Promise<AccountRecord>;
+  /** Replaces the account (another directory was configured). */
+  putAccount(record: AccountRecord): Promise<void>;
   getCertificate(name: string): Promise<CertificateRecord | null>;
   putCertificate(name: string, record: CertificateRecord): Promise<void>;
   /** Changes whenever any certificate is put: the cheap thing other instances poll. */
