@@ -21,6 +21,14 @@ import { HealthChecker } from "./health/checker.ts";
 import { TlsManager } from "./tls/manager.ts";
 import { createAcmeStore } from "./acme/create.ts";
 import type { ChallengeLookup } from "./acme/challenge.ts";
+import { isLoopback } from "./net/address.ts";
+import type { OwnListener } from "./config/self.ts";
+import { MetricsRegistry } from "./metrics/registry.ts";
+import { ReloadStats } from "./metrics/reloads.ts";
+import { Observers } from "./proxy/observe.ts";
+import { AccessLog } from "./access/access_log.ts";
+import { HealthEvents } from "./metrics/events.ts";
+import { VERSION } from "./version.ts";
 
 /** A running instance. */
 export interface Running {
@@ -31,6 +39,8 @@ export interface Running {
   /** Where the HTTPS proxy listener is (`--listen-tls`). */
   readonly tls?: Deno.NetAddr;
   readonly control: ControlPlane;
+  /** Reopens the access log files (SIGHUP). */
+  reopenLogs(): void;
   /**
    * Stops accepting, lets requests in flight finish for at most `timeoutMs`, then closes
    * everything. Resolves `true` when every request finished in time.
@@ -63,8 +73,9 @@ interface ProxyPlane {
   listen(): Promise<Deno.NetAddr>;
   /** Where the HTTPS listener is, once listening (with `--listen-tls`). */
   tlsAddr(): Deno.NetAddr | undefined;
+  reopenLogs(): void;
   shutdown(): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
@@ -77,6 +88,8 @@ interface ProxyPlane {
  * ```
  */
 export async function start(options: Options): Promise<Running> {
+  const token = await adminToken(options);
+  checkAdminExposure(options, token);
   if (options.proxyProtocol) {
     // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
     throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
@@ -87,15 +100,26 @@ export async function start(options: Options): Promise<Running> {
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
     retries: options.retries,
+    metricsBuckets: options.metricsBuckets,
+    accessLog: options.accessLog === null
+      ? null
+      : { path: options.accessLog, format: options.accessLogFormat },
+    requestIdHeader: options.requestIdHeader,
     trustedProxies: options.trustedProxies,
     listenTls: options.listenTls,
   };
+  const metrics = options.metricsBuckets === null
+    ? undefined
+    : new MetricsRegistry(options.metricsBuckets);
+  const reloads = new ReloadStats();
+  const healthEvents = new HealthEvents();
   // The checker exists before the data plane (failures are reported to it) and tells the data
   // plane about changes once it exists.
   let dataPlane: DataPlane | undefined;
-  const health = new HealthChecker((change) =>
-    dataPlane?.setHealth(change.backend, change.server, change.up)
-  );
+  const health = new HealthChecker((change) => {
+    healthEvents.record(change);
+    dataPlane?.setHealth(change.backend, change.server, change.up);
+  });
   const onUpstreamFailure: UpstreamFailureListener = (backend, server, error) =>
     health.reportFailure(backend, server, `${error.failure}: ${error.message}`);
 
@@ -113,21 +137,43 @@ export async function start(options: Options): Promise<Running> {
     acmeStore: () => createAcmeStore(store, options.dataDir),
   });
   try {
+    if (options.accessLog !== null && options.accessLog !== "-") {
+      // Fail at start-up, with the path, rather than in every worker.
+      try {
+        await (await AccessLog.open(options.accessLog)).close();
+      } catch (err) {
+        throw new Error(`cannot open access log ${options.accessLog}: ${(err as Error).message}`);
+      }
+    }
     plane = await startProxyPlane(
       options,
       settings,
       onUpstreamFailure,
+      metrics,
       (token) => tls.answerChallenge(token),
     );
     dataPlane = plane.dataPlane;
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
       : undefined;
+    // dynlb's own addresses are the configured ones until the listeners open (then the real
+    // ports); port 0 is not known before.
+    let proxyAddr: { hostname: string; port: number } = options.listen;
+    let adminAddr: { hostname: string; port: number } = options.admin;
+    let tlsAddr: { hostname: string; port: number } | undefined = options.listenTls;
+    const listeners = (): OwnListener[] =>
+      [
+        { role: "proxy", ...proxyAddr },
+        { role: "admin", ...adminAddr },
+        ...(tlsAddr ? [{ role: "https proxy", ...tlsAddr }] : []),
+      ].filter((l) => l.port !== 0);
     const control = new ControlPlane({
       store,
       dataPlane,
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
+      listeners,
+      onReload: (source, ok, version) => reloads.record(source, ok, version),
       onApplied: (config) => tls.apply(config),
     });
     try {
@@ -143,23 +189,38 @@ export async function start(options: Options): Promise<Running> {
       await startFromCache(control, cache, err);
     }
     // Only now: a connection accepted earlier would be answered from an empty table (404).
-    const proxyAddr = await plane.listen();
+    const proxyListening = await plane.listen();
+    proxyAddr = { hostname: proxyListening.hostname, port: proxyListening.port };
+    tlsAddr = plane.tlsAddr();
     const app = createAdminApp({
       control,
       status: () => health.status(),
       certificates: () => tls.listing(),
       maxBodyBytes: options.maxConfigBytes,
+      token,
+      address: () => adminAddr,
+      metrics: metrics && {
+        registry: metrics,
+        status: () => health.status(),
+        configVersion: () => control.running.version,
+        reloads,
+        storeUp: () => store.reachable ?? true,
+        version: VERSION,
+      },
+      healthEvents,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
+    adminAddr = { hostname: admin.addr.hostname, port: admin.addr.port };
     control.watch();
 
     const proxyPlane = plane;
     const adminServer = admin;
     return {
-      proxy: proxyAddr,
+      proxy: proxyListening,
       admin: admin.addr,
       tls: plane.tlsAddr(),
       control,
+      reopenLogs: () => proxyPlane.reopenLogs(),
       async shutdown(timeoutMs) {
         control.stop();
         tls.close();
@@ -169,7 +230,7 @@ export async function start(options: Options): Promise<Running> {
           new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
         ]);
         clearTimeout(timer);
-        proxyPlane.close();
+        await proxyPlane.close();
         await health.close();
         await store.close();
         return drained;
@@ -180,12 +241,54 @@ export async function start(options: Options): Promise<Running> {
     await admin?.shutdown();
     if (plane) {
       await plane.shutdown();
-      plane.close();
+      await plane.close();
     }
     await health.close();
     await store.close();
     throw new StartupError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** The admin token from `--admin-token` or `--admin-token-file`; never logged. */
+async function adminToken(options: Options): Promise<string | undefined> {
+  let token = options.adminToken;
+  if (options.adminTokenFile !== undefined) {
+    try {
+      token = (await Deno.readTextFile(options.adminTokenFile)).trim();
+    } catch (err) {
+      throw new StartupError(
+        `cannot read --admin-token-file ${options.adminTokenFile}: ${(err as Error).message}`,
+      );
+    }
+  }
+  if (token === undefined) return undefined;
+  if (!/^[\x21-\x7e]{16,}$/.test(token)) {
+    throw new StartupError(
+      "the admin token must be at least 16 printable characters without spaces " +
+        "(e.g. openssl rand -hex 32)",
+    );
+  }
+  return token;
+}
+
+/** Refuses an admin API reachable from other machines without a token, unless told to. */
+function checkAdminExposure(options: Options, token: string | undefined): void {
+  const { hostname, port } = options.admin;
+  if (token !== undefined || isLoopback(hostname)) return;
+  const where = `--admin ${hostname}:${port}`;
+  if (!options.adminInsecure) {
+    throw new StartupError(
+      `${where} is reachable from other machines and no admin token is set: ` +
+        "set --admin-token-file (or DYNLB_ADMIN_TOKEN), listen on 127.0.0.1, " +
+        "or pass --admin-insecure to run it unauthenticated",
+    );
+  }
+  log(
+    "warn",
+    "ADMIN API UNAUTHENTICATED on a non-loopback address (--admin-insecure): " +
+      "anyone who reaches it can replace the routing",
+    { admin: `${hostname}:${port}` },
+  );
 }
 
 /**
@@ -211,14 +314,20 @@ async function startProxyPlane(
   options: Options,
   settings: ProxySettings,
   onUpstreamFailure: UpstreamFailureListener,
+  metrics: MetricsRegistry | undefined,
   acmeChallenge: ChallengeLookup,
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const proxy = prepareProxy(router, settings, onUpstreamFailure, acmeChallenge);
+    const observers = await Observers.start(settings, metrics?.newStripe());
+    const proxy = prepareProxy(router, settings, onUpstreamFailure, observers, acmeChallenge);
     let server: ProxyServer | undefined;
     const dataPlane: DataPlane = {
-      applyConfig: (config, version, down) => router.applyConfig(config, version, down),
+      async applyConfig(config, version, down) {
+        const ids = metrics?.assign(config);
+        await router.applyConfig(config, version, down);
+        if (ids !== undefined) observers.recorder?.bind(router.snapshot, config, ids);
+      },
       setHealth: (backend, server, up) => router.setHealth(backend, server, up),
       applyCertificates: (certificates) => proxy.applyCertificates(certificates),
     };
@@ -229,8 +338,12 @@ async function startProxyPlane(
         return Promise.resolve(server.addr);
       },
       tlsAddr: () => server?.tlsAddr,
+      reopenLogs: () => void observers.reopen(),
       shutdown: () => server?.shutdown() ?? Promise.resolve(),
-      close: () => (server ?? proxy).close(),
+      close: async () => {
+        (server ?? proxy).close();
+        await observers.close();
+      },
     };
   }
   const pool = await WorkerPool.start(
@@ -238,13 +351,16 @@ async function startProxyPlane(
     settings,
     options.logLevel,
     onUpstreamFailure,
+    undefined,
+    metrics,
   );
   pool.acmeChallenge = acmeChallenge;
   return {
     dataPlane: pool,
     listen: () => pool.listen(),
     tlsAddr: () => pool.tlsAddr,
+    reopenLogs: () => pool.reopenLogs(),
     shutdown: () => pool.shutdown(),
-    close: () => {},
+    close: () => Promise.resolve(),
   };
 }

@@ -13,12 +13,13 @@
  * @module
  */
 import { formatIssues, parseConfig } from "../config/schema.ts";
-import type { Config, ConfigIssue } from "../config/types.ts";
+import type { Config, ConfigIssue, ParseResult } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { ConfigStore, StoredConfig } from "../store/store.ts";
 import { log } from "../log.ts";
 import type { DataPlane } from "./data_plane.ts";
 import { hexDigest } from "../digest.ts";
+import { type OwnListener, selfReferences } from "../config/self.ts";
 import { redactSecrets } from "../config/redact.ts";
 
 /** Where the running config came from. */
@@ -96,6 +97,10 @@ export interface ControlPlaneOptions {
   readonly health?: HealthWatcher;
   /** Called with the text of every valid config loaded from the store. */
   readonly onStoredConfig?: (text: string) => void;
+  /** dynlb's own listeners, which no server of a config may be (read at each validation). */
+  readonly listeners?: () => readonly OwnListener[];
+  /** Called for every config proposed: where it came from, whether it was applied, its version. */
+  readonly onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   /** Called with every config put in force (TLS certificates follow it). */
   readonly onApplied?: (config: Config) => void;
 }
@@ -117,6 +122,8 @@ export class ControlPlane {
   #dataPlane: DataPlane;
   #health?: HealthWatcher;
   #onStoredConfig?: (text: string) => void;
+  #listeners: () => readonly OwnListener[];
+  #onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   #onApplied?: (config: Config) => void;
   #running = new RunningConfig({
     version: 0,
@@ -137,6 +144,8 @@ export class ControlPlane {
     this.#dataPlane = options.dataPlane;
     this.#health = options.health;
     this.#onStoredConfig = options.onStoredConfig;
+    this.#listeners = options.listeners ?? (() => []);
+    this.#onReload = options.onReload;
     this.#onApplied = options.onApplied;
   }
 
@@ -156,7 +165,7 @@ export class ControlPlane {
       await this.#apply(EMPTY_CONFIG, EMPTY_CONFIG, "empty", false);
       return false;
     }
-    const parsed = parseConfig(stored.text);
+    const parsed = this.#parse(stored.text);
     if (!parsed.ok) throw new InvalidStoredConfigError(this.store.location, parsed.issues);
     this.#storeRevision = stored.revision;
     await this.#apply(parsed.config, parsed.document, "store", true);
@@ -170,7 +179,7 @@ export class ControlPlane {
    */
   startFrom(text: string, source: ConfigSource): Promise<ApplyResult> {
     return this.#serial(async () => {
-      const parsed = parseConfig(text);
+      const parsed = this.#parse(text);
       if (!parsed.ok) return parsed;
       return {
         ok: true,
@@ -191,8 +200,11 @@ export class ControlPlane {
    */
   propose(text: string, options: { save: boolean }): Promise<ApplyResult> {
     return this.#serial(async () => {
-      const parsed = parseConfig(text);
-      if (!parsed.ok) return parsed;
+      const parsed = this.#parse(text);
+      if (!parsed.ok) {
+        this.#onReload?.("admin", false, 0);
+        return parsed;
+      }
       const document = parsed.document;
       let stored: StoredConfig | undefined;
       if (options.save) {
@@ -222,8 +234,9 @@ export class ControlPlane {
       }
       if (stored === null || stored.revision === this.#storeRevision) return;
       this.#storeRevision = stored.revision;
-      const parsed = parseConfig(stored.text);
+      const parsed = this.#parse(stored.text);
       if (!parsed.ok) {
+        this.#onReload?.("store", false, 0);
         log("error", "stored config is invalid, keeping the running config", {
           store: this.store.location,
           version: this.#running.version,
@@ -240,6 +253,14 @@ export class ControlPlane {
   /** Stops following the store. */
   stop(): void {
     this.#watch.abort();
+  }
+
+  /** Parses and validates, including that no server is one of dynlb's own listeners. */
+  #parse(text: string): ParseResult {
+    const parsed = parseConfig(text);
+    if (!parsed.ok) return parsed;
+    const issues = selfReferences(parsed.config, this.#listeners());
+    return issues.length > 0 ? { ok: false, issues } : parsed;
   }
 
   async #apply(
@@ -268,6 +289,7 @@ export class ControlPlane {
       backends: config.backends.length,
       hosts: config.hosts.length,
     });
+    this.#onReload?.(source, true, version);
     return this.#running;
   }
 

@@ -11,7 +11,9 @@ export type ProxyErrorCode =
   | "no-server"
   | "upstream-unreachable"
   | "upstream-timeout"
-  | "internal";
+  | "internal"
+  | "bad-request"
+  | "upgrade-not-supported";
 
 const STATUS: Record<ProxyErrorCode, number> = {
   "unknown-host": 404,
@@ -19,6 +21,8 @@ const STATUS: Record<ProxyErrorCode, number> = {
   "upstream-unreachable": 502,
   "upstream-timeout": 504,
   "internal": 500,
+  "bad-request": 400,
+  "upgrade-not-supported": 501,
 };
 
 /**

@@ -37,6 +37,7 @@ const EMPTY: Snapshot = {
  */
 export class Router implements DataPlane {
   #snapshot: Snapshot = EMPTY;
+  #onSnapshot: ((snapshot: Snapshot) => void) | undefined;
 
   /** The snapshot in force. */
   get snapshot(): Snapshot {
@@ -88,7 +89,13 @@ export class Router implements DataPlane {
     counters?: Int32Array,
   ): Promise<void> {
     this.#snapshot = compileSnapshot(config, version, down, counters);
+    this.#onSnapshot?.(this.#snapshot);
     return Promise.resolve();
+  }
+
+  /** Calls `listener` after each new snapshot is in force (the transport forgets old servers). */
+  onSnapshot(listener: (snapshot: Snapshot) => void): void {
+    this.#onSnapshot = listener;
   }
 
   /** Marks a server of a backend up or down in the current snapshot. */

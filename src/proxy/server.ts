@@ -15,14 +15,17 @@ import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
+import type { Observers, ObserveSettings } from "./observe.ts";
 import type { Router } from "./router.ts";
+import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
+import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 
 /** Upstream clients to choose from with `--upstream-transport`. */
 export type TransportName = "h1" | "fetch";
 
 /** Settings of one proxy listener (structured-cloneable, for workers). */
-export interface ProxySettings {
+export interface ProxySettings extends ObserveSettings {
   readonly listen: Address;
   /** Share the port with other isolates (SO_REUSEPORT). */
   readonly reusePort: boolean;
@@ -105,7 +108,7 @@ export interface PreparedProxy {
  *
  * @example
  * ```ts
- * const proxy = prepareProxy(router, settings);
+ * const proxy = prepareProxy(router, settings, undefined, observers);
  * await router.applyConfig(config, 1, []);
  * const server = proxy.listen();
  * ```
@@ -114,54 +117,90 @@ export function prepareProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
+  observers?: Observers,
   acmeChallenge?: ChallengeLookup,
 ): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
-  const common = {
-    router,
-    transport,
-    retries: settings.retries,
-    onUpstreamFailure,
-    trustedProxies: new CidrSet(settings.trustedProxies),
+  observers?.watchPool(transport);
+  const trustedProxies = new CidrSet(settings.trustedProxies);
+  const relays: WebSocketRelay[] = [];
+  /** The handler of one listener: the proxy path, WebSockets to the relay. */
+  const handlerFor = (
+    proto: "http" | "https",
+    httpsPort?: number,
+  ): Deno.ServeHandler<Deno.NetAddr> => {
+    const proxy = createProxyHandler({
+      router,
+      transport,
+      retries: settings.retries,
+      onUpstreamFailure,
+      trustedProxies,
+      recorder: observers?.recorder,
+      accessLog: observers?.accessLog,
+      requestIdHeader: settings.requestIdHeader,
+      proto,
+      acmeChallenge,
+      httpsPort,
+    });
+    const relay = new WebSocketRelay({
+      router,
+      timeouts: settings.timeouts,
+      trustedProxies,
+      proto,
+    });
+    relays.push(relay);
+    return (request, info) => {
+      switch (upgradeOf(request.headers)) {
+        case "none":
+          return proxy(request, info);
+        case "websocket":
+          return relay.handle(request, info);
+        case "other":
+          return proxyError(
+            "upgrade-not-supported",
+            "this listener relays WebSocket upgrades only",
+          );
+      }
+    };
+  };
+  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
+  const close = () => {
+    for (const relay of relays) relay.close();
+    transport.close();
   };
   let certificates: readonly ServedCertificate[] = [];
   let tls: TlsEndpoint | undefined;
   return {
     listen(address = settings.listen, reusePort = settings.reusePort, tlsAddress) {
       tlsAddress ??= settings.listenTls;
-      tls = tlsAddress && openTls(tlsAddress, (index, at) => {
-        const handler = createProxyHandler({ ...common, proto: "https" });
-        return serveTls("https proxy", at, index, handler);
-      });
-      tls?.update(certificates);
-      const handler = createProxyHandler({
-        ...common,
-        proto: "http",
-        acmeChallenge,
-        httpsPort: tls?.addr.port,
-      });
-      let server;
-      try {
-        server = listen("proxy", address, handler, reusePort);
-      } catch (err) {
-        void tls?.shutdown();
-        throw err;
+      if (tlsAddress !== undefined) {
+        const httpsHandler = handlerFor("https");
+        tls = openTls(tlsAddress, (index, at) => serveTls("https proxy", at, index, httpsHandler));
+        tls.update(certificates);
       }
       const https = tls;
+      let server;
+      try {
+        server = listen("proxy", address, handlerFor("http", https?.addr.port), reusePort);
+      } catch (err) {
+        void https?.shutdown();
+        throw err;
+      }
       return {
         addr: server.addr,
         tlsAddr: https?.addr,
         shutdown: async () => {
           await Promise.all([server.shutdown(), https?.shutdown()]);
+          await Promise.all(relays.map((relay) => relay.drained()));
         },
-        close: () => transport.close(),
+        close,
       };
     },
     applyCertificates(next) {
       certificates = next;
       tls?.update(next);
     },
-    close: () => transport.close(),
+    close,
   };
 }
 
@@ -203,6 +242,15 @@ function serveTls(
   return { addr: server.addr, stopAccepting: () => void shutdown(), shutdown };
 }
 
+/** The `addr:port` of every server in a snapshot. */
+function serverKeys(snapshot: Snapshot): Set<string> {
+  const keys = new Set<string>();
+  for (const pool of snapshot.backends.values()) {
+    for (const server of pool.servers) keys.add(server.key);
+  }
+  return keys;
+}
+
 /**
  * Starts a proxy listener routing with `router` at once.
  *
@@ -215,8 +263,9 @@ export function serveProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
+  observers?: Observers,
 ): ProxyServer {
-  return prepareProxy(router, settings, onUpstreamFailure).listen();
+  return prepareProxy(router, settings, onUpstreamFailure, observers).listen();
 }
 
 /**

@@ -80,6 +80,13 @@ export interface UpstreamTransport {
    * Rejects only with {@link UpstreamError}.
    */
   send(request: UpstreamRequest, upstream: Upstream): Promise<Response>;
+  /**
+   * Forgets servers whose `addr:port` key is not in `keys` (they left the config): idle pooled
+   * connections close now, busy ones once their exchange is over — never under a request.
+   */
+  retain?(keys: ReadonlySet<string>): void;
   /** Closes pooled connections. */
   close(): void;
+  /** Pooled connections by state, for a transport that pools (O(servers): not per request). */
+  pooled?(): { idle: number; active: number };
 }
