@@ -48,14 +48,20 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         observers.recorder?.bind(router.snapshot, pendingIds.config, pendingIds.ids);
         pendingIds = undefined;
       }
-      proxy = prepareProxy(router, message.settings, (backend, server, error) =>
-        send({
-          type: "upstream-failure",
-          backend,
-          server,
-          failure: error.failure,
-          message: error.message,
-        }), observers, lookupChallenge);
+      proxy = prepareProxy(
+        router,
+        message.settings,
+        (backend, server, error) =>
+          send({
+            type: "upstream-failure",
+            backend,
+            server,
+            failure: error.failure,
+            message: error.message,
+          }),
+        observers,
+        lookupChallenge,
+      );
       send({ type: "prepared" });
       break;
     case "listen":
