@@ -36,6 +36,7 @@ import {
 import { fmt, median, type Sample, summarize, table, throughputTables } from "./report.ts";
 import { balancersRun, routingRun } from "./routing.ts";
 import { websocketRun } from "./websocket.ts";
+import { httpsRun } from "./https.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
 
 const RUNS = [
@@ -46,6 +47,7 @@ const RUNS = [
   "websocket",
   "routing",
   "balancers",
+  "https",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -194,6 +196,16 @@ async function main(): Promise<void> {
     if (settings.runs.includes("routing")) {
       const { rows, markdown } = await routingRun(backends, dir, settings, progress);
       json.routing = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("https")) {
+      const { samples, markdown } = await httpsRun(backends, dir, {
+        rounds: settings.rounds,
+        duration: settings.duration,
+        warmup: settings.warmup,
+        dynlbs: [settings.dynlb],
+      }, progress);
+      json.https = samples;
       sections.push(markdown);
     }
     if (settings.runs.includes("balancers")) {
