@@ -77,14 +77,6 @@ export class UpstreamPool {
     return this.#selector.pick(context, exclude);
   }
 
-  /**
-   * Another server than those in `tried`, for a retry; `undefined` when every server that is up
-   * was tried.
-   */
-  pickAnother(tried: readonly Upstream[], context: RequestContext = NO_CONTEXT) {
-    return this.pick(context, tried);
-  }
-
   /** An exchange with `server` begins. */
   begin(server: Upstream): void {
     this.#selector.begin(server);

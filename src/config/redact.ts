@@ -36,3 +36,22 @@ export function redactSecrets(document: unknown): unknown {
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/**
+ * `text` (a stored JSON document) with its secrets redacted; the text itself when it has none.
+ *
+ * @example
+ * ```ts
+ * redactText('{"backends": [], "hosts": []}'); // the same text
+ * ```
+ */
+export function redactText(text: string): string {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  const redacted = redactSecrets(document);
+  return redacted === document ? text : JSON.stringify(redacted, null, 2) + "\n";
+}

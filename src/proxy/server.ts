@@ -147,6 +147,7 @@ export function prepareProxy(
       timeouts: settings.timeouts,
       trustedProxies,
       proto,
+      recorder: observers?.recorder,
     });
     relays.push(relay);
     return (request, info) => {
