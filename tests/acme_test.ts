@@ -39,9 +39,9 @@ Deno.test("acme: a host gets a certificate from the CA, verified against its roo
     "--data-dir",
     dataDir,
   ]);
-  // pebble validates HTTP-01 on dynlb's plain listener; 18-second certificates are renewed
-  // after 12 seconds (two thirds), leaving a busy machine 6 seconds to order the next one.
-  await using pebble = await startPebble({ httpPort: portOf(lb.proxy), validitySeconds: 18 });
+  // pebble validates HTTP-01 on dynlb's plain listener; 24-second certificates are renewed
+  // after 16 seconds (two thirds), leaving a busy machine 8 seconds to order the next one.
+  await using pebble = await startPebble({ httpPort: portOf(lb.proxy), validitySeconds: 24 });
   const rootFile = `${dataDir}/pebble-root.pem`;
   await Deno.writeTextFile(rootFile, await pebble.root());
   try {
@@ -59,7 +59,7 @@ Deno.test("acme: a host gets a certificate from the CA, verified against its roo
     assertEquals(posted.status, 200, JSON.stringify(posted.body));
     await eventually(
       async () => (await certificates(lb))[0]?.state === "valid",
-      20_000,
+      45_000,
       "an ACME certificate",
     );
     const [listed] = await certificates(lb);
@@ -138,7 +138,7 @@ Deno.test("acme: two instances on one Redis make one order and both serve the ce
     for (const lb of [first, second]) {
       await eventually(
         async () => (await certificates(lb))[0]?.state === "valid",
-        20_000,
+        45_000,
         "a certificate on both instances",
       );
     }

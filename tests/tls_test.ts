@@ -50,6 +50,12 @@ Deno.test("https: requests are proxied with X-Forwarded-Proto https; keys never 
   assertEquals(shown.config.tls.certificates[0].cert, a.cert);
   assert(!JSON.stringify(shown).includes("PRIVATE KEY"));
   assert(!lb.logs().includes("PRIVATE KEY"), "a key reached the log");
+  const history = await (await fetch(lb.admin + "/config/history")).json();
+  const recorded = await fetch(`${lb.admin}/config/history/${history.history[0].hash}`);
+  const recordedText = await recorded.text();
+  assertEquals(recorded.status, 200, recordedText);
+  assertEquals(JSON.parse(recordedText).tls.certificates[0].key, "<redacted>");
+  assert(!recordedText.includes("PRIVATE KEY"), "the history shows a key");
 
   const listing = await (await fetch(lb.admin + "/certificates")).json();
   assertEquals(listing.certificates.length, 1);
