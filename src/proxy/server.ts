@@ -169,20 +169,31 @@ export function prepareProxy(
     for (const relay of relays) relay.close();
     transport.close();
   };
+  // Deno.serve closes a busy connection after its answer on shutdown but does not say so: an
+  // answer that completes from then on tells the client.
+  let draining = false;
+  const finish = (response: Response) => draining ? withConnectionClose(response) : response;
+  const serveHandler =
+    (handler: Deno.ServeHandler<Deno.NetAddr>): Deno.ServeHandler<Deno.NetAddr> =>
+    (request, info) => {
+      const response = handler(request, info);
+      return response instanceof Promise ? response.then(finish) : finish(response);
+    };
   let certificates: readonly ServedCertificate[] = [];
   let tls: TlsEndpoint | undefined;
   return {
     listen(address = settings.listen, reusePort = settings.reusePort, tlsAddress) {
       tlsAddress ??= settings.listenTls;
       if (tlsAddress !== undefined) {
-        const httpsHandler = handlerFor("https");
+        const httpsHandler = serveHandler(handlerFor("https"));
         tls = openTls(tlsAddress, (index, at) => serveTls("https proxy", at, index, httpsHandler));
         tls.update(certificates);
       }
       const https = tls;
       let server;
       try {
-        server = listen("proxy", address, handlerFor("http", https?.addr.port), reusePort);
+        const handler = serveHandler(handlerFor("http", https?.addr.port));
+        server = listen("proxy", address, handler, reusePort);
       } catch (err) {
         void https?.shutdown();
         throw err;
@@ -191,6 +202,7 @@ export function prepareProxy(
         addr: server.addr,
         tlsAddr: https?.addr,
         shutdown: async () => {
+          draining = true;
           await Promise.all([server.shutdown(), https?.shutdown()]);
           await Promise.all(relays.map((relay) => relay.drained()));
         },
@@ -241,6 +253,19 @@ function serveTls(
   let done: Promise<void> | undefined;
   const shutdown = () => done ??= server.shutdown();
   return { addr: server.addr, stopAccepting: () => void shutdown(), shutdown };
+}
+
+/** `response` with `Connection: close` (a copy when its headers are immutable, as fetch's are). */
+function withConnectionClose(response: Response): Response {
+  if (response.status === 101) return response;
+  try {
+    response.headers.set("connection", "close");
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set("connection", "close");
+    return copy;
+  }
 }
 
 /** The `addr:port` of every server in a snapshot. */
@@ -297,6 +322,12 @@ export function listen(
   } catch (err) {
     const where = `${address.hostname}:${address.port}`;
     throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`);
+    const reason = err instanceof Deno.errors.AddrInUse
+      ? "address already in use"
+      : err instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (err as Error).message;
+    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`, { cause: err });
   }
 }
 
