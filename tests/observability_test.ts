@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { eventually, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
 import { parseMetrics, promtoolCheck, scrape, sum } from "./_metrics.ts";
+import { startRedis } from "./_redis.ts";
 
 modeTest(
   "/metrics counts what was sent, summed over every isolate, and promtool accepts it",
@@ -157,6 +158,9 @@ Deno.test("request ids: a sane client id is kept end to end, anything else is re
   assertEquals(byId.get(id)!.status, 200);
   const unknown = lines.find((l) => l.host === "nowhere.test")!;
   assertEquals([unknown.status, unknown.backend, unknown.error], [404, null, "unknown-host"]);
+  const m = parseMetrics(await scrape(lb));
+  assertEquals(sum(m, "dynlb_access_log_lines_total"), 4);
+  assertEquals(sum(m, "dynlb_access_log_dropped_total"), 0);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -262,4 +266,25 @@ Deno.test("with an admin token, /metrics and the dashboard's data need it; the p
   const html = await page.text();
   assert(html.includes('id="login"') && !html.includes(token));
   assertMatch(page.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+});
+
+Deno.test("dynlb_store_up follows Redis going away and coming back", async () => {
+  await using redis = await startRedis();
+  await redis.command("SET", "balancer", JSON.stringify(configOf({})));
+  const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
+  await using lb = await startDynlb([
+    "--config-type",
+    "redis",
+    "--redis-port",
+    String(redis.port),
+    "--data-dir",
+    dir,
+  ]);
+  const storeUp = async () => sum(parseMetrics(await scrape(lb)), "dynlb_store_up");
+  assertEquals(await storeUp(), 1);
+  await redis.stop();
+  await eventually(async () => await storeUp() === 0, 10_000, "store down in /metrics");
+  await redis.restart();
+  await eventually(async () => await storeUp() === 1, 10_000, "store up again in /metrics");
+  await Deno.remove(dir, { recursive: true });
 });
