@@ -321,13 +321,9 @@ export function listen(
     }, handler);
   } catch (err) {
     const where = `${address.hostname}:${address.port}`;
-    throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`);
-    const reason = err instanceof Deno.errors.AddrInUse
-      ? "address already in use"
-      : err instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : (err as Error).message;
-    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`, { cause: err });
+    throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`, {
+      cause: err,
+    });
   }
 }
 
