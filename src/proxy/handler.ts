@@ -159,7 +159,7 @@ export function createProxyHandler(
             recorder?.upstreamResponse(pool, upstream, upstreamStatus, upstreamSeconds);
             const cookie = pool.sticky === undefined
               ? undefined
-              : pool.stickyCookie(context, upstream);
+              : pool.stickyCookie(context, upstream, proto === "https");
             if (cookie !== undefined) response.headers.append("set-cookie", cookie);
             break;
           } catch (err) {
