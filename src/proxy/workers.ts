@@ -13,7 +13,6 @@ import type { DownServer } from "../config/snapshot.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
-import { portHeld } from "./port_owner.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./handler.ts";
@@ -118,8 +117,12 @@ export class WorkerPool implements DataPlane {
         // the port yet).
         reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
         listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
-      } else if (!this.#settings.reusePort && await portHeld(listen.hostname, listen.port)) {
-        throw new Deno.errors.AddrInUse();
+      } else if (!this.#settings.reusePort) {
+        // Workers share the port among themselves (SO_REUSEPORT), so their binds would also
+        // succeed beside another process that set it. A socket without it fails if anyone holds
+        // the port. (Deno reads /proc/net/tcp only with --allow-all; for the instant the probe
+        // listens, a connection to the port is reset instead of refused.)
+        Deno.listen({ hostname: listen.hostname, port: listen.port }).close();
       }
     } catch (err) {
       const reason = err instanceof Deno.errors.AddrInUse
