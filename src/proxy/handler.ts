@@ -11,6 +11,8 @@ import type { Upstream } from "../balance/upstream.ts";
 import type { AccessEntry } from "../access/format.ts";
 import { clientRequestId } from "../access/request_id.ts";
 import { forwardTarget } from "../config/route.ts";
+import { CHALLENGE_PREFIX, type ChallengeLookup, challengeResponse } from "../acme/challenge.ts";
+import { httpsRedirect } from "./redirect.ts";
 import type { RequestRecorder } from "../metrics/recorder.ts";
 import { CidrSet } from "./cidr.ts";
 import { ExchangeContext } from "./context.ts";
@@ -37,6 +39,12 @@ export interface ProxyOptions {
   readonly onUpstreamFailure?: UpstreamFailureListener;
   /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
   readonly trustedProxies?: CidrSet;
+  /** The scheme of the listener this handler serves; `http` when absent. */
+  readonly proto?: "http" | "https";
+  /** Answers ACME HTTP-01 challenges (plain listener only). */
+  readonly acmeChallenge?: ChallengeLookup;
+  /** Where `redirect_https` hosts are sent (the TLS listener's port); default 443. */
+  readonly httpsPort?: number;
   /** Counts requests, attempts and latencies (absent: metrics off). */
   readonly recorder?: RequestRecorder;
   /** Gets one entry per request once its response is delivered (absent: no access log). */
@@ -72,13 +80,33 @@ export function createProxyHandler(
   const { router, transport, retries, onUpstreamFailure, recorder, accessLog } = options;
   const trusted = options.trustedProxies ?? NOBODY;
   const idHeader = options.requestIdHeader ?? "x-request-id";
+  const proto = options.proto ?? "http";
+  const acmeChallenge = proto === "http" ? options.acmeChallenge : undefined;
+  const httpsPort = options.httpsPort ?? 443;
 
   return async function proxy(request, info) {
-    const started = performance.now();
-    const given = clientRequestId(request.headers, idHeader);
-    const id = given ?? crypto.randomUUID();
-    const host = request.headers.get("host");
+    let host = request.headers.get("host");
+    let headers = request.headers;
     const target = targetOf(request.url);
+    if (proto === "http") {
+      // Before routing: the CA asks for names whatever the config routes, and the challenge
+      // path is the one thing a redirect_https host still answers on plain HTTP.
+      if (acmeChallenge !== undefined && target.startsWith(CHALLENGE_PREFIX)) {
+        return await challengeResponse(target, acmeChallenge);
+      }
+      if (host !== null && router.redirectsHttps(host)) {
+        return httpsRedirect(host, target, httpsPort);
+      }
+    } else if (host === null) {
+      // HTTP/2 (offered by ALPN on the `serve` listener's HTTPS) carries the host in
+      // `:authority`, which Deno.serve puts in the URL only: the upstream still needs a Host.
+      host = authorityOf(request.url);
+      headers = new Headers(headers);
+      headers.set("host", host);
+    }
+    const started = performance.now();
+    const given = clientRequestId(headers, idHeader);
+    const id = given ?? crypto.randomUUID();
     const destination = router.resolve(host, target);
     const pool = destination?.pool;
     let response: Response | undefined;
@@ -96,7 +124,7 @@ export function createProxyHandler(
         forwardingOf(
           request.headers,
           host ?? "",
-          { address: info.remoteAddr.hostname, proto: "http" },
+          { address: info.remoteAddr.hostname, proto },
           trusted,
         ),
         given === null ? idHeader : undefined,
@@ -112,7 +140,7 @@ export function createProxyHandler(
         const upstreamRequest: UpstreamRequest = {
           method: request.method,
           target: forwardTarget(target, destination.strip),
-          headers: request.headers,
+          headers,
           forwarded,
           body: body instanceof Promise ? await body : body,
           signal: request.signal,
@@ -235,6 +263,13 @@ function bodyOf(
   const length = request.headers.get("content-length");
   if (length !== null && Number(length) <= BUFFERED_BODY_BYTES) return request.bytes();
   return body;
+}
+
+/** The `host[:port]` of an absolute URL, without parsing the rest. */
+function authorityOf(url: string): string {
+  const start = url.indexOf("://") + 3;
+  const slash = url.indexOf("/", start);
+  return url.slice(start, slash === -1 ? undefined : slash);
 }
 
 /**

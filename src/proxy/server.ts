@@ -6,6 +6,10 @@
  */
 import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
+import type { ChallengeLookup } from "../acme/challenge.ts";
+import type { ServedCertificate } from "../tls/certificate.ts";
+import { TlsEndpoint, type TlsOpener, type TlsServing } from "../tls/endpoint.ts";
+import type { CertificateIndex } from "../tls/index.ts";
 import { CidrSet } from "./cidr.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
@@ -30,11 +34,15 @@ export interface ProxySettings extends ObserveSettings {
   readonly retries: number;
   /** `--trusted-proxies`: CIDR ranges (already validated). */
   readonly trustedProxies: readonly string[];
+  /** `--listen-tls`: the HTTPS listener. */
+  readonly listenTls?: Address;
 }
 
 /** A running proxy listener. */
 export interface ProxyServer {
   readonly addr: Deno.NetAddr;
+  /** Where the HTTPS listener is, with `--listen-tls`. */
+  readonly tlsAddr?: Deno.NetAddr;
   /** Stops accepting and resolves when requests in flight are done. */
   shutdown(): Promise<void>;
   /** Closes upstream connections (after `shutdown`). */
@@ -80,10 +88,16 @@ export function createTransport(
 /** A proxy whose request path is built but whose listener is not open yet. */
 export interface PreparedProxy {
   /**
-   * Opens the listener (throws {@link ListenError}), on `settings.listen` unless told another
-   * address (a pool of workers resolves port 0 once for all).
+   * Opens the listeners (throws {@link ListenError}), on `settings.listen` and
+   * `settings.listenTls` unless told other addresses (a pool of workers resolves port 0 once
+   * for all).
    */
-  listen(address?: Address, reusePort?: boolean): ProxyServer;
+  listen(address?: Address, reusePort?: boolean, tlsAddress?: Address): ProxyServer;
+  /**
+   * Puts a certificate set in force on the HTTPS listener (new handshakes); kept for it when it
+   * is not open yet.
+   */
+  applyCertificates(certificates: readonly ServedCertificate[]): void;
   /** Closes upstream connections (when the listener never opened). */
   close(): void;
 }
@@ -104,67 +118,141 @@ export function prepareProxy(
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
   observers?: Observers,
+  acmeChallenge?: ChallengeLookup,
 ): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
   observers?.watchPool(transport);
   const trustedProxies = new CidrSet(settings.trustedProxies);
-  const proxy = createProxyHandler({
-    router,
-    transport,
-    retries: settings.retries,
-    onUpstreamFailure,
-    trustedProxies,
-    recorder: observers?.recorder,
-    accessLog: observers?.accessLog,
-    requestIdHeader: settings.requestIdHeader,
-  });
-  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
-  const relay = new WebSocketRelay({
-    router,
-    timeouts: settings.timeouts,
-    trustedProxies,
-    recorder: observers?.recorder,
-  });
-  const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
-    switch (upgradeOf(request.headers)) {
-      case "none":
-        return proxy(request, info);
-      case "websocket":
-        return relay.handle(request, info);
-      case "other":
-        return proxyError(
-          "upgrade-not-supported",
-          "this listener relays WebSocket upgrades only",
-        );
-    }
+  const relays: WebSocketRelay[] = [];
+  /** The handler of one listener: the proxy path, WebSockets to the relay. */
+  const handlerFor = (
+    proto: "http" | "https",
+    httpsPort?: number,
+  ): Deno.ServeHandler<Deno.NetAddr> => {
+    const proxy = createProxyHandler({
+      router,
+      transport,
+      retries: settings.retries,
+      onUpstreamFailure,
+      trustedProxies,
+      recorder: observers?.recorder,
+      accessLog: observers?.accessLog,
+      requestIdHeader: settings.requestIdHeader,
+      proto,
+      acmeChallenge,
+      httpsPort,
+    });
+    const relay = new WebSocketRelay({
+      router,
+      timeouts: settings.timeouts,
+      trustedProxies,
+      proto,
+      recorder: observers?.recorder,
+    });
+    relays.push(relay);
+    return (request, info) => {
+      switch (upgradeOf(request.headers)) {
+        case "none":
+          return proxy(request, info);
+        case "websocket":
+          return relay.handle(request, info);
+        case "other":
+          return proxyError(
+            "upgrade-not-supported",
+            "this listener relays WebSocket upgrades only",
+          );
+      }
+    };
   };
+  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
   const close = () => {
-    relay.close();
+    for (const relay of relays) relay.close();
     transport.close();
   };
   // Deno.serve closes a busy connection after its answer on shutdown but does not say so: an
   // answer that completes from then on tells the client.
   let draining = false;
   const finish = (response: Response) => draining ? withConnectionClose(response) : response;
-  const serveHandler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
-    const response = handler(request, info);
-    return response instanceof Promise ? response.then(finish) : finish(response);
-  };
+  const serveHandler =
+    (handler: Deno.ServeHandler<Deno.NetAddr>): Deno.ServeHandler<Deno.NetAddr> =>
+    (request, info) => {
+      const response = handler(request, info);
+      return response instanceof Promise ? response.then(finish) : finish(response);
+    };
+  let certificates: readonly ServedCertificate[] = [];
+  let tls: TlsEndpoint | undefined;
   return {
-    listen(address = settings.listen, reusePort = settings.reusePort) {
-      const server = listen("proxy", address, serveHandler, reusePort);
+    listen(address = settings.listen, reusePort = settings.reusePort, tlsAddress) {
+      tlsAddress ??= settings.listenTls;
+      if (tlsAddress !== undefined) {
+        const httpsHandler = serveHandler(handlerFor("https"));
+        tls = openTls(tlsAddress, (index, at) => serveTls("https proxy", at, index, httpsHandler));
+        tls.update(certificates);
+      }
+      const https = tls;
+      let server;
+      try {
+        const handler = serveHandler(handlerFor("http", https?.addr.port));
+        server = listen("proxy", address, handler, reusePort);
+      } catch (err) {
+        void https?.shutdown();
+        throw err;
+      }
       return {
         addr: server.addr,
+        tlsAddr: https?.addr,
         shutdown: async () => {
           draining = true;
-          await server.shutdown();
-          await relay.drained();
+          await Promise.all([server.shutdown(), https?.shutdown()]);
+          await Promise.all(relays.map((relay) => relay.drained()));
         },
         close,
       };
     },
+    applyCertificates(next) {
+      certificates = next;
+      tls?.update(next);
+    },
     close,
   };
+}
+
+function openTls(address: Address, opener: TlsOpener): TlsEndpoint {
+  try {
+    return new TlsEndpoint(address, opener);
+  } catch (err) {
+    throw new ListenError(
+      `cannot listen on ${address.hostname}:${address.port} (https proxy): ${listenReason(err)}`,
+    );
+  }
+}
+
+/**
+ * The `serve` listener's HTTPS: `Deno.serve` with the first certificate of the set (it cannot
+ * choose by SNI) and HTTP/2 or HTTP/1.1 by ALPN.
+ */
+function serveTls(
+  what: string,
+  address: Address,
+  index: CertificateIndex,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
+): TlsServing {
+  const first = index.certificates[0];
+  const server = Deno.serve({
+    hostname: address.hostname,
+    port: address.port,
+    reusePort: true,
+    cert: first.cert,
+    key: first.key,
+    onListen: () => {},
+    onError: (err) => {
+      log("error", `${what} request failed`, { error: String(err) });
+      return proxyError("internal", "internal error");
+    },
+  }, handler);
+  let done: Promise<void> | undefined;
+  const shutdown = () => done ??= server.shutdown();
+  return { addr: server.addr, stopAccepting: () => void shutdown(), shutdown };
 }
 
 /** `response` with `Connection: close` (a copy when its headers are immutable, as fetch's are). */
@@ -233,11 +321,16 @@ export function listen(
     }, handler);
   } catch (err) {
     const where = `${address.hostname}:${address.port}`;
-    const reason = err instanceof Deno.errors.AddrInUse
-      ? "address already in use"
-      : err instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : (err as Error).message;
-    throw new ListenError(`cannot listen on ${where} (${what}): ${reason}`, { cause: err });
+    throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`, {
+      cause: err,
+    });
   }
+}
+
+function listenReason(err: unknown): string {
+  return err instanceof Deno.errors.AddrInUse
+    ? "address already in use"
+    : err instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : (err as Error).message;
 }
