@@ -9,7 +9,7 @@ import { createAdminApp } from "./admin/app.ts";
 import type { Options } from "./cli/options.ts";
 import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
-import type { UpstreamFailureListener } from "./proxy/handler.ts";
+import type { UpstreamFailureListener } from "./proxy/request_path.ts";
 import { Router } from "./proxy/router.ts";
 import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
@@ -70,8 +70,16 @@ export async function start(options: Options): Promise<Running> {
   const settings: ProxySettings = {
     listen: options.listen,
     reusePort: false,
+    listener: options.listener,
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
+    client: {
+      headerMs: options.clientHeaderTimeoutMs,
+      idleMs: options.clientIdleTimeoutMs,
+      bodyMs: options.clientBodyTimeoutMs,
+      tunnelIdleMs: options.tunnelIdleTimeoutMs,
+    },
+    maxConnections: options.maxConnections,
     retries: options.retries,
   };
   // The checker exists before the data plane (failures are reported to it) and tells the data

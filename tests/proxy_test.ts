@@ -1,6 +1,6 @@
 /**
  * Forwarding, routing and error answers of the proxy, end to end: `main.ts` as a subprocess in
- * front of real loopback backends. Runs once per upstream transport.
+ * front of real loopback backends. Runs once per listener and upstream transport.
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
@@ -8,17 +8,24 @@ import { get, startDynlb } from "./_dynlb.ts";
 import { rawRequest } from "./_raw.ts";
 import { rawServer } from "./_raw_server.ts";
 
-const TRANSPORTS = ["fetch", "h1"] as const;
+const MODES = [
+  { listener: "h1", transport: "h1" },
+  { listener: "h1", transport: "fetch" },
+  { listener: "serve", transport: "h1" },
+  { listener: "serve", transport: "fetch" },
+] as const;
 
-for (const transport of TRANSPORTS) {
+for (const { listener, transport } of MODES) {
   const args = (path: string, ...more: string[]) => [
     "--config-file",
     path,
+    "--listener",
+    listener,
     "--upstream-transport",
     transport,
     ...more,
   ];
-  const t = (name: string) => `[${transport}] ${name}`;
+  const t = (name: string) => `[${listener}/${transport}] ${name}`;
 
   Deno.test(t("routes by Host, case-insensitively, ignoring port and trailing dot"), async () => {
     await using a = await startBackend("a");

@@ -12,7 +12,7 @@ import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
-import type { UpstreamFailureListener } from "./handler.ts";
+import type { UpstreamFailureListener } from "./request_path.ts";
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
 
@@ -84,7 +84,9 @@ export class WorkerPool implements DataPlane {
       }
       listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
     }
-    const shared: ProxySettings = { ...settings, listen, reusePort: true };
+    // One connection count for the whole process: --max-connections is per process.
+    const connectionCount = new Int32Array(new SharedArrayBuffer(4));
+    const shared: ProxySettings = { ...settings, listen, reusePort: true, connectionCount };
     const pool = new WorkerPool(
       { transport: "tcp", hostname: listen.hostname, port: listen.port },
       shared,

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../address.ts";
 import { createClient, ErrorReply } from "redis";
 import { log } from "../log.ts";
 import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
@@ -117,8 +118,9 @@ export class RedisStore implements ConfigStore {
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#timeoutMs = options.commandTimeoutMs ?? 2000;
     const { host, port, db, tls } = this.#endpoint;
-    const shownHost = host.includes(":") ? `[${host}]` : host;
-    this.location = `${tls ? "rediss" : "redis"}://${shownHost}:${port}/${db} key=${this.#key}`;
+    this.location = `${tls ? "rediss" : "redis"}://${
+      formatHostPort(host, port)
+    }/${db} key=${this.#key}`;
     this.#client = this.#createClient();
     this.#client.on("error", (err: unknown) => this.#onDown(err));
     this.#client.on("ready", () => this.#onUp());

@@ -1,0 +1,226 @@
+/**
+ * The request path, shared by every listener: authority → pool → server → transport, with
+ * bounded retries on other servers of the same backend (nginx's `proxy_next_upstream error
+ * timeout`), and the proxy's own error answers. It reads only the immutable snapshot through
+ * the router; it never parses config, awaits a store or logs per request.
+ *
+ * Listeners (`Deno.serve` in `server.ts`, dynlb's own HTTP/1.1 server in `h1/server.ts`) turn
+ * what a client sent into a {@link ProxyRequest} and write the {@link UpstreamReply} back. The
+ * seams other features plug into, each in one place:
+ * - routing: `Router.route(authority)` gives the pool (host matching lives in the router);
+ * - selection: `pool.pick()` / `pool.pickAnother(tried)` (one algorithm per file in `balance/`);
+ * - forwarding headers: {@link forwardedFor} (what `X-Forwarded-*` and `X-Real-IP` say);
+ * - observation: `onUpstreamFailure` per failed attempt (passive health), and the reply or
+ *   error each call of {@link RequestPath.handle} returns.
+ *
+ * @module
+ */
+import type { Upstream } from "../balance/upstream.ts";
+import type { Forwarded, HeaderList } from "./hop.ts";
+import { headerValue } from "./hop.ts";
+import { errorReply } from "./errors.ts";
+import type { Router } from "./router.ts";
+import {
+  type BodySource,
+  IDEMPOTENT_METHODS,
+  streamSource,
+  UpstreamError,
+  type UpstreamReply,
+  type UpstreamRequest,
+  type UpstreamTransport,
+} from "./transport.ts";
+
+/** Called when a server failed while proxying, for passive health detection. */
+export type UpstreamFailureListener = (
+  backend: string,
+  server: string,
+  error: UpstreamError,
+) => void;
+
+/** What the request path needs. */
+export interface RequestPathOptions {
+  readonly router: Router;
+  readonly transport: UpstreamTransport;
+  /** Further servers tried after a failed attempt (0: no retry). */
+  readonly retries: number;
+  /** Told about every failed attempt. */
+  readonly onUpstreamFailure?: UpstreamFailureListener;
+}
+
+/** Who sent a request and over what. */
+export interface ClientInfo {
+  /** The client's IP address (the peer, or what a trusted PROXY header says). */
+  readonly ip: string;
+  /** The scheme the client used: `http`, or `https` on a TLS listener. */
+  readonly proto: "http" | "https";
+}
+
+/** A client's request as a listener hands it over. */
+export interface ProxyRequest {
+  readonly method: string;
+  /** Origin form (`/path?query`) as sent, or `*`. */
+  readonly target: string;
+  /** What routes it: the absolute-form authority or `Host`; `null` when there is none. */
+  readonly authority: string | null;
+  readonly headers: HeaderList;
+  /** The body: a stream (`Deno.serve`), a chunk source (h1 listener), bytes, or `null`. */
+  readonly body: Uint8Array<ArrayBuffer> | BodySource | ReadableStream<Uint8Array> | null;
+  /** The body's declared length, -1 when unknown (chunked). */
+  readonly bodyLength: number;
+  readonly client: ClientInfo;
+  /** A protocol to switch to (`Connection: upgrade` + `Upgrade`), h1 listener only. */
+  readonly upgrade?: string;
+  /** Whether the client takes a chunked body as the server sent it (HTTP/1.1 client). */
+  readonly rawChunked?: boolean;
+  /** Aborts when the client goes away. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Request bodies up to this size, with a declared length, are read before connecting (nginx's
+ * request buffering) so that a failed attempt can be replayed on another server: the replay
+ * buffer. Larger or chunked bodies stream through and are not replayed once sending began.
+ */
+export const REPLAY_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Route, pick, attempt, retry: one call per client request.
+ *
+ * @example
+ * ```ts
+ * const path = new RequestPath({ router, transport, retries: 2 });
+ * const reply = await path.handle(request);
+ * ```
+ */
+export class RequestPath {
+  readonly #router: Router;
+  readonly #transport: UpstreamTransport;
+  readonly #retries: number;
+  readonly #onUpstreamFailure: UpstreamFailureListener | undefined;
+
+  constructor(options: RequestPathOptions) {
+    this.#router = options.router;
+    this.#transport = options.transport;
+    this.#retries = options.retries;
+    this.#onUpstreamFailure = options.onUpstreamFailure;
+  }
+
+  /** The transport requests go out through. */
+  get transport(): UpstreamTransport {
+    return this.#transport;
+  }
+
+  /**
+   * Answers one request: the server's reply, or the proxy's own error answer. Rejects only when
+   * reading the client's (small, buffered) body fails; the listener answers that itself.
+   */
+  async handle(request: ProxyRequest): Promise<UpstreamReply> {
+    const authority = request.authority;
+    const pool = this.#router.route(authority);
+    if (pool === undefined) {
+      return errorReply(
+        "unknown-host",
+        authority === null ? "request has no Host header" : `no backend for host "${authority}"`,
+      );
+    }
+    const first = pool.pick();
+    if (first === undefined) {
+      return errorReply("no-server", `no server available for backend "${pool.name}"`);
+    }
+
+    let body = request.body;
+    if (
+      body !== null && !(body instanceof Uint8Array) && request.bodyLength >= 0 &&
+      request.bodyLength <= REPLAY_BUFFER_BYTES
+    ) {
+      body = await readWhole(body, request.bodyLength);
+    }
+    const upstreamRequest: UpstreamRequest = {
+      method: request.method,
+      target: request.target,
+      headers: request.headers,
+      forwarded: forwardedFor(request.headers, authority ?? "", request.client),
+      body,
+      bodyLength: request.bodyLength,
+      upgrade: request.upgrade,
+      rawChunked: request.rawChunked,
+      signal: request.signal,
+    };
+
+    let upstream: Upstream = first;
+    let tried: Upstream[] | undefined;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#transport.exchange(upstreamRequest, upstream);
+      } catch (err) {
+        const error = err instanceof UpstreamError
+          ? err
+          : new UpstreamError("broken", String(err), true, err);
+        if (request.signal.aborted) {
+          return errorReply("upstream-unreachable", "client went away");
+        }
+        this.#onUpstreamFailure?.(pool.name, upstream.key, error);
+        const next = attempt < this.#retries && canRetry(request.method, error)
+          ? pool.pickAnother(tried = tried ?? [upstream])
+          : undefined;
+        if (next === undefined) {
+          // The server's address stays inside: clients at the edge learn only what failed.
+          return error.failure === "timeout"
+            ? errorReply("upstream-timeout", "the upstream server did not answer in time")
+            : errorReply("upstream-unreachable", `the upstream server failed (${error.failure})`);
+        }
+        tried!.push(next);
+        upstream = next;
+      }
+    }
+  }
+}
+
+/** Reads a body of a known small length into one buffer (the replay buffer). */
+async function readWhole(
+  body: BodySource | ReadableStream<Uint8Array>,
+  length: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const source = body instanceof ReadableStream ? streamSource(body) : body;
+  const out = new Uint8Array(length);
+  let got = 0;
+  for (let chunk = await source.next(); chunk !== null; chunk = await source.next()) {
+    if (got + chunk.length > length) {
+      source.cancel();
+      throw new RangeError("request body longer than its Content-Length");
+    }
+    out.set(chunk, got);
+    got += chunk.length;
+    if (got === length) break;
+  }
+  if (got !== length) throw new RangeError("request body shorter than its Content-Length");
+  return out;
+}
+
+/**
+ * A request may go to another server when it can be sent again whole, and either the first
+ * server cannot have acted on it (no connection) or acting twice is harmless.
+ */
+function canRetry(method: string, error: UpstreamError): boolean {
+  if (error.bodyConsumed) return false;
+  return error.failure === "connect" || IDEMPOTENT_METHODS.has(method);
+}
+
+/**
+ * The forwarding headers of a request (the transport writes them, replacing the client's):
+ * the client's `X-Forwarded-For` with the client's address appended.
+ *
+ * @example
+ * ```ts
+ * forwardedFor(new Headers(), "a.test", { ip: "10.0.0.1", proto: "http" }).for; // "10.0.0.1"
+ * ```
+ */
+export function forwardedFor(headers: HeaderList, host: string, client: ClientInfo): Forwarded {
+  const prior = headerValue(headers, "x-forwarded-for");
+  return {
+    for: prior === null ? client.ip : `${prior}, ${client.ip}`,
+    host,
+    proto: client.proto,
+    realIp: client.ip,
+  };
+}
