@@ -67,6 +67,10 @@ interface ProxyPlane {
  * ```
  */
 export async function start(options: Options): Promise<Running> {
+  if (options.proxyProtocol) {
+    // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
+    throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
+  }
   const settings: ProxySettings = {
     listen: options.listen,
     reusePort: false,
@@ -81,6 +85,7 @@ export async function start(options: Options): Promise<Running> {
     },
     maxConnections: options.maxConnections,
     retries: options.retries,
+    trustedProxies: options.trustedProxies,
   };
   // The checker exists before the data plane (failures are reported to it) and tells the data
   // plane about changes once it exists.

@@ -6,6 +6,88 @@
  */
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/**
+ * One way to run the data plane end to end. Each field is one dimension of the matrix and maps to
+ * one flag (see `MODE_FLAGS`); adding a dimension means one field here, one entry in `MODE_FLAGS`
+ * and a value in every row of `MODES`.
+ */
+export interface Mode {
+  /** `--workers`: 1 runs the data plane in the main isolate, 2 in two worker isolates. */
+  readonly workers: 1 | 2;
+  /** `--upstream-transport`: dynlb's own HTTP/1.1 client or `fetch`. */
+  readonly transport: "h1" | "fetch";
+  /** `--listener`: dynlb's own HTTP/1.1 server or `Deno.serve`. */
+  readonly listener: "h1" | "serve";
+}
+
+/** The flag each `Mode` field sets. */
+const MODE_FLAGS: Readonly<Record<keyof Mode, string>> = {
+  workers: "--workers",
+  transport: "--upstream-transport",
+  listener: "--listener",
+};
+
+/**
+ * The data-plane modes the integration suites (proxy, health, admin) run in. The first row is the
+ * default mode: every integration test runs in it (and `startDynlb` uses it when no mode is
+ * given). Tests marked `"every"` also run in the other rows. The rows form a pairwise
+ * (orthogonal) array: every value of every dimension, and every pair of values of two
+ * dimensions, is run end to end, with four rows instead of the full product (three two-valued
+ * dimensions: workers, transport, listener).
+ */
+export const MODES: readonly Mode[] = [
+  { workers: 2, transport: "h1", listener: "h1" },
+  { workers: 1, transport: "fetch", listener: "serve" },
+  { workers: 1, transport: "h1", listener: "serve" },
+  { workers: 2, transport: "fetch", listener: "h1" },
+];
+
+/** The mode every integration test runs in. */
+export const DEFAULT_MODE: Mode = MODES[0];
+
+/** The flags that select `mode`. */
+export function modeArgs(mode: Mode): string[] {
+  return (Object.keys(MODE_FLAGS) as (keyof Mode)[]).flatMap((key) => [
+    MODE_FLAGS[key],
+    String(mode[key]),
+  ]);
+}
+
+/** A short label for test names, e.g. `workers=2 transport=h1`. */
+export function modeName(mode: Mode): string {
+  return (Object.keys(MODE_FLAGS) as (keyof Mode)[]).map((key) => `${key}=${mode[key]}`).join(
+    " ",
+  );
+}
+
+/**
+ * Which modes a test runs in: `"every"` row of `MODES`, or the `"default"` one only. Setting
+ * `DYNLB_TEST_MODES=all` runs every test in every mode (a slower, thorough run).
+ */
+export type Coverage = "every" | "default";
+
+/**
+ * Registers `fn` as one Deno test per mode it covers, named `[mode] name`.
+ *
+ * @example
+ * ```ts
+ * modeTest("routes by Host", "every", async (mode) => {
+ *   await using lb = await startDynlb(["--config-file", path], { mode });
+ * });
+ * ```
+ */
+export function modeTest(
+  name: string,
+  coverage: Coverage,
+  fn: (mode: Mode) => Promise<void>,
+): void {
+  const all = coverage === "every" || Deno.env.get("DYNLB_TEST_MODES") === "all";
+  for (const mode of all ? MODES : [DEFAULT_MODE]) {
+    Deno.test(`[${modeName(mode)}] ${name}`, () => fn(mode));
+  }
+}
+
 const READY = /ready: proxy http:\/\/(\S+), admin http:\/\/(\S+),/;
 
 /** A dynlb process under test. */
@@ -24,8 +106,9 @@ export interface Dynlb {
 }
 
 /**
- * Starts dynlb with `args` (after `--listen 127.0.0.1:0 --admin 127.0.0.1:0`) and waits until it
- * prints its ready line.
+ * Starts dynlb with `args` (after `--listen 127.0.0.1:0 --admin 127.0.0.1:0` and the flags of
+ * `options.mode`, `DEFAULT_MODE` when absent; a flag in `args` wins) and waits until it prints
+ * its ready line.
  *
  * @example
  * ```ts
@@ -35,7 +118,7 @@ export interface Dynlb {
  */
 export async function startDynlb(
   args: readonly string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; mode?: Mode } = {},
 ): Promise<Dynlb & AsyncDisposable> {
   const process = new Deno.Command(Deno.execPath(), {
     args: [
@@ -50,6 +133,7 @@ export async function startDynlb(
       "127.0.0.1:0",
       "--admin",
       "127.0.0.1:0",
+      ...modeArgs(options.mode ?? DEFAULT_MODE),
       ...args,
     ],
     env: { NO_COLOR: "1", ...options.env },

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { type Backend, configFile, startBackend } from "./_backend.ts";
-import { type Dynlb, eventually, get, postConfig, startDynlb } from "./_dynlb.ts";
+import { type Dynlb, eventually, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
 import { httpResponse, rawServer } from "./_raw_server.ts";
 
 const FAST = { interval: 0.2, timeout: 0.2, success: 2, fail: 2 };
@@ -25,42 +25,46 @@ async function stateOf(lb: Dynlb, backendName: string, port: number): Promise<st
   return s?.state ?? "missing";
 }
 
-Deno.test("a killed server is taken out by tcp checks and comes back when restarted", async () => {
-  await using a = await startBackend("a");
-  let b = await startBackend("b");
-  const path = await configFile({
-    backends: [{
-      ...backend("pair", [a, b], { type: "tcp", ...FAST }),
-      passive_check: { max_fails: 0 },
-    }],
-    hosts: [{ host: "h.test", backend_name: "pair" }],
-  });
-  await using lb = await startDynlb(["--config-file", path]);
-  const port = b.port;
+modeTest(
+  "a killed server is taken out by tcp checks and comes back when restarted",
+  "every",
+  async (mode) => {
+    await using a = await startBackend("a");
+    let b = await startBackend("b");
+    const path = await configFile({
+      backends: [{
+        ...backend("pair", [a, b], { type: "tcp", ...FAST }),
+        passive_check: { max_fails: 0 },
+      }],
+      hosts: [{ host: "h.test", backend_name: "pair" }],
+    });
+    await using lb = await startDynlb(["--config-file", path], { mode });
+    const port = b.port;
 
-  await b.close();
-  const down = await eventually(
-    async () => await stateOf(lb, "pair", port) === "down",
-    10_000,
-    "server marked down",
-  );
-  console.log(`tcp: down after ${down.toFixed(0)} ms (fail×interval+timeout = 600 ms)`);
-  for (let i = 0; i < 20; i++) assertEquals((await get(lb, "h.test")).body, "a");
+    await b.close();
+    const down = await eventually(
+      async () => await stateOf(lb, "pair", port) === "down",
+      10_000,
+      "server marked down",
+    );
+    console.log(`tcp: down after ${down.toFixed(0)} ms (fail×interval+timeout = 600 ms)`);
+    for (let i = 0; i < 20; i++) assertEquals((await get(lb, "h.test")).body, "a");
 
-  b = await startBackend("b", undefined, port);
-  const up = await eventually(
-    async () => await stateOf(lb, "pair", port) === "up",
-    10_000,
-    "server back up",
-  );
-  console.log(`tcp: up after ${up.toFixed(0)} ms (success×interval = 400 ms)`);
-  let seenB = false;
-  for (let i = 0; i < 4 && !seenB; i++) seenB = (await get(lb, "h.test")).body === "b";
-  assert(seenB, "traffic returns to the restarted server");
-  await b.close();
-});
+    b = await startBackend("b", undefined, port);
+    const up = await eventually(
+      async () => await stateOf(lb, "pair", port) === "up",
+      10_000,
+      "server back up",
+    );
+    console.log(`tcp: up after ${up.toFixed(0)} ms (success×interval = 400 ms)`);
+    let seenB = false;
+    for (let i = 0; i < 4 && !seenB; i++) seenB = (await get(lb, "h.test")).body === "b";
+    assert(seenB, "traffic returns to the restarted server");
+    await b.close();
+  },
+);
 
-Deno.test("http checks take out a server answering 500 or hanging", async () => {
+modeTest("http checks take out a server answering 500 or hanging", "default", async (mode) => {
   let pingStatus = 200;
   await using sick = await startBackend(
     "sick",
@@ -80,7 +84,7 @@ Deno.test("http checks take out a server answering 500 or hanging", async () => 
     }],
     hosts: [{ host: "web.test", backend_name: "web" }],
   });
-  await using lb = await startDynlb(["--config-file", path]);
+  await using lb = await startDynlb(["--config-file", path], { mode });
   await eventually(async () => await stateOf(lb, "web", healthy.port) === "up", 5000);
 
   pingStatus = 500;
@@ -96,13 +100,13 @@ Deno.test("http checks take out a server answering 500 or hanging", async () => 
   for (let i = 0; i < 6; i++) assertEquals((await get(lb, "web.test")).body, "healthy");
 });
 
-Deno.test("a backend whose servers are all down answers 503 at once", async () => {
+modeTest("a backend whose servers are all down answers 503 at once", "every", async (mode) => {
   const only = await startBackend("only");
   const path = await configFile({
     backends: [backend("solo", [only], { type: "tcp", ...FAST, fail: 1 })],
     hosts: [{ host: "solo.test", backend_name: "solo" }],
   });
-  await using lb = await startDynlb(["--config-file", path, "--connect-timeout", "30"]);
+  await using lb = await startDynlb(["--config-file", path, "--connect-timeout", "30"], { mode });
   const port = only.port;
   await only.close();
   await eventually(async () => await stateOf(lb, "solo", port) === "down");
@@ -113,7 +117,7 @@ Deno.test("a backend whose servers are all down answers 503 at once", async () =
   console.log(`all down: 503 in ${took.toFixed(1)} ms`);
 });
 
-Deno.test("a config change that drops a server stops its checks", async () => {
+modeTest("a config change that drops a server stops its checks", "default", async (mode) => {
   await using watched = rawServer(httpResponse("200 OK"));
   await using kept = await startBackend("kept");
   const check = { type: "tcp", interval: 0.05, timeout: 0.2, success: 1, fail: 1 };
@@ -126,7 +130,7 @@ Deno.test("a config change that drops a server stops its checks", async () => {
     hosts: [{ host: "b.test", backend_name: "b" }],
   });
   const path = await configFile(config([watched.port, kept.port]));
-  await using lb = await startDynlb(["--config-file", path]);
+  await using lb = await startDynlb(["--config-file", path], { mode });
   await watched.waitConnections(3);
 
   assertEquals((await postConfig(lb, config([kept.port]))).status, 200);
@@ -138,15 +142,17 @@ Deno.test("a config change that drops a server stops its checks", async () => {
   assertEquals(status.backends[0].servers.length, 1);
 });
 
-for (const transport of ["fetch", "h1"]) {
-  Deno.test(`[${transport}] passive detection: killing one of two servers under traffic gives no client error`, async () => {
+modeTest(
+  "passive detection: killing one of two servers under traffic gives no client error",
+  "every",
+  async (mode) => {
     await using a = await startBackend("a");
     const b = await startBackend("b");
     const path = await configFile({
       backends: [backend("pair", [a, b])],
       hosts: [{ host: "p.test", backend_name: "pair" }],
     });
-    await using lb = await startDynlb(["--config-file", path, "--upstream-transport", transport]);
+    await using lb = await startDynlb(["--config-file", path], { mode });
 
     let stop = false;
     const statuses = new Map<number, number>();
@@ -169,24 +175,28 @@ for (const transport of ["fetch", "h1"]) {
     await Promise.all(clients);
     assertEquals([...statuses.keys()], [200], `statuses: ${JSON.stringify([...statuses])}`);
     console.log(`passive: ${total} requests, all 200`);
-  });
-}
+  },
+);
 
-Deno.test("a lone server that restarts answers at once (passive detection spares it)", async () => {
-  let only = await startBackend("v1");
-  const path = await configFile({
-    backends: [backend("solo", [only])],
-    hosts: [{ host: "solo.test", backend_name: "solo" }],
-  });
-  await using lb = await startDynlb(["--config-file", path]);
-  const port = only.port;
-  await only.close();
-  assertEquals((await get(lb, "solo.test")).status, 502);
-  only = await startBackend("v2", undefined, port);
-  try {
-    // nginx behaves the same: one server in a group is never marked unavailable.
-    assertEquals((await get(lb, "solo.test")).body, "v2");
-  } finally {
+modeTest(
+  "a lone server that restarts answers at once (passive detection spares it)",
+  "every",
+  async (mode) => {
+    let only = await startBackend("v1");
+    const path = await configFile({
+      backends: [backend("solo", [only])],
+      hosts: [{ host: "solo.test", backend_name: "solo" }],
+    });
+    await using lb = await startDynlb(["--config-file", path], { mode });
+    const port = only.port;
     await only.close();
-  }
-});
+    assertEquals((await get(lb, "solo.test")).status, 502);
+    only = await startBackend("v2", undefined, port);
+    try {
+      // nginx behaves the same: one server in a group is never marked unavailable.
+      assertEquals((await get(lb, "solo.test")).body, "v2");
+    } finally {
+      await only.close();
+    }
+  },
+);

@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { CidrError, CidrSet } from "../proxy/cidr.ts";
 
 /** Everything the program can be told at start-up. */
 export interface Options {
@@ -31,6 +32,10 @@ export interface Options {
   readonly retries: number;
   readonly shutdownTimeoutMs: number;
   readonly maxConfigBytes: number;
+  /** CIDR ranges whose forwarding headers (and PROXY protocol headers) are believed. */
+  readonly trustedProxies: readonly string[];
+  /** Trusted peers open each connection with a PROXY protocol v1/v2 header. */
+  readonly proxyProtocol: boolean;
   readonly logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -215,6 +220,16 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     fallback: "67108864",
     help: "largest POST /config body",
   },
+  "trusted-proxies": {
+    env: "DYNLB_TRUSTED_PROXIES",
+    type: "string",
+    help: "CIDR,… of proxies whose X-Forwarded-*/X-Real-IP are kept (default: none)",
+  },
+  "proxy-protocol": {
+    env: "DYNLB_PROXY_PROTOCOL",
+    type: "boolean",
+    help: "trusted peers must open connections with a PROXY protocol v1/v2 header",
+  },
   "log-level": {
     env: "DYNLB_LOG_LEVEL",
     type: "string",
@@ -281,7 +296,7 @@ export function parseOptions(
       key: str("redis-key"),
       password: value("redis-password"),
       db: integer("redis-db", str("redis-db"), 0, 1 << 20),
-      tls: /^(1|true|yes|on)$/i.test(value("redis-tls") ?? ""),
+      tls: flag(value("redis-tls")),
       url: value("redis-url"),
     },
     workers: value("workers") === undefined
@@ -303,6 +318,8 @@ export function parseOptions(
     retries: integer("retries", str("retries"), 0, 100),
     shutdownTimeoutMs: seconds("shutdown-timeout", str("shutdown-timeout")),
     maxConfigBytes: integer("max-config-bytes", str("max-config-bytes"), 1024, 2 ** 31),
+    trustedProxies: cidrs("trusted-proxies", value("trusted-proxies") ?? ""),
+    proxyProtocol: flag(value("proxy-protocol")),
     logLevel: oneOf("log-level", str("log-level"), ["debug", "info", "warn", "error"] as const),
   };
 }
@@ -363,6 +380,21 @@ function seconds(name: string, text: string): number {
     );
   }
   return Math.round(n * 1000);
+}
+
+function flag(text: string | undefined): boolean {
+  return /^(1|true|yes|on)$/i.test(text ?? "");
+}
+
+function cidrs(name: string, text: string): string[] {
+  const list = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  try {
+    new CidrSet(list);
+  } catch (err) {
+    if (err instanceof CidrError) throw new OptionError(`--${name}: ${err.message}`);
+    throw err;
+  }
+  return list;
 }
 
 function oneOf<T extends string>(name: string, text: string, allowed: readonly T[]): T {

@@ -38,6 +38,29 @@ Deno.test("options: defaults", () => {
   assertEquals(o.shutdownTimeoutMs, 10_000);
   assertEquals(o.maxConfigBytes, 64 * 1024 * 1024);
   assertEquals(o.logLevel, "info");
+  assertEquals(o.trustedProxies, []);
+  assertEquals(o.proxyProtocol, false);
+});
+
+Deno.test("options: trusted proxies are CIDR lists, checked at start-up", () => {
+  assertEquals(
+    parseOptions(["--trusted-proxies", "10.0.0.0/8, ::1,fd00::/8,"], {}).trustedProxies,
+    ["10.0.0.0/8", "::1", "fd00::/8"],
+  );
+  assertEquals(
+    parseOptions([], { DYNLB_TRUSTED_PROXIES: "127.0.0.1" }).trustedProxies,
+    ["127.0.0.1"],
+  );
+  assertMatch(
+    optionError(() => parseOptions(["--trusted-proxies", "10.0.0.0/8,10.0.0.0/40"], {})).message,
+    /--trusted-proxies: "10\.0\.0\.0\/40": the prefix length must be 0 to 32/,
+  );
+  assertMatch(
+    optionError(() => parseOptions(["--trusted-proxies", "lb.internal"], {})).message,
+    /--trusted-proxies: "lb\.internal" is not an IP address or CIDR range/,
+  );
+  assertEquals(parseOptions(["--proxy-protocol"], {}).proxyProtocol, true);
+  assertEquals(parseOptions([], { DYNLB_PROXY_PROTOCOL: "1" }).proxyProtocol, true);
 });
 
 Deno.test("options: a flag beats its environment variable, which beats the default", () => {

@@ -9,15 +9,16 @@
  * seams other features plug into, each in one place:
  * - routing: `Router.route(authority)` gives the pool (host matching lives in the router);
  * - selection: `pool.pick()` / `pool.pickAnother(tried)` (one algorithm per file in `balance/`);
- * - forwarding headers: {@link forwardedFor} (what `X-Forwarded-*` and `X-Real-IP` say);
+ * - forwarding headers: `forwardingOf` in `forwarding.ts` (`--trusted-proxies`);
  * - observation: `onUpstreamFailure` per failed attempt (passive health), and the reply or
  *   error each call of {@link RequestPath.handle} returns.
  *
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
-import type { Forwarded, HeaderList } from "./hop.ts";
-import { headerValue } from "./hop.ts";
+import { CidrSet } from "./cidr.ts";
+import { type ClientFacts, forwardingOf } from "./forwarding.ts";
+import type { HeaderList } from "./hop.ts";
 import { errorReply } from "./errors.ts";
 import type { Router } from "./router.ts";
 import {
@@ -45,15 +46,11 @@ export interface RequestPathOptions {
   readonly retries: number;
   /** Told about every failed attempt. */
   readonly onUpstreamFailure?: UpstreamFailureListener;
+  /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
+  readonly trustedProxies?: CidrSet;
 }
 
-/** Who sent a request and over what. */
-export interface ClientInfo {
-  /** The client's IP address (the peer, or what a trusted PROXY header says). */
-  readonly ip: string;
-  /** The scheme the client used: `http`, or `https` on a TLS listener. */
-  readonly proto: "http" | "https";
-}
+const NOBODY = new CidrSet([]);
 
 /** A client's request as a listener hands it over. */
 export interface ProxyRequest {
@@ -67,7 +64,8 @@ export interface ProxyRequest {
   readonly body: Uint8Array<ArrayBuffer> | BodySource | ReadableStream<Uint8Array> | null;
   /** The body's declared length, -1 when unknown (chunked). */
   readonly bodyLength: number;
-  readonly client: ClientInfo;
+  /** Who sent it (the peer, or what a trusted PROXY header says) and over which scheme. */
+  readonly client: ClientFacts;
   /** A protocol to switch to (`Connection: upgrade` + `Upgrade`), h1 listener only. */
   readonly upgrade?: string;
   /** Whether the client takes a chunked body as the server sent it (HTTP/1.1 client). */
@@ -97,8 +95,10 @@ export class RequestPath {
   readonly #transport: UpstreamTransport;
   readonly #retries: number;
   readonly #onUpstreamFailure: UpstreamFailureListener | undefined;
+  readonly #trusted: CidrSet;
 
   constructor(options: RequestPathOptions) {
+    this.#trusted = options.trustedProxies ?? NOBODY;
     this.#router = options.router;
     this.#transport = options.transport;
     this.#retries = options.retries;
@@ -139,7 +139,7 @@ export class RequestPath {
       method: request.method,
       target: request.target,
       headers: request.headers,
-      forwarded: forwardedFor(request.headers, authority ?? "", request.client),
+      forwarded: forwardingOf(request.headers, authority ?? "", request.client, this.#trusted),
       body,
       bodyLength: request.bodyLength,
       upgrade: request.upgrade,
@@ -204,23 +204,4 @@ async function readWhole(
 function canRetry(method: string, error: UpstreamError): boolean {
   if (error.bodyConsumed) return false;
   return error.failure === "connect" || IDEMPOTENT_METHODS.has(method);
-}
-
-/**
- * The forwarding headers of a request (the transport writes them, replacing the client's):
- * the client's `X-Forwarded-For` with the client's address appended.
- *
- * @example
- * ```ts
- * forwardedFor(new Headers(), "a.test", { ip: "10.0.0.1", proto: "http" }).for; // "10.0.0.1"
- * ```
- */
-export function forwardedFor(headers: HeaderList, host: string, client: ClientInfo): Forwarded {
-  const prior = headerValue(headers, "x-forwarded-for");
-  return {
-    for: prior === null ? client.ip : `${prior}, ${client.ip}`,
-    host,
-    proto: client.proto,
-    realIp: client.ip,
-  };
 }

@@ -8,6 +8,7 @@
 import type { Address } from "../cli/options.ts";
 import { formatHostPort } from "../address.ts";
 import { log } from "../log.ts";
+import { CidrSet } from "./cidr.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
 import { type ClientTimeouts, H1Server } from "./h1/server.ts";
@@ -38,6 +39,8 @@ export interface ProxySettings {
   /** The process-wide connection counter (a `SharedArrayBuffer` view) when several isolates listen. */
   readonly connectionCount?: Int32Array;
   readonly retries: number;
+  /** `--trusted-proxies`: CIDR ranges (already validated). */
+  readonly trustedProxies: readonly string[];
 }
 
 /** A running proxy listener. */
@@ -104,6 +107,7 @@ export function serveProxy(
     transport,
     retries: settings.retries,
     onUpstreamFailure,
+    trustedProxies: new CidrSet(settings.trustedProxies),
   });
   if (settings.listener === "serve") {
     const server = listen("proxy", settings.listen, serveHandler(path), settings.reusePort);
@@ -153,7 +157,7 @@ export function serveHandler(
       headers,
       body: request.body,
       bodyLength: length === null ? -1 : Number(length),
-      client: { ip: info.remoteAddr.hostname, proto },
+      client: { address: info.remoteAddr.hostname, proto },
       signal: request.signal,
     });
     return replyToResponse(reply);

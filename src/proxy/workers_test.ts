@@ -24,6 +24,7 @@ Deno.test("a worker that dies is replaced, with the running config, before it li
       client: { headerMs: 10_000, idleMs: 60_000, bodyMs: 60_000, tunnelIdleMs: 600_000 },
       maxConnections: 1024,
       retries: 1,
+      trustedProxies: [],
     },
     "error",
     () => {},

@@ -14,7 +14,8 @@
  * @module
  */
 import { codeOfStatus, errorReply } from "../errors.ts";
-import type { ClientInfo, ProxyRequest, RequestPath } from "../request_path.ts";
+import type { ClientFacts } from "../forwarding.ts";
+import type { ProxyRequest, RequestPath } from "../request_path.ts";
 import type { BodySource, ReplyBody, Tunnel, UpstreamReply } from "../transport.ts";
 import { type BodyReader, bodyReader } from "./body.ts";
 import { EofError, Wire } from "./connection.ts";
@@ -77,7 +78,11 @@ export interface H1ServerOptions {
    * Runs once per connection before its first request (PROXY protocol goes here): resolves the
    * client as it should be seen, or `null` to close the connection.
    */
-  readonly prelude?: (conn: Deno.Conn, wire: Wire, peer: ClientInfo) => Promise<ClientInfo | null>;
+  readonly prelude?: (
+    conn: Deno.Conn,
+    wire: Wire,
+    peer: ClientFacts,
+  ) => Promise<ClientFacts | null>;
 }
 
 const encoder = new TextEncoder();
@@ -225,7 +230,7 @@ class ClientConnection {
   readonly #conn: Deno.Conn;
   readonly #facts: ListenerFacts;
   readonly #wire: Wire;
-  #client: ClientInfo;
+  #client: ClientFacts;
   #state: number = State.Head;
   #deadline: Deadline | undefined;
   /** Aborts when the client is gone: whatever exchange runs then is abandoned. */
@@ -238,7 +243,7 @@ class ClientConnection {
     this.#facts = facts;
     this.#wire = new Wire(conn);
     const addr = conn.remoteAddr as Deno.NetAddr;
-    this.#client = { ip: addr.hostname ?? "", proto: facts.proto };
+    this.#client = { address: addr.hostname ?? "", proto: facts.proto };
   }
 
   /** Serves requests until the connection ends; never rejects. */
