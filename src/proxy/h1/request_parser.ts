@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Wire } from "./connection.ts";
 import {
   F_CONNECTION,
   F_CONTENT_LENGTH,
@@ -17,8 +18,10 @@ import {
   F_UPGRADE,
   FIELD_BYTE,
   fieldKind,
+  findHeadEnd,
   is,
   latin1,
+  ParseError,
   skipOws,
   TCHAR,
 } from "./parser.ts";
@@ -405,4 +408,61 @@ export function parseRequestHead(
     expectContinue: minor === 1 && st.expectContinue,
     upgrade: st.upgradeToken && st.upgrade !== null && st.upgrade !== "" ? st.upgrade : null,
   };
+}
+
+/** Empty lines tolerated before a request line (RFC 9112 §2.2). */
+const MAX_LEADING_CRLF = 8;
+
+/**
+ * Reads the next request head from `wire`, however its bytes are split, and leaves the wire at
+ * the body. Resolves `null` when the stream ends first (a client closing between requests, or
+ * in the middle of a head: nothing to answer then). `onData` runs after every read that brought
+ * bytes (the listener switches from the idle to the header timeout there).
+ *
+ * @throws {RequestError} for a head to refuse; errors of the byte source pass through.
+ * @example
+ * ```ts
+ * const head = await readRequestHead(new Wire(conn), REQUEST_LIMITS);
+ * ```
+ */
+export async function readRequestHead(
+  wire: Wire,
+  limits: RequestLimits,
+  onData?: () => void,
+): Promise<RequestHead | null> {
+  let scanned = 0;
+  let blank = 0;
+  for (;;) {
+    // Empty lines before a request line are skipped, a few at most.
+    while (
+      wire.end - wire.start >= 2 && wire.buf[wire.start] === CR && wire.buf[wire.start + 1] === LF
+    ) {
+      if (++blank > MAX_LEADING_CRLF) fail("too many empty lines before the request");
+      wire.start += 2;
+      scanned = 0;
+    }
+    if (wire.end > wire.start) {
+      const from = wire.start + (scanned > 3 ? scanned - 3 : 0);
+      let end: number;
+      try {
+        end = findHeadEnd(wire.buf, from, wire.start, wire.end);
+      } catch (err) {
+        if (err instanceof ParseError) fail(err.message);
+        throw err;
+      }
+      if (end >= 0) {
+        const head = parseRequestHead(wire.buf, wire.start, end, limits);
+        wire.start = end;
+        return head;
+      }
+      scanned = wire.end - wire.start;
+      if (scanned > limits.maxHeadBytes) throw new RequestError(431, "request head too large");
+      const lf = wire.buf.indexOf(LF, wire.start);
+      if (scanned > limits.maxTargetBytes + 1024 && (lf < 0 || lf >= wire.end)) {
+        throw new RequestError(414, "request target too long");
+      }
+    }
+    if (!await wire.fill()) return null;
+    onData?.();
+  }
 }

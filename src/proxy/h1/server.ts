@@ -20,10 +20,10 @@ import type { BodySource, ReplyBody, Tunnel, UpstreamReply } from "../transport.
 import { type BodyReader, bodyReader } from "./body.ts";
 import { EofError, Wire } from "./connection.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
-import { DEFAULT_LIMITS, findHeadEnd, ParseError } from "./parser.ts";
+import { DEFAULT_LIMITS, ParseError } from "./parser.ts";
 import { frameChunk, LAST_CHUNK, writeLatin1 } from "./request.ts";
 import {
-  parseRequestHead,
+  readRequestHead,
   REQUEST_LIMITS,
   RequestError,
   type RequestHead,
@@ -89,8 +89,6 @@ const encoder = new TextEncoder();
 const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 /** A reply head and body up to this size go out in one write. */
 const COALESCE = 16 * 1024;
-/** Empty lines tolerated before a request line (RFC 9112 §2.2). */
-const MAX_LEADING_CRLF = 8;
 
 /**
  * The h1 listener.
@@ -236,6 +234,8 @@ class ClientConnection {
   /** Aborts when the client is gone: whatever exchange runs then is abandoned. */
   readonly #gone = new AbortController();
   #tunnel: Tunnel | undefined;
+  /** Whether any byte of the current answer was written. */
+  #answered = false;
 
   constructor(server: H1Server, conn: Deno.Conn, facts: ListenerFacts) {
     this.#server = server;
@@ -272,7 +272,8 @@ class ClientConnection {
 
   /** Shutdown began: an idle connection closes now, a busy one after its answer. */
   drain(): void {
-    if (this.#state === State.Idle) this.close();
+    const state = this.#state;
+    if (state === State.Idle || (state === State.Head && this.#wire.buffered === 0)) this.close();
   }
 
   close(): void {
@@ -303,6 +304,14 @@ class ClientConnection {
     this.close();
   };
 
+  /** Bytes of a head arrived: from now on the header timeout runs. */
+  readonly #onData = (): void => {
+    if (this.#state !== State.Idle) return;
+    this.#stopDeadline();
+    this.#state = State.Head;
+    this.#deadline = this.#server.headerDeadlines.add(this.#onHeaderTimeout);
+  };
+
   /**
    * Reads the next request head; `null` when the client closed between requests (or the
    * connection was closed by a timeout or drain). Answers refused heads itself.
@@ -318,63 +327,25 @@ class ClientConnection {
       this.#state = State.Idle;
       this.#deadline = server.idleDeadlines.add(this.#onIdleTimeout);
     }
-    let scanned = 0;
-    let blank = 0;
     try {
-      for (;;) {
-        // Empty lines before a request line are skipped (RFC 9112 §2.2), a few at most.
-        while (
-          wire.end - wire.start >= 2 && wire.buf[wire.start] === 13 &&
-          wire.buf[wire.start + 1] === 10
-        ) {
-          if (++blank > MAX_LEADING_CRLF) throw new RequestError(400, "too many empty lines");
-          wire.start += 2;
-          scanned = 0;
-        }
-        if (wire.end > wire.start) {
-          const from = wire.start + (scanned > 3 ? scanned - 3 : 0);
-          const end = findHeadEnd(wire.buf, from, wire.start, wire.end);
-          if (end >= 0) {
-            this.#stopDeadline();
-            const head = parseRequestHead(wire.buf, wire.start, end, limits);
-            wire.start = end;
-            this.#state = State.Busy;
-            return head;
-          }
-          scanned = wire.end - wire.start;
-          if (scanned > limits.maxHeadBytes) {
-            throw new RequestError(431, "request head too large");
-          }
-          if (scanned > limits.maxTargetBytes + 1024 && !lineEnded(wire)) {
-            throw new RequestError(414, "request target too long");
-          }
-        }
-        let more: boolean;
-        try {
-          more = await wire.fill();
-        } catch {
-          more = false;
-        }
-        if (!more || this.#state === State.Closed) {
-          this.close();
-          return null;
-        }
-        if (this.#state === State.Idle) {
-          // The next request started: from here the header timeout runs.
-          this.#stopDeadline();
-          this.#state = State.Head;
-          this.#deadline = server.headerDeadlines.add(this.#onHeaderTimeout);
-        }
+      let head: RequestHead | null;
+      try {
+        head = await readRequestHead(wire, limits, this.#onData);
+      } catch (err) {
+        if (err instanceof RequestError) throw err;
+        head = null; // the socket broke or was closed by a timeout
       }
+      this.#stopDeadline();
+      if (head === null || this.#state === State.Closed) {
+        this.close();
+        return null;
+      }
+      this.#state = State.Busy;
+      return head;
     } catch (err) {
       this.#stopDeadline();
       this.#state = State.Busy;
-      const refused = err instanceof RequestError
-        ? err
-        : err instanceof ParseError
-        ? new RequestError(400, err.message)
-        : undefined;
-      if (refused === undefined) throw err;
+      const refused = err as RequestError;
       await this.#writeError(errorReply(codeOfStatus(refused.status), refused.message));
       return null;
     }
@@ -383,6 +354,7 @@ class ClientConnection {
   /** Handles one request; resolves whether the connection may carry another. */
   async #exchange(head: RequestHead): Promise<boolean> {
     const server = this.#server;
+    this.#answered = false;
     const hasBody = head.chunked || head.contentLength > 0;
     const body = hasBody ? new ClientBody(this, head) : null;
     if (body === null) this.#watchClient();
@@ -453,15 +425,18 @@ class ClientConnection {
     return this.#server;
   }
 
-  /** @internal Closes the socket under a body read that took too long. */
+  /**
+   * @internal A body read took too long: the client gets a 408 (unless an answer already
+   * started) and the connection closes under the pending read.
+   */
   abortBody(): void {
-    try {
-      this.#conn.close();
-    } catch { /* closed already */ }
+    const reply = errorReply("request-timeout", "the request body stopped arriving");
+    (this.#answered ? Promise.resolve() : this.#writeError(reply)).finally(() => this.close());
   }
 
   /** @internal */
-  async write(bytes: Uint8Array): Promise<void> {
+  async write(bytes: Uint8Array, interim = false): Promise<void> {
+    if (!interim) this.#answered = true;
     let off = 0;
     while (off < bytes.length) {
       off += await this.#conn.write(off === 0 ? bytes : bytes.subarray(off));
@@ -609,12 +584,6 @@ function cancelBody(reply: UpstreamReply): void {
   reply.tunnel?.close();
 }
 
-/** Whether the request line has ended within what is buffered. */
-function lineEnded(wire: Wire): boolean {
-  const i = wire.buf.indexOf(10, wire.start);
-  return i >= 0 && i < wire.end;
-}
-
 function statusLine(reply: UpstreamReply): string {
   return "HTTP/1.1 " + reply.status + " " + reply.reason + "\r\n";
 }
@@ -696,7 +665,7 @@ class ClientBody implements BodySource {
     if (this.failure !== undefined) throw new BodyReadError();
     if (this.#expectContinue) {
       this.#expectContinue = false;
-      await this.#connection.write(CONTINUE);
+      await this.#connection.write(CONTINUE, true);
     }
     const deadline = this.#connection.server.bodyDeadlines.add(() => {
       this.#timedOut = true;
