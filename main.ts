@@ -12,6 +12,9 @@ import denoJson from "./deno.json" with { type: "json" };
 
 const VERSION: string = denoJson.version;
 
+/** A signal within this long after the first is the same one relayed, not a second request. */
+const REPEAT_SIGNAL_MS = 1000;
+
 async function main(args: string[]): Promise<number> {
   let options: Options;
   try {
@@ -52,10 +55,17 @@ async function main(args: string[]): Promise<number> {
       Deno.addSignalListener(name, () => resolve(name));
     }
   });
+  const firstAt = performance.now();
   log("info", "shutting down", { signal, timeout_s: options.shutdownTimeoutMs / 1000 });
-  // A second signal means "now": requests still in flight are cut off.
+  // A second signal means "now": requests still in flight are cut off. One signal often arrives
+  // several times at once — `kill` on a process group reaches dynlb and the `deno task` runner,
+  // which passes it on — so only a signal sent deliberately later counts.
   for (const name of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(name, () => {
+      if (performance.now() - firstAt < REPEAT_SIGNAL_MS) {
+        log("debug", "signal repeated within 1 s (relayed): still draining", { signal: name });
+        return;
+      }
       log("warn", "second signal: stopping at once");
       Deno.exit(1);
     });

@@ -288,8 +288,15 @@ http {
 `;
 }
 
-/** http-level settings shared by the nginx backend and the nginx proxy. */
-function commonHttp(dir: string, name: string): string {
+/**
+ * http-level settings shared by every nginx of the benchmark.
+ *
+ * @example
+ * ```ts
+ * commonHttp("/tmp/b", "nginx-ws");
+ * ```
+ */
+export function commonHttp(dir: string, name: string): string {
   return `access_log off;
   keepalive_requests 1000000;
   keepalive_timeout 300s;
@@ -300,7 +307,15 @@ function commonHttp(dir: string, name: string): string {
   scgi_temp_path ${dir}/${name}-scgi;`;
 }
 
-function startNginx(name: string, dir: string, conf: string): Spawned {
+/**
+ * Starts nginx in the foreground with `conf`, its prefix and error log in `dir`.
+ *
+ * @example
+ * ```ts
+ * const nginx = startNginx("nginx-ws", dir, `${dir}/nginx-ws.conf`);
+ * ```
+ */
+export function startNginx(name: string, dir: string, conf: string): Spawned {
   return new Spawned(name, "nginx", [
     "-p",
     dir,
@@ -680,6 +695,8 @@ export interface DynlbOptions {
   readonly config: DynlbConfig;
   readonly transport: "h1" | "fetch";
   readonly workers: number;
+  /** More flags (e.g. a listener choice). */
+  readonly extraArgs?: readonly string[];
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -719,6 +736,7 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
     transport,
     "--log-level",
     "warn",
+    ...(options.extraArgs ?? []),
   ]);
   const [, proxy, admin] = await process.waitFor(READY);
   return {
@@ -727,7 +745,8 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
     admin: `http://${admin}`,
     pid: process.pid,
     process,
-    describe: `dynlb --workers ${workers} --upstream-transport ${transport} (file store, ` +
+    describe: `dynlb --workers ${workers} --upstream-transport ${transport}` +
+      `${options.extraArgs?.length ? ` ${options.extraArgs.join(" ")}` : ""} (file store, ` +
       "weights in the config, passive checks at their defaults)",
   };
 }

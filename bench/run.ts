@@ -34,9 +34,10 @@ import {
   runTracked,
 } from "./proc.ts";
 import { fmt, median, type Sample, summarize, table, throughputTables } from "./report.ts";
+import { websocketRun } from "./websocket.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
 
-const RUNS = ["throughput", "scale", "stream", "health"] as const;
+const RUNS = ["throughput", "scale", "stream", "health", "websocket"] as const;
 type RunName = typeof RUNS[number];
 
 interface Settings {
@@ -167,6 +168,18 @@ async function main(): Promise<void> {
     if (settings.runs.includes("health")) {
       const { rows, markdown } = await health(ctx);
       json.health = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("websocket")) {
+      const { samples, tunnels, markdown } = await websocketRun({
+        dir,
+        quick: settings.quick,
+        rounds: settings.rounds,
+        duration: settings.duration,
+        warmup: settings.warmup,
+        dynlbs: [settings.dynlb],
+      });
+      json.websocket = { samples, tunnels };
       sections.push(markdown);
     }
     json.loadAfter = await Deno.readTextFile("/proc/loadavg");

@@ -1,7 +1,7 @@
 /**
  * Wires the program together: store → control plane → data plane (router + transport, in this
- * isolate or in worker isolates) → proxy listener, with the admin API beside it. `main.ts` adds
- * the command line and signals.
+ * isolate or in worker isolates) → first config in force → proxy listener, with the admin API
+ * beside it. `main.ts` adds the command line and signals.
  *
  * @module
  */
@@ -11,13 +11,15 @@ import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
 import type { UpstreamFailureListener } from "./proxy/request_path.ts";
 import { Router } from "./proxy/router.ts";
-import { listen, type ProxySettings, serveProxy } from "./proxy/server.ts";
+import { listen, prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore, isRemote } from "./store/create.ts";
 import { LastGoodCache } from "./store/cache.ts";
 import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
+import { isLoopback } from "./net/address.ts";
+import type { OwnListener } from "./config/self.ts";
 
 /** A running instance. */
 export interface Running {
@@ -49,10 +51,13 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
-/** The data plane as `start` runs it: one in-isolate listener, or a pool of workers. */
+/**
+ * The data plane as `start` runs it: one in-isolate listener, or a pool of workers. It listens
+ * only once told to, after the first config is in force.
+ */
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
-  readonly addr: Deno.NetAddr;
+  listen(): Promise<Deno.NetAddr>;
   shutdown(): Promise<void>;
   close(): void;
 }
@@ -67,6 +72,8 @@ interface ProxyPlane {
  * ```
  */
 export async function start(options: Options): Promise<Running> {
+  const token = await adminToken(options);
+  checkAdminExposure(options, token);
   if (options.proxyProtocol) {
     // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
     throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
@@ -110,11 +117,20 @@ export async function start(options: Options): Promise<Running> {
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
       : undefined;
+    // dynlb's own addresses are the configured ones until the listeners open (then the real
+    // ports); port 0 is not known before.
+    let proxyAddr: { hostname: string; port: number } = options.listen;
+    let adminAddr: { hostname: string; port: number } = options.admin;
+    const listeners = (): OwnListener[] =>
+      [{ role: "proxy", ...proxyAddr }, { role: "admin", ...adminAddr }].filter((l) =>
+        l.port !== 0
+      );
     const control = new ControlPlane({
       store,
       dataPlane,
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
+      listeners,
     });
     try {
       const found = await control.start();
@@ -128,18 +144,24 @@ export async function start(options: Options): Promise<Running> {
       if (!(err instanceof StoreUnavailableError) || cache === undefined) throw err;
       await startFromCache(control, cache, err);
     }
+    // Only now: a connection accepted earlier would be answered from an empty table (404).
+    const proxyListening = await plane.listen();
+    proxyAddr = { hostname: proxyListening.hostname, port: proxyListening.port };
     const app = createAdminApp({
       control,
       status: () => health.status(),
       maxBodyBytes: options.maxConfigBytes,
+      token,
+      address: () => adminAddr,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
+    adminAddr = { hostname: admin.addr.hostname, port: admin.addr.port };
     control.watch();
 
     const proxyPlane = plane;
     const adminServer = admin;
     return {
-      proxy: plane.addr,
+      proxy: proxyListening,
       admin: admin.addr,
       control,
       async shutdown(timeoutMs) {
@@ -168,6 +190,48 @@ export async function start(options: Options): Promise<Running> {
   }
 }
 
+/** The admin token from `--admin-token` or `--admin-token-file`; never logged. */
+async function adminToken(options: Options): Promise<string | undefined> {
+  let token = options.adminToken;
+  if (options.adminTokenFile !== undefined) {
+    try {
+      token = (await Deno.readTextFile(options.adminTokenFile)).trim();
+    } catch (err) {
+      throw new StartupError(
+        `cannot read --admin-token-file ${options.adminTokenFile}: ${(err as Error).message}`,
+      );
+    }
+  }
+  if (token === undefined) return undefined;
+  if (!/^[\x21-\x7e]{16,}$/.test(token)) {
+    throw new StartupError(
+      "the admin token must be at least 16 printable characters without spaces " +
+        "(e.g. openssl rand -hex 32)",
+    );
+  }
+  return token;
+}
+
+/** Refuses an admin API reachable from other machines without a token, unless told to. */
+function checkAdminExposure(options: Options, token: string | undefined): void {
+  const { hostname, port } = options.admin;
+  if (token !== undefined || isLoopback(hostname)) return;
+  const where = `--admin ${hostname}:${port}`;
+  if (!options.adminInsecure) {
+    throw new StartupError(
+      `${where} is reachable from other machines and no admin token is set: ` +
+        "set --admin-token-file (or DYNLB_ADMIN_TOKEN), listen on 127.0.0.1, " +
+        "or pass --admin-insecure to run it unauthenticated",
+    );
+  }
+  log(
+    "warn",
+    "ADMIN API UNAUTHENTICATED on a non-loopback address (--admin-insecure): " +
+      "anyone who reaches it can replace the routing",
+    { admin: `${hostname}:${port}` },
+  );
+}
+
 /**
  * The store is unreachable at start-up: serve the last config it gave (or nothing) and let the
  * store's watch bring the real one when it comes back.
@@ -194,8 +258,17 @@ async function startProxyPlane(
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const server = serveProxy(router, settings, onUpstreamFailure);
-    return { dataPlane: router, addr: server.addr, shutdown: server.shutdown, close: server.close };
+    const proxy = prepareProxy(router, settings, onUpstreamFailure);
+    let server: ProxyServer | undefined;
+    return {
+      dataPlane: router,
+      listen() {
+        server = proxy.listen();
+        return Promise.resolve(server.addr);
+      },
+      shutdown: () => server?.shutdown() ?? Promise.resolve(),
+      close: () => (server ?? proxy).close(),
+    };
   }
   const pool = await WorkerPool.start(
     options.workers,
@@ -203,5 +276,10 @@ async function startProxyPlane(
     options.logLevel,
     onUpstreamFailure,
   );
-  return { dataPlane: pool, addr: pool.addr, shutdown: () => pool.shutdown(), close: () => {} };
+  return {
+    dataPlane: pool,
+    listen: () => pool.listen(),
+    shutdown: () => pool.shutdown(),
+    close: () => {},
+  };
 }

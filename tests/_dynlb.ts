@@ -103,6 +103,8 @@ export interface Dynlb {
   waitForLog(text: string | RegExp, timeoutMs?: number): Promise<void>;
   /** Sends `signal` (SIGTERM by default) and resolves with the exit code. */
   stop(signal?: Deno.Signal): Promise<number>;
+  /** Resolves with the exit code once the process exited (sends nothing). */
+  exited(): Promise<number>;
 }
 
 /**
@@ -118,17 +120,29 @@ export interface Dynlb {
  */
 export async function startDynlb(
   args: readonly string[],
-  options: { env?: Record<string, string>; cwd?: string; mode?: Mode } = {},
+  options: {
+    env?: Record<string, string>;
+    cwd?: string;
+    mode?: Mode;
+    /** What runs dynlb, instead of `deno run … main.ts` (e.g. `setsid scripts/start`). */
+    command?: readonly string[];
+    /** Runs it in a process group of its own (its id is the process id), as a service manager does. */
+    detached?: boolean;
+  } = {},
 ): Promise<Dynlb & AsyncDisposable> {
-  const process = new Deno.Command(Deno.execPath(), {
+  const [program, ...launch] = options.command ?? [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-sys",
+    MAIN,
+  ];
+  const process = new Deno.Command(program, {
     args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      MAIN,
+      ...launch,
       "--listen",
       "127.0.0.1:0",
       "--admin",
@@ -138,6 +152,7 @@ export async function startDynlb(
     ],
     env: { NO_COLOR: "1", ...options.env },
     cwd: options.cwd,
+    detached: options.detached,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -171,14 +186,17 @@ export async function startDynlb(
   })();
 
   let exited: Promise<number> | undefined;
+  let gone = false;
+  process.status.then(() => gone = true);
+  const wait = (): Promise<number> =>
+    exited ??= Promise.all([process.status, stderrDone, stdoutDone]).then(([s]) => s.code);
   const stop = (signal: Deno.Signal = "SIGTERM"): Promise<number> => {
-    if (exited === undefined) {
+    if (!gone) {
       try {
         process.kill(signal);
       } catch { /* already gone */ }
-      exited = Promise.all([process.status, stderrDone, stdoutDone]).then(([s]) => s.code);
     }
-    return exited;
+    return wait();
   };
 
   return {
@@ -204,6 +222,7 @@ export async function startDynlb(
       });
     },
     stop,
+    exited: wait,
     async [Symbol.asyncDispose]() {
       await stop("SIGKILL");
     },

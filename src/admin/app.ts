@@ -17,6 +17,7 @@ import type { ControlPlane } from "../control/control_plane.ts";
 import type { BackendStatus } from "../health/types.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { log } from "../log.ts";
+import { adminGuard } from "./guard.ts";
 
 /** What the admin API serves from. */
 export interface AdminOptions {
@@ -25,6 +26,13 @@ export interface AdminOptions {
   readonly status: () => readonly BackendStatus[];
   /** Largest accepted `POST /config` body in bytes. */
   readonly maxBodyBytes: number;
+  /** Bearer token every route but `GET /healthz` requires; none: no authentication. */
+  readonly token?: string;
+  /**
+   * Where the admin API listens, for the `Host` check; read per request. Without it (tests
+   * calling `app.request`) any `Host` is accepted.
+   */
+  readonly address?: () => { readonly hostname: string; readonly port: number };
 }
 
 /** `x-save` values that mean "persist". */
@@ -40,8 +48,9 @@ const SAVE = new Set(["1", "true", "yes", "on"]);
  * ```
  */
 export function createAdminApp(options: AdminOptions): Hono {
-  const { control } = options;
+  const { control, address } = options;
   const app = new Hono();
+  app.use(adminGuard({ token: options.token, address }));
 
   app.post(
     "/config",

@@ -34,7 +34,7 @@ Deno.test("pool: a down server is skipped, the others keep their weights", () =>
 });
 
 Deno.test("pool: servers down at construction are skipped; all down gives no pick", () => {
-  const pool = new UpstreamPool("b", [A, B], [A.key, "10.0.0.9:1"]);
+  const pool = new UpstreamPool("b", [A, B], { down: [A.key, "10.0.0.9:1"] });
   assertEquals(count(picks(pool, 4)), { [B.key]: 4 });
   pool.setHealth(B.key, false);
   assertEquals(pool.upCount, 0);

@@ -41,7 +41,8 @@ export function smoothWeightedSchedule(weights: readonly number[]): Uint32Array 
  * walk one sequence together (what nginx's `zone` does for its workers): one atomic add per pick.
  */
 export interface SharedCursor {
-  readonly array: Uint32Array;
+  /** Read as unsigned: the count wraps at 2^32 like a `Uint32Array`'s. */
+  readonly array: Int32Array;
   readonly index: number;
 }
 
@@ -89,7 +90,9 @@ export class SmoothWeightedRoundRobin<T extends Weighted> {
     if (schedule !== undefined) {
       const cursor = this.#cursor;
       if (cursor !== undefined) {
-        return items[schedule[Atomics.add(cursor.array, cursor.index, 1) % schedule.length]];
+        return items[
+          schedule[(Atomics.add(cursor.array, cursor.index, 1) >>> 0) % schedule.length]
+        ];
       }
       const index = schedule[this.#position];
       this.#position = this.#position + 1 === schedule.length ? 0 : this.#position + 1;

@@ -45,7 +45,7 @@ Deno.test("no items gives undefined; one item is always picked", () => {
 });
 
 Deno.test("isolates sharing a cursor walk one sequence between them", () => {
-  const cursor = { array: new Uint32Array(new SharedArrayBuffer(4)), index: 0 };
+  const cursor = { array: new Int32Array(new SharedArrayBuffer(4)), index: 0 };
   const items = [{ name: "a", weight: 10 }, { name: "b", weight: 1 }];
   const first = new SmoothWeightedRoundRobin(items, cursor);
   const second = new SmoothWeightedRoundRobin(items, cursor);

@@ -10,10 +10,25 @@ import { CidrError, CidrSet } from "../proxy/cidr.ts";
 
 /** Everything the program can be told at start-up. */
 export interface Options {
-  /** `serve` (the default), `check` (validate a config file), `help` or `version`. */
-  readonly command: "serve" | "check" | "help" | "version";
+  /**
+   * `serve` (the default), `check` (validate a config file), `diff` (compare two config files),
+   * `schema` (print the JSON Schema), `demo` (demo backends + the proxy), `help` or `version`.
+   */
+  readonly command: Command;
+  /** Arguments after the command (the two files of `diff`). */
+  readonly args: readonly string[];
   readonly listen: Address;
   readonly admin: Address;
+  /** Bearer token the admin API requires (from `--admin-token`); see also `adminTokenFile`. */
+  readonly adminToken?: string;
+  /** File holding the admin token (read at start-up). */
+  readonly adminTokenFile?: string;
+  /** Allow a non-loopback `--admin` without a token. */
+  readonly adminInsecure: boolean;
+  /** Applied configs kept in the store's history (0: none). */
+  readonly history: number;
+  /** Ports of the two `dynlb demo` backends. */
+  readonly demoPorts: readonly [number, number];
   readonly configType: "file" | "kv" | "redis";
   readonly configFile: string;
   readonly dataDir: string;
@@ -38,6 +53,11 @@ export interface Options {
   readonly proxyProtocol: boolean;
   readonly logLevel: "debug" | "info" | "warn" | "error";
 }
+
+/** What the program was asked to do. */
+export type Command = "serve" | "check" | "diff" | "schema" | "demo" | "help" | "version";
+
+const COMMANDS: readonly Command[] = ["check", "diff", "schema", "demo", "help", "version"];
 
 /** A listening address; port 0 picks a free port. */
 export interface Address {
@@ -93,6 +113,27 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     type: "string",
     fallback: "127.0.0.1:9001",
     help: "admin API HOST:PORT",
+  },
+  "admin-token": {
+    env: "DYNLB_ADMIN_TOKEN",
+    type: "string",
+    help: "bearer token every admin request except GET /healthz must carry",
+  },
+  "admin-token-file": {
+    env: "DYNLB_ADMIN_TOKEN_FILE",
+    type: "string",
+    help: "file holding the admin token (instead of --admin-token)",
+  },
+  "admin-insecure": {
+    env: "DYNLB_ADMIN_INSECURE",
+    type: "boolean",
+    help: "allow a non-loopback --admin without a token",
+  },
+  "history": {
+    env: "DYNLB_HISTORY",
+    type: "string",
+    fallback: "20",
+    help: "applied configs kept in the store's history",
   },
   "config-type": {
     env: "DYNLB_CONFIG_TYPE",
@@ -230,6 +271,12 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     type: "boolean",
     help: "trusted peers must open connections with a PROXY protocol v1/v2 header",
   },
+  "demo-ports": {
+    env: "DYNLB_DEMO_PORTS",
+    type: "string",
+    fallback: "10001,10002",
+    help: "ports of the two demo backends of `dynlb demo`",
+  },
   "log-level": {
     env: "DYNLB_LOG_LEVEL",
     type: "string",
@@ -273,19 +320,39 @@ export function parseOptions(
   };
   const str = (name: string): string => value(name)!;
 
-  let command: Options["command"] = "serve";
+  let command: Command = "serve";
   if (values.help || positionals[0] === "help") command = "help";
   else if (values.version || positionals[0] === "version") command = "version";
-  else if (positionals[0] === "check") command = "check";
-  else if (positionals.length > 0) {
-    throw new OptionError(`unknown command "${positionals[0]}" (commands: check, help, version)`);
+  else if ((COMMANDS as readonly string[]).includes(positionals[0])) {
+    command = positionals[0] as Command;
+  } else if (positionals.length > 0) {
+    throw new OptionError(
+      `unknown command "${positionals[0]}" (commands: ${COMMANDS.join(", ")})`,
+    );
+  }
+  const rest = positionals.slice(1);
+  if (command === "diff" && rest.length !== 2) {
+    throw new OptionError("diff needs two files: dynlb diff OLD.json NEW.json");
+  } else if (command !== "diff" && rest.length > 0) {
+    throw new OptionError(`unexpected argument "${rest[0]}" (see --help)`);
+  }
+  const adminToken = value("admin-token");
+  const adminTokenFile = value("admin-token-file");
+  if (adminToken !== undefined && adminTokenFile !== undefined) {
+    throw new OptionError("--admin-token and --admin-token-file exclude each other");
   }
 
   const dataDir = str("data-dir");
   return {
     command,
+    args: rest,
     listen: address("listen", str("listen")),
     admin: address("admin", str("admin")),
+    adminToken,
+    adminTokenFile,
+    adminInsecure: flag(value("admin-insecure")),
+    history: integer("history", str("history"), 0, 10_000),
+    demoPorts: portPair("demo-ports", str("demo-ports")),
     configType: oneOf("config-type", str("config-type"), ["file", "kv", "redis"] as const),
     configFile: str("config-file"),
     dataDir,
@@ -339,6 +406,9 @@ export function helpText(): string {
     "Usage:",
     "  dynlb [flags]                      run the proxy",
     "  dynlb check [--config-file PATH]   validate a config file (exit 1 listing every problem)",
+    "  dynlb diff OLD.json NEW.json       what a change adds, removes or alters (exit 1: differ)",
+    "  dynlb schema                       print the JSON Schema of the config document",
+    "  dynlb demo                         two demo backends and the proxy on the seed's config",
     "  dynlb --help | --version",
     "",
     "Flags (each also read from its environment variable):",
@@ -349,6 +419,14 @@ export function helpText(): string {
     lines.push(`  --${name}${arg}`.padEnd(30) + ` ${flag.help}${fallback}  (${flag.env})`);
   }
   return lines.join("\n");
+}
+
+function portPair(name: string, text: string): [number, number] {
+  const parts = text.split(",");
+  if (parts.length !== 2) throw new OptionError(`--${name} must be two ports, PORT,PORT`);
+  const [a, b] = parts.map((p) => integer(name, p.trim(), 1, 65535));
+  if (a === b) throw new OptionError(`--${name} must be two different ports`);
+  return [a, b];
 }
 
 function address(name: string, text: string): Address {

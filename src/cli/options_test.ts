@@ -175,7 +175,29 @@ Deno.test("options: check, help and version commands", () => {
 Deno.test("options: an unknown command is an OptionError listing the commands", () => {
   const err = optionError(() => parseOptions(["serve-please"], {}));
   assertMatch(err.message, /unknown command "serve-please"/);
-  assertMatch(err.message, /check, help, version/);
+  assertMatch(err.message, /check, diff, schema, demo, help, version/);
+});
+
+Deno.test("options: admin token flags, history, demo ports, diff arguments", () => {
+  const o = parseOptions([], {});
+  assertEquals([o.adminToken, o.adminTokenFile, o.adminInsecure], [undefined, undefined, false]);
+  assertEquals([o.history, o.demoPorts], [20, [10001, 10002]]);
+  const env = { DYNLB_ADMIN_TOKEN: "from-env", DYNLB_ADMIN_INSECURE: "yes", DYNLB_HISTORY: "5" };
+  const e = parseOptions(["--demo-ports", "2000, 2001"], env);
+  assertEquals([e.adminToken, e.adminInsecure, e.history, e.demoPorts], [
+    "from-env",
+    true,
+    5,
+    [2000, 2001],
+  ]);
+  assertMatch(
+    optionError(() => parseOptions(["--admin-token", "a", "--admin-token-file", "f"], {})).message,
+    /exclude each other/,
+  );
+  assertEquals(parseOptions(["diff", "a.json", "b.json"], {}).args, ["a.json", "b.json"]);
+  assertMatch(optionError(() => parseOptions(["diff", "a.json"], {})).message, /two files/);
+  assertMatch(optionError(() => parseOptions(["check", "x"], {})).message, /unexpected argument/);
+  assertMatch(optionError(() => parseOptions(["--demo-ports", "1"], {})).message, /two ports/);
 });
 
 Deno.test("options: help lists every flag with its variable and default", () => {

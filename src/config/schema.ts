@@ -10,7 +10,10 @@
 import { formatHostPort } from "../address.ts";
 import * as v from "valibot";
 import type { Config, ConfigIssue, ParseResult } from "./types.ts";
+import { BALANCERS } from "../balance/selector.ts";
+import { parseHashOn } from "../balance/hash.ts";
 import { normalizeHost } from "./host.ts";
+import { normalizePrefix } from "./prefix_table.ts";
 
 /** Defaults applied to an `health_check` object's absent fields. */
 export const HEALTH_CHECK_DEFAULTS = {
@@ -46,15 +49,22 @@ const nonEmptyName = v.pipe(
 
 const HOST_NAME = /^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$/;
 const HOST_PORT = /^[^:]*(:\d{1,5})?$/;
+/** A host name, or `*.` and a host name (a wildcard: every name under it). */
+function isHostPattern(h: string): boolean {
+  // Only a numeric port may follow a colon: normalizeHost would turn `http://x.com` into `http`.
+  if (!HOST_PORT.test(h)) return false;
+  const name = normalizeHost(h);
+  return HOST_NAME.test(name.startsWith("*.") ? name.slice(2) : name);
+}
 const hostName = v.pipe(
   v.string("must be a string"),
   v.trim(),
   v.minLength(1, "must not be empty"),
   v.maxLength(253, "must be at most 253 characters"),
   v.check(
-    // Only a numeric port may follow a colon: normalizeHost would turn `http://x.com` into `http`.
-    (h) => HOST_PORT.test(h) && HOST_NAME.test(normalizeHost(h)),
-    "must be a host name without port, scheme or spaces (like www.example.com)",
+    isHostPattern,
+    "must be a host name like www.example.com, or *.example.com for every name under one, " +
+      "without port, scheme or spaces",
   ),
 );
 
@@ -148,22 +158,83 @@ const server = v.strictObject({
   ),
 }, "must be an object");
 
-const backend = v.strictObject({
+/** RFC 6265 cookie names and RFC 9110 field names are both `token`s. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const sticky = v.strictObject({
+  cookie: v.pipe(
+    v.string("must be a string"),
+    v.minLength(1, "must not be empty"),
+    v.maxLength(128, "must be at most 128 characters"),
+    v.regex(TOKEN, "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)"),
+  ),
+  max_age: v.optional(v.pipe(
+    v.number("must be a whole number of seconds"),
+    v.integer("must be a whole number of seconds"),
+    v.minValue(1, "must be at least 1"),
+    v.maxValue(400 * 86_400, "must be at most 34560000 (400 days)"),
+  )),
+}, "must be an object");
+
+const backend = v.pipe(
+  v.strictObject({
+    backend_name: nonEmptyName,
+    health_check: v.optional(healthCheck),
+    passive_check: v.optional(passiveCheck),
+    servers: v.array(server, "must be an array"),
+    balancer: v.optional(
+      v.picklist(BALANCERS, `must be one of ${BALANCERS.map((b) => `"${b}"`).join(", ")}`),
+    ),
+    hash_on: v.optional(v.pipe(
+      v.string("must be a string"),
+      v.check(
+        (text) => parseHashOn(text) !== undefined,
+        'must be "client_ip", "uri", "header:NAME" or "cookie:NAME"',
+      ),
+    )),
+    sticky: v.optional(sticky),
+  }, "must be an object"),
+  v.forward(
+    v.partialCheck(
+      [["balancer"], ["hash_on"]],
+      (b) => b.balancer !== "hash" || b.hash_on !== undefined,
+      'is required when balancer is "hash"',
+    ),
+    ["hash_on"],
+  ),
+  v.forward(
+    v.partialCheck(
+      [["balancer"], ["hash_on"]],
+      (b) => b.balancer === "hash" || b.hash_on === undefined,
+      'is only for balancer "hash"',
+    ),
+    ["hash_on"],
+  ),
+);
+
+const pathRoute = v.strictObject({
+  prefix: v.pipe(
+    v.string("must be a string"),
+    v.startsWith("/", "must be a path starting with /"),
+    v.maxLength(1024, "must be at most 1024 characters"),
+    v.regex(/^[\x21-\x7e]+$/, "must not contain spaces or control characters"),
+    v.check((p) => !p.includes("?") && !p.includes("#"), "must be a path without ? or #"),
+  ),
   backend_name: nonEmptyName,
-  health_check: v.optional(healthCheck),
-  passive_check: v.optional(passiveCheck),
-  servers: v.array(server, "must be an array"),
+  strip_prefix: v.optional(v.boolean("must be true or false"), false),
 }, "must be an object");
 
 const host = v.strictObject({
   host: hostName,
   backend_name: nonEmptyName,
+  paths: v.optional(v.array(pathRoute, "must be an array")),
 }, "must be an object");
 
 /** The valibot schema of the whole document (structure, types and ranges). */
 export const ConfigSchema = v.strictObject({
   backends: v.array(backend, "must be an array"),
   hosts: v.array(host, "must be an array"),
+  default_backend: v.optional(nonEmptyName),
 }, "must be an object with backends and hosts");
 
 /**
@@ -269,7 +340,32 @@ function crossCheck(config: Config): ConfigIssue[] {
         message: `no backend named "${h.backend_name}"`,
       });
     }
+    const prefixIndex = new Map<string, number>();
+    h.paths?.forEach((p, j) => {
+      const prefix = normalizePrefix(p.prefix);
+      const firstPrefix = prefixIndex.get(prefix);
+      if (firstPrefix !== undefined) {
+        issues.push({
+          path: `hosts[${i}].paths[${j}].prefix`,
+          message: `duplicate prefix "${prefix}" in this host (also paths[${firstPrefix}])`,
+        });
+      } else {
+        prefixIndex.set(prefix, j);
+      }
+      if (!backendIndex.has(p.backend_name)) {
+        issues.push({
+          path: `hosts[${i}].paths[${j}].backend_name`,
+          message: `no backend named "${p.backend_name}"`,
+        });
+      }
+    });
   });
+  if (config.default_backend !== undefined && !backendIndex.has(config.default_backend)) {
+    issues.push({
+      path: "default_backend",
+      message: `no backend named "${config.default_backend}"`,
+    });
+  }
   return issues;
 }
 

@@ -424,3 +424,115 @@ Deno.test("schema: formatIssues prints one line per issue, the root as (document
     "  (document): invalid JSON\n  hosts: is required",
   );
 });
+
+Deno.test("schema: wildcard hosts are accepted; malformed ones and duplicates are refused", () => {
+  const doc = base();
+  doc.hosts = [
+    { host: "*.example.com", backend_name: "b0" },
+    { host: "example.com", backend_name: "b1" },
+    { host: "*.A.example.com", backend_name: "b1" },
+  ];
+  assert(validateConfig(doc).ok);
+  doc.hosts.push({ host: "*.EXAMPLE.com.", backend_name: "b1" });
+  assertEquals(issuesOf(validateConfig(doc)), [
+    { path: "hosts[3].host", message: 'duplicate host "*.example.com" (also hosts[0])' },
+  ]);
+  for (
+    const host of ["*", "*.", "a.*.com", "*example.com", "**.example.com", "*.*.com", "x*.com"]
+  ) {
+    const bad = base();
+    bad.hosts = [{ host, backend_name: "b0" }];
+    assert(messageAt(validateConfig(bad), "hosts[0].host") !== undefined, `"${host}" accepted`);
+  }
+});
+
+Deno.test("schema: default_backend must name a backend", () => {
+  const doc: Record<string, unknown> = { ...base(), default_backend: "b1" };
+  const ok = validateConfig(doc);
+  assert(ok.ok);
+  assertEquals(ok.config.default_backend, "b1");
+  doc.default_backend = "nope";
+  assertEquals(issuesOf(validateConfig(doc)), [
+    { path: "default_backend", message: 'no backend named "nope"' },
+  ]);
+  doc.default_backend = "";
+  assertEquals(messageAt(validateConfig(doc), "default_backend"), "must not be empty");
+});
+
+Deno.test("schema: paths take prefixes to existing backends, strip_prefix defaults to false", () => {
+  const doc = base();
+  doc.hosts[0].paths = [{ prefix: "/api/", backend_name: "b1" }, {
+    prefix: "/static",
+    backend_name: "b0",
+    strip_prefix: true,
+  }];
+  const ok = validateConfig(doc);
+  assert(ok.ok);
+  assertEquals(ok.config.hosts[0].paths, [
+    { prefix: "/api/", backend_name: "b1", strip_prefix: false },
+    { prefix: "/static", backend_name: "b0", strip_prefix: true },
+  ]);
+  doc.hosts[0].paths = [
+    { prefix: "/api", backend_name: "b1" },
+    { prefix: "/api/", backend_name: "b0" },
+    { prefix: "/x", backend_name: "nope" },
+    { prefix: "api", backend_name: "b0" },
+    { prefix: "/a?b", backend_name: "b0" },
+    { prefix: "/a b", backend_name: "b0" },
+    { prefix: "/y", backend_name: "b0", strip_prefix: "yes" },
+    { prefix: "/z", backend_name: "b0", weight: 1 },
+  ];
+  assertEquals(issuesOf(validateConfig(doc)), [
+    { path: "hosts[0].paths[3].prefix", message: "must be a path starting with /" },
+    { path: "hosts[0].paths[4].prefix", message: "must be a path without ? or #" },
+    { path: "hosts[0].paths[5].prefix", message: "must not contain spaces or control characters" },
+    { path: "hosts[0].paths[6].strip_prefix", message: "must be true or false" },
+    { path: "hosts[0].paths[7].weight", message: "unknown field" },
+  ]);
+  doc.hosts[0].paths = (doc.hosts[0].paths as unknown[]).slice(0, 3);
+  assertEquals(issuesOf(validateConfig(doc)), [
+    {
+      path: "hosts[0].paths[1].prefix",
+      message: 'duplicate prefix "/api" in this host (also paths[0])',
+    },
+    { path: "hosts[0].paths[2].backend_name", message: 'no backend named "nope"' },
+  ]);
+});
+
+Deno.test("schema: balancer, hash_on and sticky are checked with their paths", () => {
+  const doc = base();
+  Object.assign(doc.backends[0], { balancer: "least_conn", sticky: { cookie: "srv" } });
+  Object.assign(doc.backends[1], { balancer: "hash", hash_on: "cookie:session" });
+  const ok = validateConfig(doc);
+  assert(ok.ok, ok.ok ? "" : formatIssues(ok.issues));
+  assertEquals(ok.config.backends[0].sticky, { cookie: "srv" });
+  const bad = base();
+  Object.assign(bad.backends[0], {
+    balancer: "random",
+    sticky: { cookie: "a b", max_age: 0, path: "/" },
+  });
+  Object.assign(bad.backends[1], { balancer: "hash" });
+  assertEquals(issuesOf(validateConfig(bad)), [
+    {
+      path: "backends[0].balancer",
+      message: 'must be one of "round_robin", "least_conn", "ewma", "hash"',
+    },
+    {
+      path: "backends[0].sticky.cookie",
+      message: "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)",
+    },
+    { path: "backends[0].sticky.max_age", message: "must be at least 1" },
+    { path: "backends[0].sticky.path", message: "unknown field" },
+    { path: "backends[1].hash_on", message: 'is required when balancer is "hash"' },
+  ]);
+  const stray = base();
+  Object.assign(stray.backends[0], { hash_on: "uri" });
+  Object.assign(stray.backends[1], { balancer: "hash", hash_on: "query:x" });
+  assertEquals(issuesOf(validateConfig(stray)), [
+    { path: "backends[0].hash_on", message: 'is only for balancer "hash"' },
+    {
+      path: "backends[1].hash_on",
+      message: 'must be "client_ip", "uri", "header:NAME" or "cookie:NAME"',
+    },
+  ]);
+});

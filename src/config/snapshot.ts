@@ -1,20 +1,35 @@
 /**
  * Compiles a validated config into the immutable routing snapshot the request path reads:
- * normalised host → backend pool. The request path never sees the config itself.
+ * host (exact or wildcard) → path prefixes → backend pool. The request path never sees the
+ * config itself.
  *
  * @module
  */
+import { layoutCounters } from "../balance/memory.ts";
 import { UpstreamPool } from "../balance/pool.ts";
 import { type Upstream, upstreamOf } from "../balance/upstream.ts";
 import { normalizeHost } from "./host.ts";
+import { HostTable } from "./host_table.ts";
+import { normalizePrefix, PrefixTable } from "./prefix_table.ts";
+import type { Destination } from "./route.ts";
 import type { Config } from "./types.ts";
+
+/** What one host entry routes to. */
+export interface HostRoute {
+  /** The host's `backend_name`, for paths no prefix matches. */
+  readonly destination: Destination;
+  /** The host's `paths`, when it has some. */
+  readonly paths?: PrefixTable;
+}
 
 /** What the request path routes with. Replaced whole on every config change. */
 export interface Snapshot {
   /** The config version it was compiled from. */
   readonly version: number;
-  /** Normalised host → pool; several hosts may share one pool. */
-  readonly hosts: ReadonlyMap<string, UpstreamPool>;
+  /** Normalised host or `*.` pattern → route; several hosts may share one pool. */
+  readonly hosts: HostTable<HostRoute>;
+  /** `default_backend`: where hosts matching nothing go; absent: they get 404. */
+  readonly fallback?: HostRoute;
   /** backend_name → pool, for health updates. */
   readonly backends: ReadonlyMap<string, UpstreamPool>;
 }
@@ -27,20 +42,20 @@ export interface DownServer {
 
 /**
  * Builds a snapshot; `down` lists servers whose health state is already down, so a new config
- * does not briefly send traffic to servers known dead. `cursors` (one slot per backend, in
- * shared memory) lets worker isolates share each backend's round-robin position.
+ * does not briefly send traffic to servers known dead. `counters` (laid out by `memory.ts`, in
+ * shared memory) lets worker isolates share round-robin positions and requests in flight.
  *
  * @example
  * ```ts
  * const snap = compileSnapshot(config, 1);
- * snap.hosts.get("www.test1.com")?.pick();
+ * snap.hosts.find("www.test1.com")?.destination.pool.pick();
  * ```
  */
 export function compileSnapshot(
   config: Config,
   version: number,
   down: readonly DownServer[] = [],
-  cursors?: Uint32Array,
+  counters?: Int32Array,
 ): Snapshot {
   const downByBackend = new Map<string, string[]>();
   for (const d of down) {
@@ -48,7 +63,9 @@ export function compileSnapshot(
     if (list) list.push(d.server);
     else downByBackend.set(d.backend, [d.server]);
   }
+  const memory = layoutCounters(config, counters);
   const backends = new Map<string, UpstreamPool>();
+  const destinations = new Map<string, Destination>();
   const upstreams = new Map<string, Upstream>();
   config.backends.forEach((b, index) => {
     const servers = b.servers.map((s) => {
@@ -60,13 +77,33 @@ export function compileSnapshot(
       }
       return upstream;
     });
-    const cursor = cursors === undefined ? undefined : { array: cursors, index };
-    backends.set(
-      b.backend_name,
-      new UpstreamPool(b.backend_name, servers, downByBackend.get(b.backend_name), cursor),
-    );
+    const pool = new UpstreamPool(b.backend_name, servers, {
+      balancer: b.balancer,
+      hash_on: b.hash_on,
+      sticky: b.sticky,
+      down: downByBackend.get(b.backend_name),
+      memory: memory[index],
+    });
+    backends.set(b.backend_name, pool);
+    destinations.set(b.backend_name, { pool, strip: 0 });
   });
-  const hosts = new Map<string, UpstreamPool>();
-  for (const h of config.hosts) hosts.set(normalizeHost(h.host), backends.get(h.backend_name)!);
-  return { version, hosts, backends };
+  const hosts = new HostTable<HostRoute>();
+  for (const h of config.hosts) {
+    const destination = destinations.get(h.backend_name)!;
+    const paths = h.paths === undefined || h.paths.length === 0 ? undefined : new PrefixTable(
+      h.paths.map((p) => {
+        const pool = backends.get(p.backend_name)!;
+        const strip = p.strip_prefix ? normalizePrefix(p.prefix).length : 0;
+        return [p.prefix, strip === 0 ? destinations.get(p.backend_name)! : { pool, strip }];
+      }),
+    );
+    hosts.set(
+      normalizeHost(h.host),
+      paths === undefined ? { destination } : { destination, paths },
+    );
+  }
+  const fallback = config.default_backend === undefined
+    ? undefined
+    : { destination: destinations.get(config.default_backend)! };
+  return { version, hosts, fallback, backends };
 }

@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
+import { sharedCounters } from "../balance/memory.ts";
 import { compileSnapshot } from "./snapshot.ts";
 import { validateConfig } from "./schema.ts";
 import type { Config } from "./types.ts";
@@ -32,20 +33,18 @@ const CONFIG = config({
 Deno.test("snapshot: hosts are keyed normalised, with the version", () => {
   const snap = compileSnapshot(CONFIG, 7);
   assertEquals(snap.version, 7);
-  assertEquals([...snap.hosts.keys()].sort(), [
-    "api.test",
-    "test1.com",
-    "void.test",
-    "www.test1.com",
-  ]);
+  assertEquals(snap.hosts.size, 4);
+  for (const name of ["api.test", "test1.com", "void.test", "www.test1.com"]) {
+    assert(snap.hosts.exact(name) !== undefined, name);
+  }
   assertEquals([...snap.backends.keys()], ["web", "api", "empty"]);
-  assertEquals(snap.hosts.get("api.test")?.pick()?.origin, "http://[::1]:10003");
+  assertEquals(snap.hosts.find("api.test")?.destination.pool.pick()?.origin, "http://[::1]:10003");
 });
 
 Deno.test("snapshot: hosts of one backend share one pool (and its round-robin)", () => {
   const snap = compileSnapshot(CONFIG, 1);
-  const a = snap.hosts.get("www.test1.com")!;
-  const b = snap.hosts.get("test1.com")!;
+  const a = snap.hosts.find("www.test1.com")!.destination.pool;
+  const b = snap.hosts.find("test1.com")!.destination.pool;
   assert(a === b && a === snap.backends.get("web"));
   // Alternating hosts still walks one 10:1 sequence: 10 of the first server then 1 of the second.
   const keys = Array.from({ length: 11 }, (_, i) => (i % 2 === 0 ? a : b).pick()!.port);
@@ -71,7 +70,7 @@ Deno.test("snapshot: servers listed as down are excluded from picks", () => {
 
 Deno.test("snapshot: a backend without servers routes but gives no pick", () => {
   const snap = compileSnapshot(CONFIG, 1);
-  const pool = snap.hosts.get("void.test");
+  const pool = snap.hosts.find("void.test")?.destination.pool;
   assert(pool !== undefined);
   assertEquals(pool.pick(), undefined);
 });
@@ -83,15 +82,15 @@ Deno.test("snapshot: each compile gets fresh pools (health is not shared between
   assert(!second.backends.get("web")!.isDown("127.0.0.1:10001"));
 });
 
-Deno.test("snapshot: snapshots sharing cursors walk one sequence per backend", () => {
-  // Two isolates compile the same config with one shared cursor array (a slot per backend).
-  const cursors = new Uint32Array(new SharedArrayBuffer(4 * CONFIG.backends.length));
-  const one = compileSnapshot(CONFIG, 1, [], cursors).backends.get("web")!;
-  const two = compileSnapshot(CONFIG, 1, [], cursors).backends.get("web")!;
+Deno.test("snapshot: snapshots sharing counters walk one sequence per backend", () => {
+  // Two isolates compile the same config with one shared counters array.
+  const counters = sharedCounters(CONFIG);
+  const one = compileSnapshot(CONFIG, 1, [], counters).backends.get("web")!;
+  const two = compileSnapshot(CONFIG, 1, [], counters).backends.get("web")!;
   const ports = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? one : two).pick()!.port);
   // Together, one period and one more pick: the light server once, as for a single isolate.
   assertEquals(ports.filter((p) => p === 10002).length, 1);
-  assertEquals(cursors[0], 12);
+  assertEquals(counters[0], 12); // web's cursor: the first slot
   // Without shared cursors each walks its own sequence: the light server is picked by both.
   const three = compileSnapshot(CONFIG, 1).backends.get("web")!;
   const four = compileSnapshot(CONFIG, 1).backends.get("web")!;

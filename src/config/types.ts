@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { BalancerName } from "../balance/selector.ts";
 
 /** Active health check settings of one backend. Durations are in seconds. */
 export interface HealthCheckConfig {
@@ -42,6 +43,14 @@ export interface ServerConfig {
   readonly weight: number;
 }
 
+/** `backends[].sticky`: a cookie that keeps a client on the server that first answered it. */
+export interface StickyCookieConfig {
+  /** Cookie name. */
+  readonly cookie: string;
+  /** Seconds the cookie lives; absent: until the browser closes. */
+  readonly max_age?: number;
+}
+
 /** A named group of servers that hosts route to. */
 export interface BackendConfig {
   /** The name `hosts[].backend_name` refers to; unique. */
@@ -52,20 +61,43 @@ export interface BackendConfig {
   readonly passive_check?: PassiveCheckConfig;
   /** The servers; may be empty (requests then get 503). */
   readonly servers: readonly ServerConfig[];
+  /** Balancing algorithm; absent: `round_robin`. */
+  readonly balancer?: BalancerName;
+  /** The key `hash` balances on: `client_ip`, `uri`, `header:NAME` or `cookie:NAME`. */
+  readonly hash_on?: string;
+  /** Sticky sessions by cookie; absent: none. */
+  readonly sticky?: StickyCookieConfig;
 }
 
-/** Exact `Host` → backend mapping. */
+/** `hosts[].paths[]`: requests whose path starts with `prefix` (whole segments) go elsewhere. */
+export interface PathConfig {
+  /** A path prefix starting with `/`, matched on whole segments of the raw path. */
+  readonly prefix: string;
+  /** Name of an existing backend. */
+  readonly backend_name: string;
+  /** Remove the prefix from the path before forwarding. */
+  readonly strip_prefix: boolean;
+}
+
+/** `Host` → backend mapping. */
 export interface HostConfig {
-  /** Host name as clients send it; matched case-insensitively, port and trailing dot ignored. */
+  /**
+   * Host name as clients send it, or `*.example.com` for every name under `example.com`;
+   * matched case-insensitively, port and trailing dot ignored.
+   */
   readonly host: string;
   /** Name of an existing backend. */
   readonly backend_name: string;
+  /** Path prefixes routed to other backends; absent: none. */
+  readonly paths?: readonly PathConfig[];
 }
 
 /** The whole configuration document. */
 export interface Config {
   readonly backends: readonly BackendConfig[];
   readonly hosts: readonly HostConfig[];
+  /** Backend of requests whose host matches no `hosts[]` entry; absent: those get 404. */
+  readonly default_backend?: string;
 }
 
 /** One problem found in a configuration, with the JSON path it is about. */

@@ -13,12 +13,13 @@
  * @module
  */
 import { formatIssues, parseConfig } from "../config/schema.ts";
-import type { Config, ConfigIssue } from "../config/types.ts";
+import type { Config, ConfigIssue, ParseResult } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { ConfigStore, StoredConfig } from "../store/store.ts";
 import { log } from "../log.ts";
 import type { DataPlane } from "./data_plane.ts";
 import { hexDigest } from "../digest.ts";
+import { type OwnListener, selfReferences } from "../config/self.ts";
 
 /** Where the running config came from. */
 export type ConfigSource = "store" | "admin" | "cache" | "empty";
@@ -90,6 +91,8 @@ export interface ControlPlaneOptions {
   readonly health?: HealthWatcher;
   /** Called with the text of every valid config loaded from the store. */
   readonly onStoredConfig?: (text: string) => void;
+  /** dynlb's own listeners, which no server of a config may be (read at each validation). */
+  readonly listeners?: () => readonly OwnListener[];
 }
 
 const EMPTY_CONFIG: Config = { backends: [], hosts: [] };
@@ -109,6 +112,7 @@ export class ControlPlane {
   #dataPlane: DataPlane;
   #health?: HealthWatcher;
   #onStoredConfig?: (text: string) => void;
+  #listeners: () => readonly OwnListener[];
   #running = new RunningConfig({
     version: 0,
     hash: "",
@@ -128,6 +132,7 @@ export class ControlPlane {
     this.#dataPlane = options.dataPlane;
     this.#health = options.health;
     this.#onStoredConfig = options.onStoredConfig;
+    this.#listeners = options.listeners ?? (() => []);
   }
 
   /** The config in force. */
@@ -146,7 +151,7 @@ export class ControlPlane {
       await this.#apply(EMPTY_CONFIG, EMPTY_CONFIG, "empty", false);
       return false;
     }
-    const parsed = parseConfig(stored.text);
+    const parsed = this.#parse(stored.text);
     if (!parsed.ok) throw new InvalidStoredConfigError(this.store.location, parsed.issues);
     this.#storeRevision = stored.revision;
     await this.#apply(parsed.config, parsed.document, "store", true);
@@ -160,7 +165,7 @@ export class ControlPlane {
    */
   startFrom(text: string, source: ConfigSource): Promise<ApplyResult> {
     return this.#serial(async () => {
-      const parsed = parseConfig(text);
+      const parsed = this.#parse(text);
       if (!parsed.ok) return parsed;
       return {
         ok: true,
@@ -180,7 +185,7 @@ export class ControlPlane {
    */
   propose(text: string, options: { save: boolean }): Promise<ApplyResult> {
     return this.#serial(async () => {
-      const parsed = parseConfig(text);
+      const parsed = this.#parse(text);
       if (!parsed.ok) return parsed;
       const document = parsed.document;
       let stored: StoredConfig | undefined;
@@ -211,7 +216,7 @@ export class ControlPlane {
       }
       if (stored === null || stored.revision === this.#storeRevision) return;
       this.#storeRevision = stored.revision;
-      const parsed = parseConfig(stored.text);
+      const parsed = this.#parse(stored.text);
       if (!parsed.ok) {
         log("error", "stored config is invalid, keeping the running config", {
           store: this.store.location,
@@ -229,6 +234,14 @@ export class ControlPlane {
   /** Stops following the store. */
   stop(): void {
     this.#watch.abort();
+  }
+
+  /** Parses and validates, including that no server is one of dynlb's own listeners. */
+  #parse(text: string): ParseResult {
+    const parsed = parseConfig(text);
+    if (!parsed.ok) return parsed;
+    const issues = selfReferences(parsed.config, this.#listeners());
+    return issues.length > 0 ? { ok: false, issues } : parsed;
   }
 
   async #apply(

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Address } from "../cli/options.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { ProxySettings } from "./server.ts";
 import type { UpstreamFailure } from "./transport.ts";
@@ -11,14 +12,16 @@ import type { UpstreamFailure } from "./transport.ts";
 /** Main → worker. */
 export type ToWorker =
   | { readonly type: "start"; readonly settings: ProxySettings; readonly logLevel: string }
+  /** Open the listener: sent once the worker has the config in force. */
+  | { readonly type: "listen"; readonly address: Address }
   | {
     readonly type: "config";
     /** The validated config (defaults applied) as JSON. */
     readonly json: string;
     readonly version: number;
     readonly down: readonly DownServer[];
-    /** One round-robin position per backend, in shared memory. */
-    readonly cursors: Uint32Array;
+    /** Balancer counters (round-robin positions, requests in flight), in shared memory. */
+    readonly counters: Int32Array;
   }
   | {
     readonly type: "health";
@@ -30,6 +33,7 @@ export type ToWorker =
 
 /** Worker → main. */
 export type FromWorker =
+  | { readonly type: "prepared" }
   | { readonly type: "listening"; readonly addr: Deno.NetAddr }
   | { readonly type: "listen-failed"; readonly message: string }
   | { readonly type: "applied"; readonly version: number }

@@ -7,8 +7,10 @@
  * Listeners (`Deno.serve` in `server.ts`, dynlb's own HTTP/1.1 server in `h1/server.ts`) turn
  * what a client sent into a {@link ProxyRequest} and write the {@link UpstreamReply} back. The
  * seams other features plug into, each in one place:
- * - routing: `Router.route(authority)` gives the pool (host matching lives in the router);
- * - selection: `pool.pick()` / `pool.pickAnother(tried)` (one algorithm per file in `balance/`);
+ * - routing: `Router.resolve(authority, target)` gives the pool and path rule (host and prefix
+ *   matching live in the router);
+ * - selection: `pool.pick(context, tried)` with `pool.begin`/`pool.end` around each attempt and
+ *   sticky cookies (the backend's selector, one algorithm per file in `balance/`);
  * - forwarding headers: `forwardingOf` in `forwarding.ts` (`--trusted-proxies`);
  * - observation: `onUpstreamFailure` per failed attempt (passive health), and the reply or
  *   error each call of {@link RequestPath.handle} returns.
@@ -16,7 +18,9 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
+import { forwardTarget } from "../config/route.ts";
 import { CidrSet } from "./cidr.ts";
+import { ExchangeContext } from "./context.ts";
 import { type ClientFacts, forwardingOf } from "./forwarding.ts";
 import type { HeaderList } from "./hop.ts";
 import { errorReply } from "./errors.ts";
@@ -48,6 +52,11 @@ export interface RequestPathOptions {
   readonly onUpstreamFailure?: UpstreamFailureListener;
   /** Peers whose forwarding headers are believed (`--trusted-proxies`); absent: nobody. */
   readonly trustedProxies?: CidrSet;
+  /**
+   * The transport of upgrade requests when `transport` cannot tunnel (`fetch`): the h1 client.
+   * Absent: `transport`.
+   */
+  readonly upgradeTransport?: UpstreamTransport;
 }
 
 const NOBODY = new CidrSet([]);
@@ -96,8 +105,10 @@ export class RequestPath {
   readonly #retries: number;
   readonly #onUpstreamFailure: UpstreamFailureListener | undefined;
   readonly #trusted: CidrSet;
+  readonly #upgradeTransport: UpstreamTransport;
 
   constructor(options: RequestPathOptions) {
+    this.#upgradeTransport = options.upgradeTransport ?? options.transport;
     this.#trusted = options.trustedProxies ?? NOBODY;
     this.#router = options.router;
     this.#transport = options.transport;
@@ -116,14 +127,19 @@ export class RequestPath {
    */
   async handle(request: ProxyRequest): Promise<UpstreamReply> {
     const authority = request.authority;
-    const pool = this.#router.route(authority);
-    if (pool === undefined) {
+    const target = request.target;
+    const destination = this.#router.resolve(authority, target);
+    if (destination === undefined) {
       return errorReply(
         "unknown-host",
         authority === null ? "request has no Host header" : `no backend for host "${authority}"`,
       );
     }
-    const first = pool.pick();
+    const pool = destination.pool;
+    const forwarded = forwardingOf(request.headers, authority ?? "", request.client, this.#trusted);
+    // The client a balancer hashes on is the one forwarding names (a trusted proxy's client).
+    const context = new ExchangeContext(request.headers, forwarded.realIp, target);
+    const first = pool.pick(context);
     if (first === undefined) {
       return errorReply("no-server", `no server available for backend "${pool.name}"`);
     }
@@ -137,9 +153,9 @@ export class RequestPath {
     }
     const upstreamRequest: UpstreamRequest = {
       method: request.method,
-      target: request.target,
+      target: forwardTarget(target, destination.strip),
       headers: request.headers,
-      forwarded: forwardingOf(request.headers, authority ?? "", request.client, this.#trusted),
+      forwarded,
       body,
       bodyLength: request.bodyLength,
       upgrade: request.upgrade,
@@ -147,12 +163,21 @@ export class RequestPath {
       signal: request.signal,
     };
 
+    const transport = request.upgrade === undefined ? this.#transport : this.#upgradeTransport;
     let upstream: Upstream = first;
     let tried: Upstream[] | undefined;
     for (let attempt = 0;; attempt++) {
+      // The selector hears of every exchange: least_conn counts it in flight, ewma times it.
+      pool.begin(upstream);
+      const started = performance.now();
       try {
-        return await this.#transport.exchange(upstreamRequest, upstream);
+        const reply = await transport.exchange(upstreamRequest, upstream);
+        pool.end(upstream, performance.now() - started, true);
+        const cookie = pool.sticky === undefined ? undefined : pool.stickyCookie(context, upstream);
+        if (cookie !== undefined) reply.headers.push(["set-cookie", cookie]);
+        return reply;
       } catch (err) {
+        pool.end(upstream, performance.now() - started, false);
         const error = err instanceof UpstreamError
           ? err
           : new UpstreamError("broken", String(err), true, err);
@@ -160,8 +185,9 @@ export class RequestPath {
           return errorReply("upstream-unreachable", "client went away");
         }
         this.#onUpstreamFailure?.(pool.name, upstream.key, error);
+        // Retries go through the same selector (and sticky cookie), never to a server tried.
         const next = attempt < this.#retries && canRetry(request.method, error)
-          ? pool.pickAnother(tried = tried ?? [upstream])
+          ? pool.pick(context, tried = tried ?? [upstream])
           : undefined;
         if (next === undefined) {
           // The server's address stays inside: clients at the edge learn only what failed.
@@ -204,4 +230,19 @@ async function readWhole(
 function canRetry(method: string, error: UpstreamError): boolean {
   if (error.bodyConsumed) return false;
   return error.failure === "connect" || IDEMPOTENT_METHODS.has(method);
+}
+
+/**
+ * Path and query exactly as the client sent them, from a `Deno.serve` request URL: it keeps the
+ * raw request target after `scheme://authority`, so slicing it avoids a `URL` object and any
+ * normalisation of `..`, `%2F` or case.
+ *
+ * @example
+ * ```ts
+ * targetOf("http://a.test/a/../b?x=1"); // "/a/../b?x=1"
+ * ```
+ */
+export function targetOf(url: string): string {
+  const slash = url.indexOf("/", url.indexOf("://") + 3);
+  return slash === -1 ? "/" : url.slice(slash);
 }

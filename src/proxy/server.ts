@@ -1,12 +1,12 @@
 /**
  * The proxy listener, in the main isolate or in a worker: dynlb's own HTTP/1.1 server (`h1`, the
- * default) or `Deno.serve` (`serve`), both in front of the same request path. Everything it
- * needs arrives as plain data so a worker can build it from a message.
+ * default) or `Deno.serve` (`serve`), both in front of the same request path (`request_path.ts`).
+ * Everything it needs arrives as plain data so a worker can build it from a message.
  *
  * @module
  */
-import type { Address } from "../cli/options.ts";
 import { formatHostPort } from "../address.ts";
+import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
 import { CidrSet } from "./cidr.ts";
 import { proxyError } from "./errors.ts";
@@ -14,9 +14,11 @@ import { FetchTransport } from "./fetch_transport.ts";
 import { type ClientTimeouts, H1Server } from "./h1/server.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { replyToResponse } from "./reply.ts";
-import { RequestPath, type UpstreamFailureListener } from "./request_path.ts";
+import { RequestPath, targetOf, type UpstreamFailureListener } from "./request_path.ts";
 import type { Router } from "./router.ts";
+import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
+import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 
 /** Upstream clients to choose from with `--upstream-transport`. */
 export type TransportName = "h1" | "fetch";
@@ -36,7 +38,10 @@ export interface ProxySettings {
   readonly client: ClientTimeouts;
   /** Client connections per process (h1 listener). */
   readonly maxConnections: number;
-  /** The process-wide connection counter (a `SharedArrayBuffer` view) when several isolates listen. */
+  /**
+   * The process-wide connection counter (a `SharedArrayBuffer` view) when several isolates
+   * listen; absent: this isolate counts alone.
+   */
   readonly connectionCount?: Int32Array;
   readonly retries: number;
   /** `--trusted-proxies`: CIDR ranges (already validated). */
@@ -88,50 +93,114 @@ export function createTransport(
   }
 }
 
+/** A proxy whose request path is built but whose listener is not open yet. */
+export interface PreparedProxy {
+  /**
+   * Opens the listener (throws {@link ListenError}), on `settings.listen` unless told another
+   * address (a pool of workers resolves port 0 once for all).
+   */
+  listen(address?: Address, reusePort?: boolean): ProxyServer;
+  /** Closes upstream connections (when the listener never opened). */
+  close(): void;
+}
+
 /**
- * Starts a proxy listener routing with `router`.
+ * Builds the request path routing with `router`; the listener opens on `listen()`, once the
+ * router has the config in force (a listener that accepts earlier would answer 404 to every host).
  *
  * @example
  * ```ts
- * const server = serveProxy(new Router(), settings);
+ * const proxy = prepareProxy(router, settings);
+ * await router.applyConfig(config, 1, []);
+ * const server = proxy.listen();
  * ```
  */
-export function serveProxy(
+export function prepareProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
-): ProxyServer {
+): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
+  const trustedProxies = new CidrSet(settings.trustedProxies);
+  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
+  if (settings.listener === "h1") {
+    // Only the h1 client can tunnel: with fetch, upgrade requests still go through one.
+    const tunnels = transport instanceof H1Transport
+      ? transport
+      : new H1Transport(settings.timeouts);
+    const path = new RequestPath({
+      router,
+      transport,
+      retries: settings.retries,
+      onUpstreamFailure,
+      trustedProxies,
+      upgradeTransport: tunnels,
+    });
+    const closeTransports = () => {
+      transport.close();
+      tunnels.close();
+    };
+    return {
+      listen(address = settings.listen, reusePort = settings.reusePort) {
+        const listener = listenTcp("proxy", address, reusePort);
+        const server = new H1Server({
+          path,
+          timeouts: settings.client,
+          maxConnections: settings.maxConnections,
+          connectionCount: settings.connectionCount,
+        });
+        server.serve(listener, { proto: "http" });
+        return {
+          addr: listener.addr,
+          shutdown: () => server.shutdown(),
+          close: () => {
+            server.close();
+            closeTransports();
+          },
+        };
+      },
+      close: closeTransports,
+    };
+  }
   const path = new RequestPath({
     router,
     transport,
     retries: settings.retries,
     onUpstreamFailure,
-    trustedProxies: new CidrSet(settings.trustedProxies),
+    trustedProxies,
   });
-  if (settings.listener === "serve") {
-    const server = listen("proxy", settings.listen, serveHandler(path), settings.reusePort);
-    return {
-      addr: server.addr,
-      shutdown: () => server.shutdown(),
-      close: () => transport.close(),
-    };
-  }
-  const listener = listenTcp("proxy", settings.listen, settings.reusePort);
-  const server = new H1Server({
-    path,
-    timeouts: settings.client,
-    maxConnections: settings.maxConnections,
-    connectionCount: settings.connectionCount,
-  });
-  server.serve(listener, { proto: "http" });
+  const proxy = serveHandler(path);
+  const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
+  const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
+    switch (upgradeOf(request.headers)) {
+      case "none":
+        return proxy(request, info);
+      case "websocket":
+        return relay.handle(request, info);
+      case "other":
+        return proxyError(
+          "upgrade-not-supported",
+          "this listener relays WebSocket upgrades only",
+        );
+    }
+  };
+  const close = () => {
+    relay.close();
+    transport.close();
+  };
   return {
-    addr: listener.addr,
-    shutdown: () => server.shutdown(),
-    close: () => {
-      server.close();
-      transport.close();
+    listen(address = settings.listen, reusePort = settings.reusePort) {
+      const server = listen("proxy", address, handler, reusePort);
+      return {
+        addr: server.addr,
+        shutdown: async () => {
+          await server.shutdown();
+          await relay.drained();
+        },
+        close,
+      };
     },
+    close,
   };
 }
 
@@ -165,16 +234,6 @@ export function serveHandler(
 }
 
 /**
- * Path and query exactly as the client sent them. `Deno.serve` keeps the raw request target in
- * `request.url` after `scheme://authority`, so slicing it avoids a `URL` object and any
- * normalisation of `..`, `%2F` or case.
- */
-function targetOf(url: string): string {
-  const slash = url.indexOf("/", url.indexOf("://") + 3);
-  return slash === -1 ? "/" : url.slice(slash);
-}
-
-/**
  * A TCP listener on an address, with a start-up error that names the address and the cause.
  *
  * @example
@@ -196,9 +255,33 @@ function listenError(what: string, address: Address, err: unknown): ListenError 
     : err instanceof Deno.errors.PermissionDenied
     ? "permission denied"
     : (err as Error).message;
-  return new ListenError(
-    `cannot listen on ${formatHostPort(address.hostname, address.port)} (${what}): ${reason}`,
-  );
+  const where = formatHostPort(address.hostname, address.port);
+  return new ListenError(`cannot listen on ${where} (${what}): ${reason}`);
+}
+
+/** The `addr:port` of every server in a snapshot. */
+function serverKeys(snapshot: Snapshot): Set<string> {
+  const keys = new Set<string>();
+  for (const pool of snapshot.backends.values()) {
+    for (const server of pool.servers) keys.add(server.key);
+  }
+  return keys;
+}
+
+/**
+ * Starts a proxy listener routing with `router` at once.
+ *
+ * @example
+ * ```ts
+ * const server = serveProxy(new Router(), settings);
+ * ```
+ */
+export function serveProxy(
+  router: Router,
+  settings: ProxySettings,
+  onUpstreamFailure?: UpstreamFailureListener,
+): ProxyServer {
+  return prepareProxy(router, settings, onUpstreamFailure).listen();
 }
 
 /**

@@ -179,6 +179,11 @@ export interface UpstreamTransport {
    * whole. Rejects only with {@link UpstreamError}.
    */
   exchange(request: UpstreamRequest, upstream: Upstream): Promise<UpstreamReply>;
+  /**
+   * Forgets servers whose `addr:port` key is not in `keys` (they left the config): idle pooled
+   * connections close now, busy ones once their exchange is over — never under a request.
+   */
+  retain?(keys: ReadonlySet<string>): void;
   /** Closes pooled connections. */
   close(): void;
 }

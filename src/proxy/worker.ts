@@ -1,6 +1,7 @@
 /**
  * Entry point of a proxy worker isolate: a router and a proxy listener sharing the port with the
- * other workers (`reusePort`), fed by the control plane's messages.
+ * other workers (`reusePort`), fed by the control plane's messages. The listener opens only when
+ * told to (`listen`), after the worker has the config in force.
  *
  * @module
  */
@@ -9,9 +10,10 @@ import type { Config } from "../config/types.ts";
 import { type LogLevel, setLogLevel } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { Router } from "./router.ts";
-import { ListenError, type ProxyServer, serveProxy } from "./server.ts";
+import { ListenError, type PreparedProxy, prepareProxy, type ProxyServer } from "./server.ts";
 
 const router = new Router();
+let proxy: PreparedProxy | undefined;
 let server: ProxyServer | undefined;
 
 function send(message: FromWorker): void {
@@ -23,15 +25,20 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   switch (message.type) {
     case "start":
       setLogLevel(message.logLevel as LogLevel);
+      proxy = prepareProxy(router, message.settings, (backend, server, error) =>
+        send({
+          type: "upstream-failure",
+          backend,
+          server,
+          failure: error.failure,
+          message: error.message,
+        }));
+      send({ type: "prepared" });
+      break;
+    case "listen":
+      // Only once the pool has seen this worker apply the config in force.
       try {
-        server = serveProxy(router, message.settings, (backend, server, error) =>
-          send({
-            type: "upstream-failure",
-            backend,
-            server,
-            failure: error.failure,
-            message: error.message,
-          }));
+        server = proxy!.listen(message.address, true);
         send({ type: "listening", addr: server.addr });
       } catch (err) {
         if (!(err instanceof ListenError)) throw err;
@@ -43,7 +50,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         JSON.parse(message.json) as Config,
         message.version,
         message.down,
-        message.cursors,
+        message.counters,
       );
       send({ type: "applied", version: message.version });
       break;
@@ -52,7 +59,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       break;
     case "shutdown":
       await server?.shutdown();
-      server?.close();
+      (server ?? proxy)?.close();
       send({ type: "stopped" });
       self.close();
       break;

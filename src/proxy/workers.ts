@@ -1,15 +1,19 @@
 /**
  * Runs the data plane in several worker isolates that share the proxy port (`reusePort`), and
  * presents them to the control plane as one {@link DataPlane}: a config is in force once every
- * worker has compiled it.
+ * worker has compiled it. Workers open their listeners only when told to ({@link WorkerPool.listen}),
+ * so no connection is accepted before the first config is in force everywhere.
  *
  * @module
  */
+import { sharedCounters } from "../balance/memory.ts";
+import type { Address } from "../cli/options.ts";
 import type { Config } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
+import { portHeld } from "./port_owner.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./request_path.ts";
@@ -30,11 +34,11 @@ interface Member {
  * ```ts
  * const pool = await WorkerPool.start(2, settings, "info", onFailure);
  * await pool.applyConfig(config, 1, []);
+ * await pool.listen();
  * ```
  */
 export class WorkerPool implements DataPlane {
-  /** Where the workers listen. */
-  readonly addr: Deno.NetAddr;
+  #addr: Deno.NetAddr | undefined;
   #members: Member[] = [];
   readonly #settings: ProxySettings;
   readonly #logLevel: string;
@@ -47,13 +51,11 @@ export class WorkerPool implements DataPlane {
   #restarts = 0;
 
   private constructor(
-    addr: Deno.NetAddr,
     settings: ProxySettings,
     logLevel: string,
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string,
   ) {
-    this.addr = addr;
     this.#settings = settings;
     this.#logLevel = logLevel;
     this.#onUpstreamFailure = onUpstreamFailure;
@@ -61,8 +63,8 @@ export class WorkerPool implements DataPlane {
   }
 
   /**
-   * Starts `count` workers listening on `settings.listen`. Port 0 is resolved first, so that
-   * every worker binds the same port. `workerUrl` replaces the worker module (for tests).
+   * Starts `count` workers with their request path ready but no listener: {@link listen} opens
+   * them once the first config is in force. `workerUrl` replaces the worker module (for tests).
    */
   static async start(
     count: number,
@@ -71,25 +73,10 @@ export class WorkerPool implements DataPlane {
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string = WORKER_URL,
   ): Promise<WorkerPool> {
-    let listen = settings.listen;
-    let reserve: Deno.Listener | undefined;
-    if (listen.port === 0) {
-      // Hold the port until the workers have it, then let go (its queue is empty: nobody knows
-      // the port yet).
-      try {
-        reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
-      } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        throw new ListenError(`cannot listen on ${listen.hostname}:0 (proxy): ${reason}`);
-      }
-      listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
-    }
     // One connection count for the whole process: --max-connections is per process.
     const connectionCount = new Int32Array(new SharedArrayBuffer(4));
-    const shared: ProxySettings = { ...settings, listen, reusePort: true, connectionCount };
     const pool = new WorkerPool(
-      { transport: "tcp", hostname: listen.hostname, port: listen.port },
-      shared,
+      { ...settings, connectionCount },
       logLevel,
       onUpstreamFailure,
       workerUrl,
@@ -98,15 +85,55 @@ export class WorkerPool implements DataPlane {
       for (let i = 0; i < count; i++) {
         const member = pool.#spawn(i);
         pool.#members.push(member);
-        await started(member, shared, logLevel);
+        await prepared(member, pool.#settings, logLevel);
       }
       return pool;
     } catch (err) {
       pool.terminate();
       throw err;
+    }
+  }
+
+  /** Where the workers listen (after {@link listen}). */
+  get addr(): Deno.NetAddr {
+    if (this.#addr === undefined) throw new Error("the worker pool is not listening");
+    return this.#addr;
+  }
+
+  /**
+   * Opens every worker's listener on `settings.listen`. Port 0 is resolved first, so that every
+   * worker binds the same port. Without `settings.reusePort` the port must be free: workers
+   * share it among themselves, never with another process.
+   */
+  async listen(): Promise<Deno.NetAddr> {
+    let listen = this.#settings.listen;
+    let reserve: Deno.Listener | undefined;
+    try {
+      if (listen.port === 0) {
+        // Hold the port until the workers have it, then let go (its queue is empty: nobody knows
+        // the port yet).
+        reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
+        listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
+      } else if (!this.#settings.reusePort && await portHeld(listen.hostname, listen.port)) {
+        throw new Deno.errors.AddrInUse();
+      }
+    } catch (err) {
+      const reason = err instanceof Deno.errors.AddrInUse
+        ? "address already in use"
+        : err instanceof Error
+        ? err.message
+        : String(err);
+      throw new ListenError(
+        `cannot listen on ${listen.hostname}:${listen.port} (proxy): ${reason}`,
+      );
+    }
+    try {
+      for (const member of this.#members) await listening(member, listen);
     } finally {
       reserve?.close();
     }
+    this.#addr = { transport: "tcp", hostname: listen.hostname, port: listen.port };
+    return this.#addr;
   }
 
   /** Workers started again after one failed. */
@@ -115,8 +142,9 @@ export class WorkerPool implements DataPlane {
   }
 
   applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void> {
-    // Workers walk each backend's schedule together, so weights hold across the whole port.
-    const cursors = new Uint32Array(new SharedArrayBuffer(4 * Math.max(1, config.backends.length)));
+    // Workers walk each backend's schedule together, so weights hold across the whole port, and
+    // see each other's requests in flight (least_conn, ewma).
+    const counters = sharedCounters(config);
     // JSON text crosses isolates faster than a structured clone of a large object graph, and
     // each worker parses it in parallel.
     const message: ToWorker = {
@@ -124,7 +152,7 @@ export class WorkerPool implements DataPlane {
       json: JSON.stringify(config),
       version,
       down,
-      cursors,
+      counters,
     };
     this.#lastConfig = message;
     this.#health.clear();
@@ -205,21 +233,30 @@ export class WorkerPool implements DataPlane {
     for (const [version, resolve] of failed.waiting) member.waiting.set(version, resolve);
     if (this.#lastConfig !== undefined) member.worker.postMessage(this.#lastConfig);
     for (const message of this.#health.values()) member.worker.postMessage(message);
-    await started(member, this.#settings, this.#logLevel);
+    await prepared(member, this.#settings, this.#logLevel);
+    if (this.#addr !== undefined) await listening(member, this.#addr);
     this.#restarts++;
   }
 }
 
-function started(member: Member, settings: ProxySettings, logLevel: string): Promise<Deno.NetAddr> {
+function reply(member: Member, message: ToWorker, ok: FromWorker["type"]): Promise<FromWorker> {
   return new Promise((resolve, reject) => {
     const onMessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
-      if (message.type === "listening") resolve(message.addr);
+      if (message.type === ok) resolve(message);
       else if (message.type === "listen-failed") reject(new ListenError(message.message));
       else return;
       member.worker.removeEventListener("message", onMessage);
     };
     member.worker.addEventListener("message", onMessage);
-    member.worker.postMessage({ type: "start", settings, logLevel } satisfies ToWorker);
+    member.worker.postMessage(message);
   });
+}
+
+async function prepared(member: Member, settings: ProxySettings, logLevel: string): Promise<void> {
+  await reply(member, { type: "start", settings, logLevel }, "prepared");
+}
+
+async function listening(member: Member, address: Address): Promise<void> {
+  await reply(member, { type: "listen", address }, "listening");
 }

@@ -42,6 +42,7 @@ Deno.test("a worker that dies is replaced, with the running config, before it li
       1,
       [],
     );
+    await pool.listen();
     const lb = { proxy: `http://127.0.0.1:${pool.addr.port}` };
     assertEquals((await get(lb, "w.test")).body, "ok");
 

@@ -139,6 +139,15 @@ export class H1Transport implements UpstreamTransport {
     return await new Exchange(this, pool, conn, request, false).run(upstream);
   }
 
+  retain(keys: ReadonlySet<string>): void {
+    for (const [key, pool] of this.#pools) {
+      if (keys.has(key)) continue;
+      // Busy connections are no longer members: their exchange finishes, then they close.
+      pool.close();
+      this.#pools.delete(key);
+    }
+  }
+
   close(): void {
     this.#closed = true;
     for (const pool of this.#pools.values()) pool.close();

@@ -7,6 +7,7 @@ import { closedPort, type RawConn, rawServer } from "../../../tests/_scripted_se
 import { upstreamOf } from "../../balance/upstream.ts";
 import { UpstreamError, type UpstreamRequest } from "../transport.ts";
 import { H1Transport } from "./transport.ts";
+import { eventually } from "../../../tests/_dynlb.ts";
 
 const encoder = new TextEncoder();
 const TIMEOUTS = { connectMs: 2000, responseMs: 5000 };
@@ -509,6 +510,44 @@ Deno.test("chunked, HEAD, 204 and until-close responses; keep-alive across them"
     assertEquals(await old.text(), "until close");
     assertEquals(transport.pool(upstream.key)?.size, 0);
   } finally {
+    transport.close();
+    await server.close();
+  }
+});
+
+Deno.test("a server that left the config: idle connections close now, a busy one after its exchange", async () => {
+  const release = Promise.withResolvers<void>();
+  const closed: number[] = [];
+  const server = rawServer(async (c, index) => {
+    for (;;) {
+      const r = await c.readRequest();
+      if (r === null) break;
+      if (r.head.startsWith("GET /slow")) await release.promise;
+      await c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+    closed.push(index);
+  });
+  const upstream = upstreamOf("127.0.0.1", server.port, 1);
+  const transport = new H1Transport(TIMEOUTS);
+  try {
+    // Two pooled connections: one goes idle, the other carries a slow request.
+    const first = transport.send(request("GET", "/"), upstream);
+    const second = transport.send(request("GET", "/"), upstream);
+    await (await first).text();
+    await (await second).text();
+    assertEquals(transport.pool(upstream.key)?.idleCount, 2);
+    const slow = transport.send(request("GET", "/slow"), upstream);
+    await eventually(() => transport.pool(upstream.key)?.idleCount === 1);
+
+    transport.retain(new Set());
+    await eventually(() => closed.length === 1); // the idle one, at once
+    release.resolve();
+    const response = await slow;
+    assertEquals([response.status, await response.text()], [200, "ok"]);
+    await eventually(() => closed.length === 2); // the busy one, after its answer
+    assertEquals(transport.pool(upstream.key), undefined);
+  } finally {
+    release.resolve();
     transport.close();
     await server.close();
   }

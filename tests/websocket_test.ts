@@ -1,0 +1,202 @@
+/**
+ * WebSocket through dynlb, end to end, under each listener: dynlb as a subprocess in front of a
+ * real WebSocket server (`Deno.upgradeWebSocket`), with the standard `WebSocket` client and a
+ * raw-frame client for what that API hides.
+ */
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { configFile, configOf } from "./_backend.ts";
+import { eventually, postConfig, startDynlb } from "./_dynlb.ts";
+import {
+  closeEvent,
+  nextMessage,
+  OP,
+  openWebSocket,
+  rawWebSocket,
+  startWsBackend,
+} from "./_websocket.ts";
+
+type Listener = "serve" | "h1";
+const LISTENERS: readonly Listener[] = ["serve", "h1"];
+const listenerArgs = (listener: Listener): string[] => ["--listener", listener];
+
+const decoder = new TextDecoder();
+
+for (const listener of LISTENERS) {
+  const t = (name: string) => `[listener=${listener}] websocket: ${name}`;
+  const start = async (routes: Parameters<typeof configOf>[0], ...more: string[]) => {
+    const path = await configFile(configOf(routes));
+    return await startDynlb(["--config-file", path, ...listenerArgs(listener), ...more]);
+  };
+
+  Deno.test(t("text and binary echo, subprotocol, Host and forwarding headers"), async () => {
+    await using echo = await startWsBackend("a");
+    await using lb = await start({ "ws.test": [{ port: echo.port }] });
+    await using ws = await openWebSocket(lb.proxy, "ws.test", "/chat?room=1", ["x", "chat"]);
+    assertEquals(ws.protocol, "chat");
+    ws.send("hello");
+    assertEquals(await nextMessage(ws), "hello");
+    ws.send(new Uint8Array([0, 1, 2, 255]));
+    assertEquals([...new Uint8Array(await nextMessage(ws) as ArrayBuffer)], [0, 1, 2, 255]);
+    ws.send("");
+    assertEquals(await nextMessage(ws), "");
+    const seen = echo.seen[0];
+    assertEquals(seen.target, "/chat?room=1");
+    assertEquals(seen.headers.get("host"), "ws.test");
+    assertEquals(seen.headers.get("x-forwarded-for"), "127.0.0.1");
+    assertEquals(seen.headers.get("sec-websocket-protocol"), "x, chat");
+  });
+
+  Deno.test(t("a 1 MiB message each way"), async () => {
+    await using echo = await startWsBackend("a");
+    await using lb = await start({ "ws.test": [{ port: echo.port }] });
+    await using ws = await openWebSocket(lb.proxy, "ws.test");
+    const big = new Uint8Array(1024 * 1024).map((_, i) => (i * 7) & 0xff);
+    ws.send(big);
+    const back = new Uint8Array(await nextMessage(ws) as ArrayBuffer);
+    assertEquals(back.length, big.length);
+    assert(back.every((b, i) => b === big[i]), "the same bytes came back");
+    const text = "é".repeat(512 * 1024);
+    ws.send(text);
+    assertEquals(await nextMessage(ws), text);
+  });
+
+  Deno.test(t("ping gets pong; fragmented messages arrive whole"), async () => {
+    await using echo = await startWsBackend("a");
+    await using lb = await start({ "ws.test": [{ port: echo.port }] });
+    await using raw = await rawWebSocket(lb.proxy, "ws.test");
+    assertEquals(raw.status, 101);
+    await raw.send(OP.ping, "are you there");
+    const pong = await raw.frame();
+    assertEquals([pong.opcode, decoder.decode(pong.payload)], [OP.pong, "are you there"]);
+    await raw.send(OP.text, "frag", false);
+    await raw.send(OP.continuation, "ment", false);
+    await raw.send(OP.continuation, "ed", true);
+    const whole = await raw.frame();
+    assertEquals([whole.opcode, whole.fin, decoder.decode(whole.payload)], [
+      OP.text,
+      true,
+      "fragmented",
+    ]);
+  });
+
+  Deno.test(t("close codes and reasons pass both ways"), async () => {
+    await using echo = await startWsBackend("a");
+    await using lb = await start({ "ws.test": [{ port: echo.port }] });
+    // The server closes: the client sees its code and reason.
+    for (const [code, reason] of [[4001, "bye"], [1011, "server trouble"], [1000, ""]] as const) {
+      await using ws = await openWebSocket(lb.proxy, "ws.test");
+      ws.send(`close ${code} ${reason}`);
+      const event = await closeEvent(ws);
+      assertEquals([event.code, event.reason], [code, reason]);
+    }
+    // The client closes: the server sees its code and reason.
+    const ws = await openWebSocket(lb.proxy, "ws.test");
+    ws.send("x");
+    await nextMessage(ws);
+    ws.close(4321, "client leaves");
+    await closeEvent(ws);
+    const index = echo.seen.length - 1;
+    assertEquals(await echo.closedAt(index), { code: 4321, reason: "client leaves" });
+  });
+
+  Deno.test(t("100 concurrent sockets each get their own answers"), async () => {
+    await using a = await startWsBackend("a");
+    await using b = await startWsBackend("b");
+    await using lb = await start({ "ws.test": [{ port: a.port }, { port: b.port }] });
+    const sockets = await Promise.all(
+      Array.from({ length: 100 }, () => openWebSocket(lb.proxy, "ws.test")),
+    );
+    try {
+      await eventually(() => a.open + b.open === 100, 10_000, "100 sockets open at the servers");
+      assert(a.open > 0 && b.open > 0, "balanced over both servers");
+      await Promise.all(sockets.map(async (ws, i) => {
+        for (let round = 0; round < 5; round++) {
+          ws.send(`${i}:${round}`);
+          assertEquals(await nextMessage(ws), `${i}:${round}`);
+        }
+      }));
+    } finally {
+      await Promise.all(sockets.map((ws) => ws[Symbol.asyncDispose]()));
+    }
+  });
+
+  Deno.test(t("an open socket survives a config change; new ones follow it"), async () => {
+    await using a = await startWsBackend("a");
+    await using b = await startWsBackend("b");
+    await using lb = await start({ "ws.test": [{ port: a.port }] });
+    await using old = await openWebSocket(lb.proxy, "ws.test");
+    old.send("name");
+    assertEquals(await nextMessage(old), "a");
+    const posted = await postConfig(lb, configOf({ "ws.test": [{ port: b.port }] }));
+    assertEquals(posted.status, 200);
+    await using fresh = await openWebSocket(lb.proxy, "ws.test");
+    fresh.send("name");
+    assertEquals(await nextMessage(fresh), "b");
+    for (let i = 0; i < 3; i++) {
+      old.send(`still ${i}`);
+      assertEquals(await nextMessage(old), `still ${i}`);
+    }
+  });
+
+  Deno.test(t("SIGTERM ends open sockets (h1: after the drain), and dynlb exits 0"), async () => {
+    await using echo = await startWsBackend("a");
+    await using lb = await start({ "ws.test": [{ port: echo.port }] }, "--shutdown-timeout", "2");
+    await using ws = await openWebSocket(lb.proxy, "ws.test");
+    ws.send("x");
+    await nextMessage(ws);
+    const exited = lb.stop("SIGTERM");
+    if (listener === "h1") {
+      // The h1 listener lets tunnels run during the drain, then cuts them at the timeout.
+      ws.send("during the drain");
+      assertEquals(await nextMessage(ws), "during the drain");
+      assertEquals((await closeEvent(ws)).wasClean, false, "cut, not closed with a code");
+      assertEquals(await exited, 0);
+      return;
+    }
+    const event = await closeEvent(ws);
+    // Deno.serve closes upgraded sockets itself when it shuts down: "going away".
+    assertEquals(event.code, 1001);
+    assertEquals(await exited, 0);
+    await echo.closedAt(0);
+  });
+
+  Deno.test(t("the server speaks first"), async () => {
+    await using echo = await startWsBackend("a");
+    await using lb = await start({ "ws.test": [{ port: echo.port }] });
+    await using ws = await openWebSocket(lb.proxy, "ws.test", "/hello");
+    assertEquals(await nextMessage(ws), "hello from a");
+  });
+
+  Deno.test(t("unknown host and dead server are ordinary error answers"), async () => {
+    await using echo = await startWsBackend("a");
+    await using lb = await start({ "ws.test": [{ port: echo.port }] });
+    await using unknown = await rawWebSocket(lb.proxy, "nowhere.test");
+    assertEquals(unknown.status, 404);
+    await echo.close();
+    await using dead = await rawWebSocket(lb.proxy, "ws.test");
+    assertEquals(dead.status, 502);
+    assertMatch(dead.head, /x-dynlb-error: upstream-unreachable/i);
+  });
+}
+
+Deno.test("[listener=serve] websocket: a refused upgrade is a 502, other upgrades a 501", async () => {
+  await using echo = await startWsBackend("a");
+  const path = await configFile(configOf({ "ws.test": [{ port: echo.port }] }));
+  await using lb = await startDynlb(["--config-file", path, ...listenerArgs("serve")]);
+  // Deno's WebSocket client does not expose a refusal: the serve listener answers 502.
+  for (const target of ["/plain", "/refuse"]) {
+    await using raw = await rawWebSocket(lb.proxy, "ws.test", target);
+    assertEquals(raw.status, 502);
+  }
+  const { hostname, port } = new URL(lb.proxy);
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  await conn.write(new TextEncoder().encode(
+    "GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: upgrade\r\nUpgrade: foo/1\r\n\r\n",
+  ));
+  const buffer = new Uint8Array(4096);
+  const n = await conn.read(buffer);
+  conn.close();
+  const answer = decoder.decode(buffer.subarray(0, n ?? 0));
+  assertMatch(answer, /^HTTP\/1\.1 501/);
+  assertMatch(answer, /x-dynlb-error: upgrade-not-supported/i);
+});
