@@ -42,7 +42,8 @@ const latencies = new WeakMap<BackendMemory, Float64Array>();
 export class EwmaSelector implements Selector {
   readonly #servers: readonly Upstream[];
   readonly #counters: Int32Array;
-  readonly #inflight: number;
+  /** Index of each configured server's in-flight count. */
+  readonly #inflight: readonly number[];
   /** Configured position of each server. */
   readonly #indexOf: Map<Upstream, number>;
   readonly #latency: Float64Array;
@@ -80,13 +81,13 @@ export class EwmaSelector implements Selector {
 
   begin(server: Upstream): void {
     const index = this.#indexOf.get(server);
-    if (index !== undefined) Atomics.add(this.#counters, this.#inflight + index, 1);
+    if (index !== undefined) Atomics.add(this.#counters, this.#inflight[index], 1);
   }
 
   end(server: Upstream, ms: number, ok: boolean): void {
     const index = this.#indexOf.get(server);
     if (index === undefined) return;
-    Atomics.sub(this.#counters, this.#inflight + index, 1);
+    Atomics.sub(this.#counters, this.#inflight[index], 1);
     this.#observe(index, ok ? ms : Math.max(ms, FAILURE_MS), performance.now());
   }
 
@@ -98,7 +99,7 @@ export class EwmaSelector implements Selector {
 
   #cost(server: Upstream, now: number): number {
     const index = this.#indexOf.get(server)!;
-    const inflight = Atomics.load(this.#counters, this.#inflight + index);
+    const inflight = Atomics.load(this.#counters, this.#inflight[index]);
     // The small constant keeps servers never measured (cost 0) ordered by their load.
     return (this.#decayed(index, now) + 0.001) * (Math.max(0, inflight) + 1) / server.weight;
   }

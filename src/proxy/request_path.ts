@@ -12,8 +12,9 @@
  * - selection: `pool.pick(context, tried)` with `pool.begin`/`pool.end` around each attempt and
  *   sticky cookies (the backend's selector, one algorithm per file in `balance/`);
  * - forwarding headers: `forwardingOf` in `forwarding.ts` (`--trusted-proxies`);
- * - observation: `onUpstreamFailure` per failed attempt (passive health), and the reply or
- *   error each call of {@link RequestPath.handle} returns.
+ * - observation: `onUpstreamFailure` per failed attempt (passive health), the metrics
+ *   `recorder` (request, attempt, retry), the request id, and the access log entry finished by the
+ *   reply's `delivered` once the listener has sent the answer.
  *
  * @module
  */
@@ -22,7 +23,10 @@ import { forwardTarget } from "../config/route.ts";
 import { CidrSet } from "./cidr.ts";
 import { ExchangeContext } from "./context.ts";
 import { type ClientFacts, forwardingOf } from "./forwarding.ts";
-import type { HeaderList } from "./hop.ts";
+import type { AccessEntry } from "../access/format.ts";
+import { clientRequestId } from "../access/request_id.ts";
+import type { RequestRecorder } from "../metrics/recorder.ts";
+import { type Forwarded, type HeaderList, headerValue } from "./hop.ts";
 import { errorReply } from "./errors.ts";
 import type { Router } from "./router.ts";
 import {
@@ -57,6 +61,12 @@ export interface RequestPathOptions {
    * Absent: `transport`.
    */
   readonly upgradeTransport?: UpstreamTransport;
+  /** Counts requests, attempts and latencies (absent: metrics off). */
+  readonly recorder?: RequestRecorder;
+  /** Gets one entry per request once its answer is delivered (absent: no access log). */
+  readonly accessLog?: (entry: AccessEntry) => void;
+  /** The request id header (lower case); absent: `x-request-id`. */
+  readonly requestIdHeader?: string;
 }
 
 const NOBODY = new CidrSet([]);
@@ -79,6 +89,8 @@ export interface ProxyRequest {
   readonly upgrade?: string;
   /** Whether the client takes a chunked body as the server sent it (HTTP/1.1 client). */
   readonly rawChunked?: boolean;
+  /** `HTTP/1.1` (default) or `HTTP/1.0`, for the access log. */
+  readonly protocol?: string;
   /** Aborts when the client goes away. */
   readonly signal: AbortSignal;
 }
@@ -106,8 +118,14 @@ export class RequestPath {
   readonly #onUpstreamFailure: UpstreamFailureListener | undefined;
   readonly #trusted: CidrSet;
   readonly #upgradeTransport: UpstreamTransport;
+  readonly #recorder: RequestRecorder | undefined;
+  readonly #accessLog: ((entry: AccessEntry) => void) | undefined;
+  readonly #idHeader: string;
 
   constructor(options: RequestPathOptions) {
+    this.#recorder = options.recorder;
+    this.#accessLog = options.accessLog;
+    this.#idHeader = options.requestIdHeader ?? "x-request-id";
     this.#upgradeTransport = options.upgradeTransport ?? options.transport;
     this.#trusted = options.trustedProxies ?? NOBODY;
     this.#router = options.router;
@@ -123,84 +141,182 @@ export class RequestPath {
 
   /**
    * Answers one request: the server's reply, or the proxy's own error answer. Rejects only when
-   * reading the client's (small, buffered) body fails; the listener answers that itself.
+   * reading the client's (small, buffered) body fails; the listener answers that itself. The
+   * listener calls the reply's `delivered` (when set) once the answer went out.
    */
   async handle(request: ProxyRequest): Promise<UpstreamReply> {
+    const started = performance.now();
+    const headers = request.headers;
+    const given = clientRequestId(headers, this.#idHeader);
+    const id = given ?? crypto.randomUUID();
     const authority = request.authority;
     const target = request.target;
     const destination = this.#router.resolve(authority, target);
-    if (destination === undefined) {
-      return errorReply(
+    const pool = destination?.pool;
+    const recorder = this.#recorder;
+    let reply: UpstreamReply | undefined;
+    let upstream: Upstream | undefined;
+    let upstreamStatus = 0;
+    let upstreamSeconds = -1;
+    let attempts = 0;
+    if (destination === undefined || pool === undefined) {
+      reply = errorReply(
         "unknown-host",
         authority === null ? "request has no Host header" : `no backend for host "${authority}"`,
       );
-    }
-    const pool = destination.pool;
-    const forwarded = forwardingOf(request.headers, authority ?? "", request.client, this.#trusted);
-    // The client a balancer hashes on is the one forwarding names (a trusted proxy's client).
-    const context = new ExchangeContext(request.headers, forwarded.realIp, target);
-    const first = pool.pick(context);
-    if (first === undefined) {
-      return errorReply("no-server", `no server available for backend "${pool.name}"`);
-    }
-
-    let body = request.body;
-    if (
-      body !== null && !(body instanceof Uint8Array) && request.bodyLength >= 0 &&
-      request.bodyLength <= REPLAY_BUFFER_BYTES
-    ) {
-      body = await readWhole(body, request.bodyLength);
-    }
-    const upstreamRequest: UpstreamRequest = {
-      method: request.method,
-      target: forwardTarget(target, destination.strip),
-      headers: request.headers,
-      forwarded,
-      body,
-      bodyLength: request.bodyLength,
-      upgrade: request.upgrade,
-      rawChunked: request.rawChunked,
-      signal: request.signal,
-    };
-
-    const transport = request.upgrade === undefined ? this.#transport : this.#upgradeTransport;
-    let upstream: Upstream = first;
-    let tried: Upstream[] | undefined;
-    for (let attempt = 0;; attempt++) {
-      // The selector hears of every exchange: least_conn counts it in flight, ewma times it.
-      pool.begin(upstream);
-      const started = performance.now();
-      try {
-        const reply = await transport.exchange(upstreamRequest, upstream);
-        pool.end(upstream, performance.now() - started, true);
-        const cookie = pool.sticky === undefined ? undefined : pool.stickyCookie(context, upstream);
-        if (cookie !== undefined) reply.headers.push(["set-cookie", cookie]);
-        return reply;
-      } catch (err) {
-        pool.end(upstream, performance.now() - started, false);
-        const error = err instanceof UpstreamError
-          ? err
-          : new UpstreamError("broken", String(err), true, err);
-        if (request.signal.aborted) {
-          return errorReply("upstream-unreachable", "client went away");
+    } else {
+      const forwarded = withRequestId(
+        forwardingOf(headers, authority ?? "", request.client, this.#trusted),
+        given === null ? this.#idHeader : undefined,
+        id,
+      );
+      // The client a balancer hashes on is the one forwarding names (a trusted proxy's client).
+      const context = new ExchangeContext(headers, forwarded.realIp, target);
+      upstream = pool.pick(context);
+      if (upstream === undefined) {
+        reply = errorReply("no-server", `no server available for backend "${pool.name}"`);
+      } else {
+        let body = request.body;
+        if (
+          body !== null && !(body instanceof Uint8Array) && request.bodyLength >= 0 &&
+          request.bodyLength <= REPLAY_BUFFER_BYTES
+        ) {
+          body = await readWhole(body, request.bodyLength);
         }
-        this.#onUpstreamFailure?.(pool.name, upstream.key, error);
-        // Retries go through the same selector (and sticky cookie), never to a server tried.
-        const next = attempt < this.#retries && canRetry(request.method, error)
-          ? pool.pick(context, tried = tried ?? [upstream])
-          : undefined;
-        if (next === undefined) {
-          // The server's address stays inside: clients at the edge learn only what failed.
-          return error.failure === "timeout"
-            ? errorReply("upstream-timeout", "the upstream server did not answer in time")
-            : errorReply("upstream-unreachable", `the upstream server failed (${error.failure})`);
+        const upstreamRequest: UpstreamRequest = {
+          method: request.method,
+          target: forwardTarget(target, destination.strip),
+          headers,
+          forwarded,
+          body,
+          bodyLength: request.bodyLength,
+          upgrade: request.upgrade,
+          rawChunked: request.rawChunked,
+          signal: request.signal,
+        };
+        const transport = request.upgrade === undefined ? this.#transport : this.#upgradeTransport;
+        let tried: Upstream[] | undefined;
+        for (;; attempts++) {
+          // The selector hears of every exchange: least_conn counts it in flight, ewma times it.
+          pool.begin(upstream);
+          const sent = performance.now();
+          try {
+            reply = await transport.exchange(upstreamRequest, upstream);
+            const elapsed = performance.now() - sent;
+            pool.end(upstream, elapsed, true);
+            upstreamStatus = reply.status;
+            upstreamSeconds = elapsed / 1000;
+            recorder?.upstreamResponse(pool, upstream, upstreamStatus, upstreamSeconds);
+            const cookie = pool.sticky === undefined
+              ? undefined
+              : pool.stickyCookie(context, upstream);
+            if (cookie !== undefined) reply.headers.push(["set-cookie", cookie]);
+            break;
+          } catch (err) {
+            pool.end(upstream, performance.now() - sent, false);
+            const error = err instanceof UpstreamError
+              ? err
+              : new UpstreamError("broken", String(err), true, err);
+            if (request.signal.aborted) {
+              reply = errorReply("upstream-unreachable", "client went away");
+              break;
+            }
+            recorder?.upstreamError(pool, upstream, error.failure);
+            this.#onUpstreamFailure?.(pool.name, upstream.key, error);
+            // Retries go through the same selector (and sticky cookie), never to a server tried.
+            const next: Upstream | undefined =
+              attempts < this.#retries && canRetry(request.method, error)
+                ? pool.pick(context, tried = tried ?? [upstream])
+                : undefined;
+            if (next === undefined) {
+              // The server's address stays inside: clients at the edge learn only what failed.
+              reply = error.failure === "timeout"
+                ? errorReply("upstream-timeout", "the upstream server did not answer in time")
+                : errorReply(
+                  "upstream-unreachable",
+                  `the upstream server failed (${error.failure})`,
+                );
+              break;
+            }
+            recorder?.retry(pool);
+            tried!.push(next);
+            upstream = next;
+          }
         }
-        tried!.push(next);
-        upstream = next;
       }
     }
+    setHeader(reply.headers, this.#idHeader, id);
+    recorder?.request(pool, request.method, reply.status, (performance.now() - started) / 1000);
+    const accessLog = this.#accessLog;
+    if (accessLog === undefined) return reply;
+    const entry = entryOf(request, started, id, reply);
+    entry.backend = pool?.name ?? null;
+    entry.server = upstream?.key ?? null;
+    if (upstreamStatus !== 0) entry.upstreamStatus = upstreamStatus;
+    if (upstreamSeconds >= 0) entry.upstreamSeconds = upstreamSeconds;
+    entry.retries = attempts;
+    return {
+      ...reply,
+      delivered: () => {
+        entry.seconds = (performance.now() - started) / 1000;
+        accessLog(entry);
+      },
+    };
   }
 }
+
+/** Sets `name` (lower case) in reply header pairs, replacing any the server sent. */
+function setHeader(headers: [string, string][], name: string, value: string): void {
+  for (let i = headers.length - 1; i >= 0; i--) {
+    if (headers[i][0].length === name.length && headers[i][0].toLowerCase() === name) {
+      headers.splice(i, 1);
+    }
+  }
+  headers.push([name, value]);
+}
+
+/** The forwarding headers, plus the request id when the proxy made it. */
+function withRequestId(forwarded: Forwarded, name: string | undefined, id: string): Forwarded {
+  return name === undefined ? forwarded : { ...forwarded, requestId: { name, value: id } };
+}
+
+/** The access log entry of an exchange, with what the request and reply heads say. */
+function entryOf(
+  request: ProxyRequest,
+  started: number,
+  requestId: string,
+  reply: UpstreamReply,
+): Mutable<AccessEntry> {
+  const headers = request.headers;
+  const body = reply.body;
+  return {
+    time: performance.timeOrigin + started,
+    requestId,
+    client: request.client.address,
+    method: request.method,
+    host: request.authority,
+    target: request.target,
+    protocol: request.protocol ?? "HTTP/1.1",
+    status: reply.status,
+    bytesIn: request.bodyLength > 0 ? request.bodyLength : 0,
+    bytesOut: reply.contentLength >= 0
+      ? reply.contentLength
+      : body instanceof Uint8Array
+      ? body.length
+      : null,
+    seconds: 0,
+    backend: null,
+    server: null,
+    upstreamStatus: null,
+    upstreamSeconds: null,
+    retries: 0,
+    error: reply.headers.find(([name]) => name === "x-dynlb-error")?.[1] ?? null,
+    referer: headerValue(headers, "referer"),
+    userAgent: headerValue(headers, "user-agent"),
+  };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Reads a body of a known small length into one buffer (the replay buffer). */
 async function readWhole(

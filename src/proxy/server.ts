@@ -15,6 +15,7 @@ import { type ClientTimeouts, H1Server } from "./h1/server.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { replyToResponse } from "./reply.ts";
 import { RequestPath, targetOf, type UpstreamFailureListener } from "./request_path.ts";
+import type { Observers, ObserveSettings } from "./observe.ts";
 import type { Router } from "./router.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
@@ -27,7 +28,7 @@ export type TransportName = "h1" | "fetch";
 export type ListenerName = "h1" | "serve";
 
 /** Settings of one proxy listener (structured-cloneable, for workers). */
-export interface ProxySettings {
+export interface ProxySettings extends ObserveSettings {
   readonly listen: Address;
   /** Share the port with other isolates (SO_REUSEPORT). */
   readonly reusePort: boolean;
@@ -110,7 +111,7 @@ export interface PreparedProxy {
  *
  * @example
  * ```ts
- * const proxy = prepareProxy(router, settings);
+ * const proxy = prepareProxy(router, settings, undefined, observers);
  * await router.applyConfig(config, 1, []);
  * const server = proxy.listen();
  * ```
@@ -119,8 +120,15 @@ export function prepareProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
+  observers?: Observers,
 ): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
+  observers?.watchPool(transport);
+  const observe = {
+    recorder: observers?.recorder,
+    accessLog: observers?.accessLog,
+    requestIdHeader: settings.requestIdHeader,
+  };
   const trustedProxies = new CidrSet(settings.trustedProxies);
   router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
   if (settings.listener === "h1") {
@@ -135,6 +143,7 @@ export function prepareProxy(
       onUpstreamFailure,
       trustedProxies,
       upgradeTransport: tunnels,
+      ...observe,
     });
     const closeTransports = () => {
       transport.close();
@@ -168,6 +177,7 @@ export function prepareProxy(
     retries: settings.retries,
     onUpstreamFailure,
     trustedProxies,
+    ...observe,
   });
   const proxy = serveHandler(path);
   const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
@@ -229,6 +239,8 @@ export function serveHandler(
       client: { address: info.remoteAddr.hostname, proto },
       signal: request.signal,
     });
+    const delivered = reply.delivered;
+    if (delivered !== undefined) info.completed.then(delivered, delivered);
     return replyToResponse(reply);
   };
 }
@@ -280,8 +292,9 @@ export function serveProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
+  observers?: Observers,
 ): ProxyServer {
-  return prepareProxy(router, settings, onUpstreamFailure).listen();
+  return prepareProxy(router, settings, onUpstreamFailure, observers).listen();
 }
 
 /**

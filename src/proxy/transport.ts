@@ -160,6 +160,8 @@ export interface UpstreamReply {
   readonly body: Uint8Array<ArrayBuffer> | ReplyBody | ReadableStream<Uint8Array> | null;
   /** Set for a `101` to an upgrade request: the server's connection, now a tunnel. */
   readonly tunnel?: Tunnel;
+  /** Called by the listener once the answer has been delivered (or abandoned); the access log. */
+  readonly delivered?: () => void;
 }
 
 /** Timeouts in milliseconds. */
@@ -186,6 +188,8 @@ export interface UpstreamTransport {
   retain?(keys: ReadonlySet<string>): void;
   /** Closes pooled connections. */
   close(): void;
+  /** Pooled connections by state, for a transport that pools (O(servers): not per request). */
+  pooled?(): { idle: number; active: number };
 }
 
 /**

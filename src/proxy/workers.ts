@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { sharedCounters } from "../balance/memory.ts";
+import { CounterSlots } from "../balance/memory.ts";
 import type { Address } from "../cli/options.ts";
 import type { Config } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
@@ -17,11 +17,15 @@ import { portHeld } from "./port_owner.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./request_path.ts";
+import type { MetricsRegistry } from "../metrics/registry.ts";
+import type { StripeBuffers } from "../metrics/stripe.ts";
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
 
 interface Member {
   readonly worker: Worker;
+  /** Its metrics; a replacement worker continues the stripe of the one it replaces. */
+  readonly stripe: StripeBuffers | undefined;
   /** Resolvers waiting for this worker to report a version applied. */
   readonly waiting: Map<number, () => void>;
   stopped?: () => void;
@@ -44,9 +48,12 @@ export class WorkerPool implements DataPlane {
   readonly #logLevel: string;
   readonly #onUpstreamFailure: UpstreamFailureListener;
   readonly #workerUrl: string;
+  readonly #metrics: MetricsRegistry | undefined;
   /** What a replacement worker needs to catch up: the last config and health since. */
   #lastConfig: ToWorker | undefined;
   #health = new Map<string, ToWorker>();
+  /** Where each config's balancer counters go (kept servers keep theirs). */
+  readonly #counterSlots = new CounterSlots(true);
   #stopping = false;
   #restarts = 0;
 
@@ -55,7 +62,9 @@ export class WorkerPool implements DataPlane {
     logLevel: string,
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string,
+    metrics: MetricsRegistry | undefined,
   ) {
+    this.#metrics = metrics;
     this.#settings = settings;
     this.#logLevel = logLevel;
     this.#onUpstreamFailure = onUpstreamFailure;
@@ -65,6 +74,7 @@ export class WorkerPool implements DataPlane {
   /**
    * Starts `count` workers with their request path ready but no listener: {@link listen} opens
    * them once the first config is in force. `workerUrl` replaces the worker module (for tests).
+   * With `metrics`, each worker records into a stripe of it.
    */
   static async start(
     count: number,
@@ -72,6 +82,7 @@ export class WorkerPool implements DataPlane {
     logLevel: string,
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string = WORKER_URL,
+    metrics?: MetricsRegistry,
   ): Promise<WorkerPool> {
     // One connection count for the whole process: --max-connections is per process.
     const connectionCount = new Int32Array(new SharedArrayBuffer(4));
@@ -80,10 +91,11 @@ export class WorkerPool implements DataPlane {
       logLevel,
       onUpstreamFailure,
       workerUrl,
+      metrics,
     );
     try {
       for (let i = 0; i < count; i++) {
-        const member = pool.#spawn(i);
+        const member = pool.#spawn(i, metrics?.newStripe());
         pool.#members.push(member);
         await prepared(member, pool.#settings, logLevel);
       }
@@ -144,7 +156,7 @@ export class WorkerPool implements DataPlane {
   applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void> {
     // Workers walk each backend's schedule together, so weights hold across the whole port, and
     // see each other's requests in flight (least_conn, ewma).
-    const counters = sharedCounters(config);
+    const counters = this.#counterSlots.place(config);
     // JSON text crosses isolates faster than a structured clone of a large object graph, and
     // each worker parses it in parallel.
     const message: ToWorker = {
@@ -153,6 +165,7 @@ export class WorkerPool implements DataPlane {
       version,
       down,
       counters,
+      ids: this.#metrics?.assign(config),
     };
     this.#lastConfig = message;
     this.#health.clear();
@@ -167,6 +180,11 @@ export class WorkerPool implements DataPlane {
     const message: ToWorker = { type: "health", backend, server, up };
     this.#health.set(`${backend}\n${server}`, message);
     for (const m of this.#members) m.worker.postMessage(message);
+  }
+
+  /** Reopens every worker's access log (SIGHUP). */
+  reopenLogs(): void {
+    for (const m of this.#members) m.worker.postMessage({ type: "reopen-log" } satisfies ToWorker);
   }
 
   /** Stops every worker's listener, waits for requests in flight, and ends the workers. */
@@ -187,9 +205,9 @@ export class WorkerPool implements DataPlane {
     for (const m of this.#members) m.worker.terminate();
   }
 
-  #spawn(index: number): Member {
+  #spawn(index: number, stripe: StripeBuffers | undefined): Member {
     const worker = new Worker(this.#workerUrl, { type: "module", name: `dynlb-proxy-${index}` });
-    const member: Member = { worker, waiting: new Map() };
+    const member: Member = { worker, stripe, waiting: new Map() };
     worker.addEventListener("message", (event: MessageEvent<FromWorker>) => {
       const message = event.data;
       switch (message.type) {
@@ -227,7 +245,7 @@ export class WorkerPool implements DataPlane {
     if (this.#stopping || this.#members[index] !== failed) return;
     log("error", "proxy worker failed, starting a new one", { worker: index, error: reason });
     failed.worker.terminate();
-    const member = this.#spawn(index);
+    const member = this.#spawn(index, failed.stripe);
     this.#members[index] = member;
     // A config waiting on the dead worker is applied by the new one: hand the wait over.
     for (const [version, resolve] of failed.waiting) member.waiting.set(version, resolve);
@@ -254,7 +272,7 @@ function reply(member: Member, message: ToWorker, ok: FromWorker["type"]): Promi
 }
 
 async function prepared(member: Member, settings: ProxySettings, logLevel: string): Promise<void> {
-  await reply(member, { type: "start", settings, logLevel }, "prepared");
+  await reply(member, { type: "start", settings, logLevel, stripe: member.stripe }, "prepared");
 }
 
 async function listening(member: Member, address: Address): Promise<void> {

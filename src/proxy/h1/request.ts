@@ -54,19 +54,20 @@ export function requestHead(
   let host = false;
   let length = -1;
   const replace = forwarded !== undefined;
+  const id = forwarded?.requestId;
   if (headers instanceof Headers) {
     const named = connectionNamed(headers);
     for (const [name, value] of headers) {
       if (name.length === 4 && name === "host") host = true;
       else if (name.length === 14 && name === "content-length") length = Number(value);
-      else if (dropOnForward(name, named, replace)) continue;
+      else if (dropOnForward(name, named, replace) || name === id?.name) continue;
       head += name + ": " + value + "\r\n";
     }
   } else {
     for (let i = 0; i < headers.length; i++) {
       const [name, value] = headers[i];
       if (name.length === 4 && name === "host") host = true;
-      else if (replace && isReplacedForwardingHeader(name)) continue;
+      else if (replace && (isReplacedForwardingHeader(name) || name === id?.name)) continue;
       head += name + ": " + value + "\r\n";
     }
     if (hasBody && bodyLength >= 0) {
@@ -80,6 +81,7 @@ export function requestHead(
   if (forwarded !== undefined) {
     head += "x-forwarded-for: " + forwarded.for + "\r\nx-forwarded-host: " + forwarded.host +
       "\r\nx-forwarded-proto: " + forwarded.proto + "\r\nx-real-ip: " + forwarded.realIp + "\r\n";
+    if (id !== undefined) head += id.name + ": " + id.value + "\r\n";
   }
   return { head: head + "\r\n", length };
 }

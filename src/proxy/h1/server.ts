@@ -368,6 +368,7 @@ class ClientConnection {
       client: this.#client,
       upgrade: head.upgrade ?? undefined,
       rawChunked: head.minor === 1,
+      protocol: head.minor === 1 ? "HTTP/1.1" : "HTTP/1.0",
       signal: this.#gone.signal,
     };
     let reply: UpstreamReply;
@@ -378,23 +379,27 @@ class ClientConnection {
       await this.#writeError(reply);
       return false;
     }
-    if (body?.failure !== undefined) {
-      // The client's body broke (timeout, bad chunk): whatever the server said, the client
-      // gets the reason, and the connection ends.
-      cancelBody(reply);
-      await this.#writeError(body.failure);
-      return false;
-    }
-    if (reply.tunnel !== undefined) {
-      if (this.#server.draining || this.#state === State.Closed) {
-        reply.tunnel.close();
+    try {
+      if (body?.failure !== undefined) {
+        // The client's body broke (timeout, bad chunk): whatever the server said, the client
+        // gets the reason, and the connection ends.
+        cancelBody(reply);
+        await this.#writeError(body.failure);
         return false;
       }
-      await this.#runTunnel(head, reply, reply.tunnel);
-      return false;
+      if (reply.tunnel !== undefined) {
+        if (this.#server.draining || this.#state === State.Closed) {
+          reply.tunnel.close();
+          return false;
+        }
+        await this.#runTunnel(reply, reply.tunnel);
+        return false;
+      }
+      const keepAlive = head.keepAlive && !server.draining && (body === null || body.complete);
+      return await this.#writeReply(head, reply, keepAlive);
+    } finally {
+      reply.delivered?.();
     }
-    const keepAlive = head.keepAlive && !server.draining && (body === null || body.complete);
-    return await this.#writeReply(head, reply, keepAlive);
   }
 
   /**
@@ -517,7 +522,7 @@ class ClientConnection {
   }
 
   /** The server agreed to switch protocols: bytes flow both ways until either side ends. */
-  async #runTunnel(head: RequestHead, reply: UpstreamReply, tunnel: Tunnel): Promise<void> {
+  async #runTunnel(reply: UpstreamReply, tunnel: Tunnel): Promise<void> {
     this.#tunnel = tunnel;
     this.#state = State.Tunnel;
     const wire = this.#wire;
@@ -565,7 +570,6 @@ class ClientConnection {
       tunnel.close();
       this.close();
     }
-    void head;
   }
 }
 

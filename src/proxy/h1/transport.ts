@@ -115,6 +115,17 @@ export class H1Transport implements UpstreamTransport {
     return this.#pools.get(key);
   }
 
+  /** Pooled connections of every server: idle, and busy (for the pool gauges). */
+  pooled(): { idle: number; active: number } {
+    let idle = 0;
+    let size = 0;
+    for (const pool of this.#pools.values()) {
+      idle += pool.idleCount;
+      size += pool.size;
+    }
+    return { idle, active: size - idle };
+  }
+
   /** {@link exchange} as a `Response`. */
   async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
     return replyToResponse(await this.exchange(request, upstream));
