@@ -209,7 +209,7 @@ export class RequestPath {
             recorder?.upstreamResponse(pool, upstream, upstreamStatus, upstreamSeconds);
             const cookie = pool.sticky === undefined
               ? undefined
-              : pool.stickyCookie(context, upstream);
+              : pool.stickyCookie(context, upstream, request.client.proto === "https");
             if (cookie !== undefined) reply.headers.push(["set-cookie", cookie]);
             break;
           } catch (err) {

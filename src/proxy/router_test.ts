@@ -95,3 +95,26 @@ Deno.test("router: least_conn still counts requests begun before a config change
   before.end(busy, 5, true);
   assertEquals(after.pick()?.port, 10001);
 });
+
+Deno.test("router: ewma keeps its latency estimates across a config change", async () => {
+  const doc = (hosts: string[]) => ({
+    backends: [{
+      backend_name: "e",
+      balancer: "ewma",
+      servers: [{ addr: "127.0.0.1", port: 10001 }, { addr: "127.0.0.1", port: 10002 }],
+    }],
+    hosts: hosts.map((host) => ({ host, backend_name: "e" })),
+  });
+  const r = await router(doc(["e.test"]));
+  const before = r.route("e.test")!;
+  const [slow, fast] = before.servers;
+  before.begin(slow);
+  before.end(slow, 200, true);
+  before.begin(fast);
+  before.end(fast, 1, true);
+  const result = validateConfig(doc(["e.test", "f.test"]));
+  if (!result.ok) throw new Error("invalid");
+  await r.applyConfig(result.config, 2, []);
+  const after = r.route("e.test")!;
+  for (let i = 0; i < 20; i++) assertEquals(after.pick()?.port, 10002);
+});

@@ -180,7 +180,12 @@ export function prepareProxy(
     ...observe,
   });
   const proxy = serveHandler(path);
-  const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
+  const relay = new WebSocketRelay({
+    router,
+    timeouts: settings.timeouts,
+    trustedProxies,
+    recorder: observers?.recorder,
+  });
   const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
     switch (upgradeOf(request.headers)) {
       case "none":
