@@ -157,6 +157,7 @@ export function prepareProxy(
           timeouts: settings.client,
           maxConnections: settings.maxConnections,
           connectionCount: settings.connectionCount,
+          onTunnel: observers?.recorder && ((delta) => observers.recorder!.tunnel(delta)),
         });
         server.serve(listener, { proto: "http" });
         return {

@@ -83,6 +83,8 @@ export interface H1ServerOptions {
     wire: Wire,
     peer: ClientFacts,
   ) => Promise<ClientFacts | null>;
+  /** Told when a tunnel opens (+1) and closes (-1), for the open-tunnels gauge. */
+  readonly onTunnel?: (delta: number) => void;
 }
 
 const encoder = new TextEncoder();
@@ -525,6 +527,8 @@ class ClientConnection {
   async #runTunnel(reply: UpstreamReply, tunnel: Tunnel): Promise<void> {
     this.#tunnel = tunnel;
     this.#state = State.Tunnel;
+    const onTunnel = this.#server.options.onTunnel;
+    onTunnel?.(1);
     const wire = this.#wire;
     let last = performance.now();
     const idleMs = this.#server.options.timeouts.tunnelIdleMs;
@@ -566,6 +570,7 @@ class ClientConnection {
     } catch {
       /* either side broke */
     } finally {
+      onTunnel?.(-1);
       clearTimeout(timer);
       tunnel.close();
       this.close();
