@@ -38,6 +38,7 @@ import { balancersRun, routingRun } from "./routing.ts";
 import { metricsScaleRun, observabilityRun } from "./observability.ts";
 import { websocketRun } from "./websocket.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
+import { upgradeRun } from "./upgrade.ts";
 
 const RUNS = [
   "throughput",
@@ -47,6 +48,7 @@ const RUNS = [
   "websocket",
   "routing",
   "balancers",
+  "upgrade",
   "observability",
   "metrics-scale",
 ] as const;
@@ -180,6 +182,17 @@ async function main(): Promise<void> {
     if (settings.runs.includes("health")) {
       const { rows, markdown } = await health(ctx);
       json.health = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("upgrade")) {
+      const { rows, markdown } = await upgradeRun(
+        ctx.dir,
+        backends.routes,
+        { durationSeconds: settings.quick ? 6 : 20, connections: 32 },
+        settings.dynlb,
+        progress,
+      );
+      json.upgrade = rows;
       sections.push(markdown);
     }
     if (settings.runs.includes("websocket")) {

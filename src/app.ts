@@ -6,12 +6,13 @@
  * @module
  */
 import { createAdminApp } from "./admin/app.ts";
+import { type AdminListener, openAdmin } from "./admin/listen.ts";
 import type { Options } from "./cli/options.ts";
 import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
 import type { UpstreamFailureListener } from "./proxy/request_path.ts";
 import { Router } from "./proxy/router.ts";
-import { listen, prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
+import { prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore, isRemote } from "./store/create.ts";
 import { LastGoodCache } from "./store/cache.ts";
@@ -89,7 +90,7 @@ export async function start(options: Options): Promise<Running> {
   }
   const settings: ProxySettings = {
     listen: options.listen,
-    reusePort: false,
+    reusePort: options.reusePort,
     listener: options.listener,
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
@@ -130,7 +131,7 @@ export async function start(options: Options): Promise<Running> {
     throw new StartupError(err instanceof Error ? err.message : String(err));
   }
   let plane: ProxyPlane | undefined;
-  let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let admin: AdminListener | undefined;
   try {
     if (options.accessLog !== null && options.accessLog !== "-") {
       // Fail at start-up, with the path, rather than in every worker.
@@ -193,7 +194,9 @@ export async function start(options: Options): Promise<Running> {
       },
       healthEvents,
     });
-    admin = listen("admin", options.admin, (request) => app.fetch(request));
+    // With --reuse-port the process being replaced may still hold the admin address: then the
+    // proxy serves at once and the admin API follows when the address frees up.
+    admin = openAdmin(options.admin, (request) => app.fetch(request), options.reusePort);
     adminAddr = { hostname: admin.addr.hostname, port: admin.addr.port };
     control.watch();
 

@@ -156,6 +156,9 @@ Deno.test("request ids: a sane client id is kept end to end, anything else is re
   assertEquals(byId.get(id)!.status, 200);
   const unknown = lines.find((l) => l.host === "nowhere.test")!;
   assertEquals([unknown.status, unknown.backend, unknown.error], [404, null, "unknown-host"]);
+  const m = parseMetrics(await scrape(lb));
+  assertEquals(sum(m, "dynlb_access_log_lines_total"), 4);
+  assertEquals(sum(m, "dynlb_access_log_dropped_total"), 0);
   await Deno.remove(dir, { recursive: true });
 });
 

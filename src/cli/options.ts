@@ -52,6 +52,8 @@ export interface Options {
   readonly trustedProxies: readonly string[];
   /** Trusted peers open each connection with a PROXY protocol v1/v2 header. */
   readonly proxyProtocol: boolean;
+  /** Share the proxy port with another dynlb (SO_REUSEPORT), for upgrades without a gap. */
+  readonly reusePort: boolean;
   readonly logLevel: "debug" | "info" | "warn" | "error";
   /** Histogram bounds in seconds; `null` when metrics are off (`DYNLB_NO_METRICS=1`, for benchmarks). */
   readonly metricsBuckets: readonly number[] | null;
@@ -279,6 +281,11 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     type: "boolean",
     help: "trusted peers must open connections with a PROXY protocol v1/v2 header",
   },
+  "reuse-port": {
+    env: "DYNLB_REUSE_PORT",
+    type: "boolean",
+    help: "let another dynlb bind the same proxy port (upgrades; see README: Upgrades)",
+  },
   "demo-ports": {
     env: "DYNLB_DEMO_PORTS",
     type: "string",
@@ -418,6 +425,7 @@ export function parseOptions(
     maxConfigBytes: integer("max-config-bytes", str("max-config-bytes"), 1024, 2 ** 31),
     trustedProxies: cidrs("trusted-proxies", value("trusted-proxies") ?? ""),
     proxyProtocol: flag(value("proxy-protocol")),
+    reusePort: flag(value("reuse-port")),
     logLevel: oneOf("log-level", str("log-level"), ["debug", "info", "warn", "error"] as const),
     metricsBuckets: /^(1|true|yes|on)$/i.test(env.DYNLB_NO_METRICS ?? "")
       ? null

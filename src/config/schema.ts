@@ -232,6 +232,8 @@ const host = v.strictObject({
 
 /** The valibot schema of the whole document (structure, types and ranges). */
 export const ConfigSchema = v.strictObject({
+  /** Editors' pointer to the JSON Schema (`dynlb schema`): accepted and ignored. */
+  $schema: v.optional(v.string("must be a string")),
   backends: v.array(backend, "must be an array"),
   hosts: v.array(host, "must be an array"),
   default_backend: v.optional(nonEmptyName),

@@ -204,12 +204,21 @@ export function prepareProxy(
     relay.close();
     transport.close();
   };
+  // Deno.serve closes a busy connection after its answer on shutdown but does not say so: an
+  // answer that completes from then on tells the client.
+  let draining = false;
+  const finish = (response: Response) => draining ? withConnectionClose(response) : response;
+  const closing: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
+    const response = handler(request, info);
+    return response instanceof Promise ? response.then(finish) : finish(response);
+  };
   return {
     listen(address = settings.listen, reusePort = settings.reusePort) {
-      const server = listen("proxy", address, handler, reusePort);
+      const server = listen("proxy", address, closing, reusePort);
       return {
         addr: server.addr,
         shutdown: async () => {
+          draining = true;
           await server.shutdown();
           await relay.drained();
         },
@@ -274,7 +283,20 @@ function listenError(what: string, address: Address, err: unknown): ListenError 
     ? "permission denied"
     : (err as Error).message;
   const where = formatHostPort(address.hostname, address.port);
-  return new ListenError(`cannot listen on ${where} (${what}): ${reason}`);
+  return new ListenError(`cannot listen on ${where} (${what}): ${reason}`, { cause: err });
+}
+
+/** `response` with `Connection: close` (a copy when its headers are immutable, as fetch's are). */
+function withConnectionClose(response: Response): Response {
+  if (response.status === 101) return response;
+  try {
+    response.headers.set("connection", "close");
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set("connection", "close");
+    return copy;
+  }
 }
 
 /** The `addr:port` of every server in a snapshot. */

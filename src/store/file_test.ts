@@ -138,13 +138,17 @@ Deno.test("file store: watch fires after a new file is renamed over the config",
   await withDir(async (dir) => {
     const path = `${dir}/config.json`;
     await Deno.writeTextFile(path, "{}");
+    const past = new Date(Date.now() - 3600_000);
+    await Deno.utime(path, past, past);
     const store = new FileStore(path, { pollIntervalMs: POLL_MS });
     const watch = watchCount(store);
     try {
       await until(() => watch.calls() >= 1);
-      const before = watch.calls();
-      // Same size as the old content: only the inode (and mtime) tell the change.
+      // Same size and same (old) mtime as the config: only the inode tells the change. An old
+      // mtime also keeps the store from re-reading a recently modified file on every poll.
       await Deno.writeTextFile(`${dir}/new.json`, "[]");
+      await Deno.utime(`${dir}/new.json`, past, past);
+      const before = watch.calls();
       await Deno.rename(`${dir}/new.json`, path);
       await until(() => watch.calls() > before);
     } finally {

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import { formatHostPort } from "../address.ts";
 import { createClient, ErrorReply, WatchError } from "redis";
 import { log } from "../log.ts";
@@ -302,7 +303,8 @@ export class RedisStore implements ConfigStore {
         host,
         port,
         tls: true as const,
-        servername: host,
+        // SNI carries host names only; node:tls refuses an IP address there.
+        ...(isIP(host) === 0 ? { servername: host } : {}),
         connectTimeout: 3000,
         reconnectStrategy,
       }
