@@ -64,9 +64,10 @@ async function main(args: string[]): Promise<number> {
     console.error(`dynlb: ${err.message}`);
     return 1;
   }
-  const { proxy, admin, control } = running;
+  const { proxy, admin, control, tls } = running;
   console.log(
     `dynlb ${VERSION} ready: proxy http://${hostPort(proxy)}, admin http://${hostPort(admin)}, ` +
+      (tls ? `https https://${hostPort(tls)}, ` : "") +
       `config ${control.store.kind} ${control.store.location} (version ${control.running.version})`,
   );
   if (demo !== undefined) printDemoHints(demo, proxy, admin);

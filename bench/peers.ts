@@ -610,6 +610,7 @@ export interface DynlbConfig {
     paths?: { prefix: string; backend_name: string; strip_prefix?: boolean }[];
   }[];
   default_backend?: string;
+  tls?: { certificates: { cert_file: string; key_file: string }[] };
 }
 
 /**

@@ -37,6 +37,7 @@ import { fmt, median, type Sample, summarize, table, throughputTables } from "./
 import { balancersRun, routingRun } from "./routing.ts";
 import { metricsScaleRun, observabilityRun } from "./observability.ts";
 import { websocketRun } from "./websocket.ts";
+import { httpsRun } from "./https.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
 import { upgradeRun } from "./upgrade.ts";
 
@@ -51,6 +52,7 @@ const RUNS = [
   "upgrade",
   "observability",
   "metrics-scale",
+  "https",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -210,6 +212,16 @@ async function main(): Promise<void> {
     if (settings.runs.includes("routing")) {
       const { rows, markdown } = await routingRun(backends, dir, settings, progress);
       json.routing = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("https")) {
+      const { samples, markdown } = await httpsRun(backends, dir, {
+        rounds: settings.rounds,
+        duration: settings.duration,
+        warmup: settings.warmup,
+        dynlbs: [settings.dynlb],
+      }, progress);
+      json.https = samples;
       sections.push(markdown);
     }
     if (settings.runs.includes("balancers")) {

@@ -19,6 +19,9 @@ import { LastGoodCache } from "./store/cache.ts";
 import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
+import { TlsManager } from "./tls/manager.ts";
+import { createAcmeStore } from "./acme/create.ts";
+import type { ChallengeLookup } from "./acme/challenge.ts";
 import { isLoopback } from "./net/address.ts";
 import type { OwnListener } from "./config/self.ts";
 import { MetricsRegistry } from "./metrics/registry.ts";
@@ -34,6 +37,8 @@ export interface Running {
   readonly proxy: Deno.NetAddr;
   /** Where the admin API listens. */
   readonly admin: Deno.NetAddr;
+  /** Where the HTTPS proxy listener is (`--listen-tls`). */
+  readonly tls?: Deno.NetAddr;
   readonly control: ControlPlane;
   /** Reopens the access log files (SIGHUP). */
   reopenLogs(): void;
@@ -67,6 +72,8 @@ export class StartupError extends Error {
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
   listen(): Promise<Deno.NetAddr>;
+  /** Where the HTTPS listener is, once listening (with `--listen-tls`). */
+  tlsAddr(): Deno.NetAddr | undefined;
   reopenLogs(): void;
   shutdown(): Promise<void>;
   close(): Promise<void>;
@@ -108,6 +115,7 @@ export async function start(options: Options): Promise<Running> {
       : { path: options.accessLog, format: options.accessLogFormat },
     requestIdHeader: options.requestIdHeader,
     trustedProxies: options.trustedProxies,
+    listenTls: options.listenTls,
   };
   const metrics = options.metricsBuckets === null
     ? undefined
@@ -132,6 +140,11 @@ export async function start(options: Options): Promise<Running> {
   }
   let plane: ProxyPlane | undefined;
   let admin: AdminListener | undefined;
+  // Certificates are control plane: loaded, polled and ordered here, handed over as data.
+  const tls = new TlsManager({
+    publish: (certificates) => dataPlane?.applyCertificates?.(certificates),
+    acmeStore: () => createAcmeStore(store, options.dataDir),
+  });
   try {
     if (options.accessLog !== null && options.accessLog !== "-") {
       // Fail at start-up, with the path, rather than in every worker.
@@ -141,7 +154,13 @@ export async function start(options: Options): Promise<Running> {
         throw new Error(`cannot open access log ${options.accessLog}: ${(err as Error).message}`);
       }
     }
-    plane = await startProxyPlane(options, settings, onUpstreamFailure, metrics);
+    plane = await startProxyPlane(
+      options,
+      settings,
+      onUpstreamFailure,
+      metrics,
+      (token) => tls.answerChallenge(token),
+    );
     dataPlane = plane.dataPlane;
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
@@ -150,10 +169,13 @@ export async function start(options: Options): Promise<Running> {
     // ports); port 0 is not known before.
     let proxyAddr: { hostname: string; port: number } = options.listen;
     let adminAddr: { hostname: string; port: number } = options.admin;
+    let tlsAddr: { hostname: string; port: number } | undefined = options.listenTls;
     const listeners = (): OwnListener[] =>
-      [{ role: "proxy", ...proxyAddr }, { role: "admin", ...adminAddr }].filter((l) =>
-        l.port !== 0
-      );
+      [
+        { role: "proxy", ...proxyAddr },
+        { role: "admin", ...adminAddr },
+        ...(tlsAddr ? [{ role: "https proxy", ...tlsAddr }] : []),
+      ].filter((l) => l.port !== 0);
     const control = new ControlPlane({
       store,
       dataPlane,
@@ -162,6 +184,7 @@ export async function start(options: Options): Promise<Running> {
       listeners,
       historySize: options.history,
       onReload: (source, ok, version) => reloads.record(source, ok, version),
+      onApplied: (config) => tls.apply(config),
     });
     try {
       const found = await control.start();
@@ -178,9 +201,11 @@ export async function start(options: Options): Promise<Running> {
     // Only now: a connection accepted earlier would be answered from an empty table (404).
     const proxyListening = await plane.listen();
     proxyAddr = { hostname: proxyListening.hostname, port: proxyListening.port };
+    tlsAddr = plane.tlsAddr();
     const app = createAdminApp({
       control,
       status: () => health.status(),
+      certificates: () => tls.listing(),
       maxBodyBytes: options.maxConfigBytes,
       token,
       address: () => adminAddr,
@@ -205,10 +230,12 @@ export async function start(options: Options): Promise<Running> {
     return {
       proxy: proxyListening,
       admin: admin.addr,
+      tls: plane.tlsAddr(),
       control,
       reopenLogs: () => proxyPlane.reopenLogs(),
       async shutdown(timeoutMs) {
         control.stop();
+        tls.close();
         let timer: ReturnType<typeof setTimeout> | undefined;
         const drained = await Promise.race([
           Promise.all([proxyPlane.shutdown(), adminServer.shutdown()]).then(() => true),
@@ -222,6 +249,7 @@ export async function start(options: Options): Promise<Running> {
       },
     };
   } catch (err) {
+    tls.close();
     await admin?.shutdown();
     if (plane) {
       await plane.shutdown();
@@ -299,11 +327,12 @@ async function startProxyPlane(
   settings: ProxySettings,
   onUpstreamFailure: UpstreamFailureListener,
   metrics: MetricsRegistry | undefined,
+  acmeChallenge: ChallengeLookup,
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
     const observers = await Observers.start(settings, metrics?.newStripe());
-    const proxy = prepareProxy(router, settings, onUpstreamFailure, observers);
+    const proxy = prepareProxy(router, settings, onUpstreamFailure, observers, acmeChallenge);
     let server: ProxyServer | undefined;
     const dataPlane: DataPlane = {
       async applyConfig(config, version, down) {
@@ -312,6 +341,7 @@ async function startProxyPlane(
         if (ids !== undefined) observers.recorder?.bind(router.snapshot, config, ids);
       },
       setHealth: (backend, server, up) => router.setHealth(backend, server, up),
+      applyCertificates: (certificates) => proxy.applyCertificates(certificates),
     };
     return {
       dataPlane,
@@ -319,6 +349,7 @@ async function startProxyPlane(
         server = proxy.listen();
         return Promise.resolve(server.addr);
       },
+      tlsAddr: () => server?.tlsAddr,
       reopenLogs: () => void observers.reopen(),
       shutdown: () => server?.shutdown() ?? Promise.resolve(),
       close: async () => {
@@ -335,9 +366,11 @@ async function startProxyPlane(
     undefined,
     metrics,
   );
+  pool.acmeChallenge = acmeChallenge;
   return {
     dataPlane: pool,
     listen: () => pool.listen(),
+    tlsAddr: () => pool.tlsAddr,
     reopenLogs: () => pool.reopenLogs(),
     shutdown: () => pool.shutdown(),
     close: () => Promise.resolve(),

@@ -96,6 +96,7 @@ export function modeTest(
 }
 
 const READY = /ready: proxy http:\/\/(\S+), admin http:\/\/(\S+),/;
+const READY_TLS = /, https https:\/\/(\S+),/;
 
 /** A dynlb process under test. */
 export interface Dynlb {
@@ -103,6 +104,8 @@ export interface Dynlb {
   readonly proxy: string;
   /** `http://127.0.0.1:PORT` of the admin API. */
   readonly admin: string;
+  /** `127.0.0.1:PORT` of the HTTPS listener (`--listen-tls`), if any. */
+  readonly tls?: string;
   readonly process: Deno.ChildProcess;
   /** Everything written to stderr so far. */
   logs(): string;
@@ -209,6 +212,7 @@ export async function startDynlb(
   return {
     proxy: `http://${match[1]}`,
     admin: `http://${match[2]}`,
+    tls: stdout.match(READY_TLS)?.[1],
     process,
     logs: () => stderr,
     waitForLog(text, timeoutMs = 10_000) {

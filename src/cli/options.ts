@@ -19,6 +19,8 @@ export interface Options {
   /** Arguments after the command (the two files of `diff`). */
   readonly args: readonly string[];
   readonly listen: Address;
+  /** The HTTPS listener; absent: none. */
+  readonly listenTls?: Address;
   readonly admin: Address;
   /** Bearer token the admin API requires (from `--admin-token`); see also `adminTokenFile`. */
   readonly adminToken?: string;
@@ -117,6 +119,11 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     type: "string",
     fallback: "0.0.0.0:8080",
     help: "proxy listener HOST:PORT",
+  },
+  "listen-tls": {
+    env: "DYNLB_LISTEN_TLS",
+    type: "string",
+    help: "HTTPS proxy listener HOST:PORT, certificates from the config (default: none)",
   },
   "admin": {
     env: "DYNLB_ADMIN",
@@ -385,6 +392,9 @@ export function parseOptions(
     command,
     args: rest,
     listen: address("listen", str("listen")),
+    listenTls: value("listen-tls") === undefined
+      ? undefined
+      : address("listen-tls", str("listen-tls")),
     admin: address("admin", str("admin")),
     adminToken,
     adminTokenFile,

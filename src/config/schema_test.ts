@@ -89,6 +89,7 @@ Deno.test("schema: an empty document shape with empty lists is valid", () => {
     ok: true,
     config: { backends: [], hosts: [] },
     document: { backends: [], hosts: [] },
+    warnings: [],
   });
   // A backend without servers is valid (its requests get 503).
   const doc = base();

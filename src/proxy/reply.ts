@@ -5,6 +5,7 @@
  * @module
  */
 import { sourceStream, type UpstreamReply } from "./transport.ts";
+import { connectionNamed, dropOnForward } from "./hop.ts";
 
 /**
  * Turns a reply into a `Response`. A `Content-Length` stays on it: `Deno.serve` then sends that
@@ -32,4 +33,29 @@ export function replyToResponse(reply: UpstreamReply): Response {
     if (init.statusText === "") throw err;
     return new Response(bodyInit, { ...init, statusText: "" });
   }
+}
+
+/**
+ * A small `Response` made in the proxy (a redirect, an ACME challenge answer) as a reply, its
+ * body read whole.
+ *
+ * @example
+ * ```ts
+ * const reply = await responseToReply(new Response("ok"));
+ * ```
+ */
+export async function responseToReply(response: Response): Promise<UpstreamReply> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  const named = connectionNamed(response.headers);
+  const headers: [string, string][] = [];
+  for (const pair of response.headers) {
+    if (!dropOnForward(pair[0], named, false)) headers.push(pair);
+  }
+  return {
+    status: response.status,
+    reason: response.statusText,
+    headers,
+    contentLength: body.length,
+    body,
+  };
 }

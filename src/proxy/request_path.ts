@@ -19,7 +19,10 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
+import { CHALLENGE_PREFIX, type ChallengeLookup, challengeResponse } from "../acme/challenge.ts";
 import { forwardTarget } from "../config/route.ts";
+import { httpsRedirect } from "./redirect.ts";
+import { responseToReply } from "./reply.ts";
 import { CidrSet } from "./cidr.ts";
 import { ExchangeContext } from "./context.ts";
 import { type ClientFacts, forwardingOf } from "./forwarding.ts";
@@ -67,6 +70,10 @@ export interface RequestPathOptions {
   readonly accessLog?: (entry: AccessEntry) => void;
   /** The request id header (lower case); absent: `x-request-id`. */
   readonly requestIdHeader?: string;
+  /** Answers ACME HTTP-01 challenges (on plain HTTP only); absent: none. */
+  readonly acmeChallenge?: ChallengeLookup;
+  /** Where `redirect_https` hosts are sent (the TLS listener's port); absent: 443. */
+  readonly httpsPort?: number;
 }
 
 const NOBODY = new CidrSet([]);
@@ -121,8 +128,12 @@ export class RequestPath {
   readonly #recorder: RequestRecorder | undefined;
   readonly #accessLog: ((entry: AccessEntry) => void) | undefined;
   readonly #idHeader: string;
+  readonly #acmeChallenge: ChallengeLookup | undefined;
+  readonly #httpsPort: number;
 
   constructor(options: RequestPathOptions) {
+    this.#acmeChallenge = options.acmeChallenge;
+    this.#httpsPort = options.httpsPort ?? 443;
     this.#recorder = options.recorder;
     this.#accessLog = options.accessLog;
     this.#idHeader = options.requestIdHeader ?? "x-request-id";
@@ -145,6 +156,19 @@ export class RequestPath {
    * listener calls the reply's `delivered` (when set) once the answer went out.
    */
   async handle(request: ProxyRequest): Promise<UpstreamReply> {
+    if (request.client.proto === "http") {
+      // Before routing: the CA asks for names whatever the config routes, and the challenge
+      // path is the one thing a redirect_https host still answers on plain HTTP.
+      const target = request.target;
+      const acme = this.#acmeChallenge;
+      if (acme !== undefined && target.startsWith(CHALLENGE_PREFIX)) {
+        return await responseToReply(await challengeResponse(target, acme));
+      }
+      const host = request.authority;
+      if (host !== null && this.#router.redirectsHttps(host)) {
+        return await responseToReply(httpsRedirect(host, target, this.#httpsPort));
+      }
+    }
     const started = performance.now();
     const headers = request.headers;
     const given = clientRequestId(headers, this.#idHeader);

@@ -72,6 +72,8 @@ export interface RelayOptions {
   readonly trustedProxies: CidrSet;
   /** Counts relays open (`dynlb_open_tunnels`). */
   readonly recorder?: RequestRecorder;
+  /** The scheme of the listener (`https` on `--listen-tls`); `http` when absent. */
+  readonly proto?: "http" | "https";
 }
 
 /**
@@ -124,7 +126,10 @@ export class WebSocketRelay {
       return proxyError("bad-request", "a WebSocket upgrade is a GET with Sec-WebSocket-Key");
     }
     const pool = destination.pool;
-    const client: ClientFacts = { address: info.remoteAddr.hostname, proto: "http" };
+    const client: ClientFacts = {
+      address: info.remoteAddr.hostname,
+      proto: this.#options.proto ?? "http",
+    };
     const forwarded = forwardingOf(request.headers, host ?? "", client, this.#trusted);
     const upstream = pool.pick(new ExchangeContext(request.headers, forwarded.realIp, target));
     if (upstream === undefined) {

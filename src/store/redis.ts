@@ -190,6 +190,19 @@ export class RedisStore implements ConfigStore {
     return { text, revision };
   }
 
+  /**
+   * Sends one raw command on this store's connection (for records beside the config, such as
+   * ACME state), within the command timeout; fails at once while disconnected.
+   */
+  sendCommand(args: string[]): Promise<unknown> {
+    return this.#command((client) => client.sendCommand(args));
+  }
+
+  /** The key holding the config; related records are named after it. */
+  get key(): string {
+    return this.#key;
+  }
+
   /** History: a list `KEY:history` of entries, newest first; documents in `KEY:history:ID`. */
   readonly history: ConfigHistory = {
     record: (entry, document, keep) => this.#record(entry, document, keep),

@@ -150,14 +150,22 @@ export class H1Server {
     this.#accept(listener, facts);
   }
 
+  /** Stops accepting from one listener (a retired TLS generation); its connections go on. */
+  stopServing(listener: Deno.Listener): void {
+    this.#listeners.delete(listener);
+    try {
+      listener.close();
+    } catch { /* closed already */ }
+  }
+
   async #accept(listener: Deno.Listener, facts: ListenerFacts): Promise<void> {
     for (;;) {
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch (err) {
-        if (this.#draining || err instanceof Deno.errors.BadResource) break;
-        if (err instanceof Deno.errors.Interrupted) break;
+        if (this.#draining || !this.#listeners.has(listener)) break;
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) break;
         // Out of file descriptors or a transient error: wait a little, never crash.
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
