@@ -6,6 +6,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parseRedisFlags, type RedisOptions } from "../store/redis_options.ts";
+
+export type { RedisOptions };
 import { DEFAULT_BUCKETS, parseBuckets } from "../metrics/layout.ts";
 import { CidrError, CidrSet } from "../proxy/cidr.ts";
 
@@ -75,18 +78,6 @@ const COMMANDS: readonly Command[] = ["check", "diff", "schema", "demo", "help",
 export interface Address {
   readonly hostname: string;
   readonly port: number;
-}
-
-/** Redis connection settings, named as in the seed. */
-export interface RedisOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly key: string;
-  readonly password?: string;
-  readonly db: number;
-  readonly tls: boolean;
-  /** `redis://` or `rediss://` URL; overrides host, port, password, db and tls. */
-  readonly url?: string;
 }
 
 /**
@@ -196,6 +187,17 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     help: "Redis database number",
   },
   "redis-tls": { env: "DYNLB_REDIS_TLS", type: "boolean", help: "connect to Redis over TLS" },
+  "redis-sentinel": {
+    env: "DYNLB_REDIS_SENTINEL",
+    type: "string",
+    help: "HOST:PORT,… of Redis Sentinels that name the master (instead of host/port/url)",
+  },
+  "redis-sentinel-name": {
+    env: "DYNLB_REDIS_SENTINEL_NAME",
+    type: "string",
+    fallback: "mymaster",
+    help: "the master's name at the Sentinels",
+  },
   "redis-url": {
     env: "DYNLB_REDIS_URL",
     type: "string",
@@ -405,15 +407,17 @@ export function parseOptions(
     configFile: str("config-file"),
     dataDir,
     kvPath: value("kv-path") ?? `${dataDir}/config.kv`,
-    redis: {
-      host: str("redis-host"),
-      port: integer("redis-port", str("redis-port"), 1, 65535),
-      key: str("redis-key"),
+    redis: redis({
+      host: value("redis-host"),
+      port: value("redis-port"),
+      key: value("redis-key"),
       password: value("redis-password"),
-      db: integer("redis-db", str("redis-db"), 0, 1 << 20),
-      tls: flag(value("redis-tls")),
+      db: value("redis-db"),
+      tls: value("redis-tls"),
       url: value("redis-url"),
-    },
+      sentinel: value("redis-sentinel"),
+      sentinelName: value("redis-sentinel-name"),
+    }),
     workers: value("workers") === undefined
       ? navigator.hardwareConcurrency
       : integer("workers", str("workers"), 1, 256),
@@ -478,6 +482,15 @@ export function helpText(): string {
     lines.push(`  --${name}${arg}`.padEnd(30) + ` ${flag.help}${fallback}  (${flag.env})`);
   }
   return lines.join("\n");
+}
+
+function redis(values: Parameters<typeof parseRedisFlags>[0]): RedisOptions {
+  try {
+    return parseRedisFlags(values);
+  } catch (err) {
+    if (err instanceof TypeError) throw new OptionError(err.message);
+    throw err;
+  }
 }
 
 function portPair(name: string, text: string): [number, number] {
