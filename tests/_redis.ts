@@ -124,17 +124,19 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
   };
 }
 
-function freePort(): number {
+/** A loopback port nothing listens on (bound and released at once). */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
 }
 
-async function waitForPing(
+/** Waits until the server on `port` answers PING; rejects when `child` exits first. */
+export async function waitForPing(
   port: number,
   child: Deno.ChildProcess,
-  client: ClientOptions,
+  client: ClientOptions = {},
 ): Promise<void> {
   let exited = false;
   child.status.then(() => (exited = true));
@@ -163,7 +165,11 @@ interface ClientOptions {
  * Sends one RESP command on a fresh connection (after `AUTH` when a password is set) and
  * returns the first reply chunk as text.
  */
-async function respCommand(port: number, args: string[], client: ClientOptions): Promise<string> {
+export async function respCommand(
+  port: number,
+  args: string[],
+  client: ClientOptions = {},
+): Promise<string> {
   const conn = client.ca === undefined
     ? await Deno.connect({ hostname: "127.0.0.1", port })
     : await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [client.ca] });
