@@ -120,28 +120,35 @@ Deno.test("acme: two instances on one Redis make one order and both serve the ce
     "--data-dir",
     dir,
   ];
+  await redis.command("SET", "fleet", JSON.stringify(routes));
   await using first = await startDynlb(args(dirs[0]));
   await using second = await startDynlb(args(dirs[1]));
-  // Only the second instance is where the CA validates: orders the first one makes are
-  // answered from the store.
+  // The CA validates at the second instance only, while only the first one orders (its config
+  // has tls.acme in memory): the challenge is answered through the store.
   await using pebble = await startPebble({ httpPort: portOf(second.proxy) });
   const rootFile = `${dirs[0]}/pebble-root.pem`;
   await Deno.writeTextFile(rootFile, await pebble.root());
   try {
-    const saved = await postConfig(first, {
+    const withAcme = {
       ...routes,
       tls: {
         acme: { directory: pebble.directory, ca_cert_file: pebble.caCertFile, hosts: ["a.test"] },
       },
-    }, true);
+    };
+    assertEquals((await postConfig(first, withAcme)).status, 200);
+    await eventually(
+      async () => (await certificates(first))[0]?.state === "valid",
+      45_000,
+      "a certificate on the first instance",
+    );
+    // Now the whole fleet gets tls.acme: the second instance takes the stored certificate.
+    const saved = await postConfig(second, withAcme, true);
     assertEquals(saved.status, 200, JSON.stringify(saved.body));
-    for (const lb of [first, second]) {
-      await eventually(
-        async () => (await certificates(lb))[0]?.state === "valid",
-        45_000,
-        "a certificate on both instances",
-      );
-    }
+    await eventually(
+      async () => (await certificates(second))[0]?.state === "valid",
+      10_000,
+      "the certificate on the second instance",
+    );
     const prints = [];
     for (const lb of [first, second]) {
       const shake = await handshake(portOf(lb.tls!), "a.test", rootFile);

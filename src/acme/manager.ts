@@ -21,7 +21,7 @@ import { Agent } from "node:https";
 import type { AcmeConfig } from "../config/types.ts";
 import { log } from "../log.ts";
 import { CertificateError, inspectPair, type ServedCertificate } from "../tls/certificate.ts";
-import { type AcmeStore, TOKEN } from "./store.ts";
+import type { AcmeStore } from "./store.ts";
 
 /** Where one name stands. */
 export type AcmeState = "pending" | "ordering" | "waiting" | "valid" | "failed";
@@ -139,20 +139,9 @@ export class AcmeManager {
     }));
   }
 
-  /**
-   * The key authorization for an HTTP-01 token, from this instance's orders or the store (an
-   * order of another instance); `null` when unknown.
-   */
-  async answerChallenge(token: string): Promise<string | null> {
-    if (!TOKEN.test(token)) return null;
-    const own = this.#challenges.get(token);
-    if (own !== undefined) return own;
-    if (this.#names.size === 0) return null;
-    try {
-      return await this.#store.getChallenge(token);
-    } catch {
-      return null;
-    }
+  /** The key authorization of one of this instance's own pending challenges. */
+  ownChallenge(token: string): string | undefined {
+    return this.#challenges.get(token);
   }
 
   /** Stops polling and ordering (an order in progress finishes in the background). */

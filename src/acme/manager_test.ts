@@ -79,10 +79,13 @@ Deno.test("acme stores: file, KV and Redis keep the same contract", async (t) =>
 
 Deno.test("acme: two managers on one store make one order; both get the certificate; renewal", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dynlb-acme-" });
+  const store = new FileAcmeStore(`${dir}/certs`);
   const managers: AcmeManager[] = [];
   // Only the second manager's instance is reachable: the first one's orders are answered
   // through the store.
-  const server = challengeServer((token) => managers[1].answerChallenge(token));
+  const server = challengeServer(async (token) =>
+    managers[1].ownChallenge(token) ?? await store.getChallenge(token)
+  );
   const httpPort = server.addr.port;
   await using pebble = await startPebble({ httpPort, validitySeconds: 12 });
   try {

@@ -12,7 +12,7 @@ import { normalizeHost } from "../config/host.ts";
 import type { Config, TlsCertificateConfig } from "../config/types.ts";
 import { log } from "../log.ts";
 import { AcmeManager, type AcmeManagerOptions, type AcmeState } from "../acme/manager.ts";
-import type { AcmeStore } from "../acme/store.ts";
+import { type AcmeStore, TOKEN } from "../acme/store.ts";
 import { expiresSoon, type ServedCertificate } from "./certificate.ts";
 import { CertificateIndex } from "./index.ts";
 import { loadCertificates, type LoadedCertificate } from "./material.ts";
@@ -71,6 +71,7 @@ export class TlsManager {
   readonly #acmeOptions: TlsManagerOptions["acme"];
   #configured: Configured[] = [];
   #acme: Promise<AcmeManager> | undefined;
+  #acmeStore: Promise<AcmeStore> | undefined;
   #acmeManager: AcmeManager | undefined;
   #published: string | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -143,9 +144,26 @@ export class TlsManager {
     return out;
   }
 
-  /** The key authorization of an HTTP-01 token; `null` when unknown or ACME is off. */
-  answerChallenge(token: string): Promise<string | null> {
-    return this.#acmeManager?.answerChallenge(token) ?? Promise.resolve(null);
+  /**
+   * The key authorization of an HTTP-01 token; `null` when unknown. Tokens are looked up in the
+   * store even while this instance's own config has no `tls.acme` (yet): an order another
+   * instance of the fleet started may be validated here.
+   */
+  async answerChallenge(token: string): Promise<string | null> {
+    if (!TOKEN.test(token)) return null;
+    const own = this.#acmeManager?.ownChallenge(token);
+    if (own !== undefined) return own;
+    try {
+      return await (await this.#openStore()).getChallenge(token);
+    } catch {
+      return null;
+    }
+  }
+
+  #openStore(): Promise<AcmeStore> {
+    this.#acmeStore ??= this.#openAcmeStore();
+    this.#acmeStore.catch(() => (this.#acmeStore = undefined));
+    return this.#acmeStore;
   }
 
   /** Stops polling files and ordering certificates. */
@@ -156,7 +174,7 @@ export class TlsManager {
   }
 
   #acmeReady(): Promise<AcmeManager> {
-    this.#acme ??= this.#openAcmeStore().then((store) => {
+    this.#acme ??= this.#openStore().then((store) => {
       const manager = new AcmeManager({
         ...this.#acmeOptions,
         store,
