@@ -187,7 +187,8 @@ Deno.test("https: SNI picks the exact name, then a wildcard, then the first cert
   const port = tlsPort(lb);
   const served = async (name: string | null) => {
     const { cert, verified, output } = await handshake(port, name, ca.certFile);
-    if (name !== null) assert(verified, `${name}: ${output}`);
+    // Names no certificate has get the default one, which does not verify for them.
+    if (name !== null && !/unknown|c\.d\./.test(name)) assert(verified, `${name}: ${output}`);
     return cert.fingerprint256;
   };
   const print = async (pair: TestPair) => await fingerprintOf(pair);
