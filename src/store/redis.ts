@@ -22,14 +22,13 @@ import { log } from "../log.ts";
 import {
   type ConfigHistory,
   type ConfigStore,
-  type HistoryEntry,
   type SaveOptions,
   StoreConflictError,
   type StoredConfig,
   StoreUnavailableError,
 } from "./store.ts";
 import { hexDigest } from "../digest.ts";
-import { historyId } from "./file_history.ts";
+import { RedisHistory } from "./redis_history.ts";
 import { type RedisEndpoint, type RedisNode, resolveEndpoint } from "./redis_options.ts";
 import { askSentinels } from "./sentinel.ts";
 
@@ -105,6 +104,8 @@ export class RedisStore implements ConfigStore {
   readonly kind = "redis";
   readonly location: string;
   readonly #key: string;
+  /** History: a list `KEY:history` of entries beside the config key (see `redis_history.ts`). */
+  readonly history: ConfigHistory;
   readonly #channel: string;
   #endpoint: Endpoint;
   readonly #pollIntervalMs: number;
@@ -139,6 +140,7 @@ export class RedisStore implements ConfigStore {
     this.#endpoint = resolveEndpoint(options);
     this.#key = options.key ?? "balancer";
     this.#channel = `${this.#key}:changed`;
+    this.history = new RedisHistory(this.#key, (fn, isWrite) => this.#command(fn, isWrite));
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#timeoutMs = options.commandTimeoutMs ?? 2000;
     const { host, port, db, tls } = this.#endpoint;
@@ -271,58 +273,6 @@ export class RedisStore implements ConfigStore {
   /** The key holding the config; related records are named after it. */
   get key(): string {
     return this.#key;
-  }
-
-  /** History: a list `KEY:history` of entries, newest first; documents in `KEY:history:ID`. */
-  readonly history: ConfigHistory = {
-    record: (entry, document, keep) => this.#record(entry, document, keep),
-    discard: async (id) => {
-      const list = `${this.#key}:history`;
-      const items = await this.#command((client) => client.lRange(list, 0, -1));
-      // LREM needs the element's exact text.
-      const item = items.find((text) => parseEntry(text)?.id === id);
-      if (item === undefined) return;
-      await this.#command(
-        (client) => client.multi().lRem(list, 1, item).del(this.#historyKey(id)).exec(),
-        true,
-      );
-    },
-    list: async () => (await this.#historyEntries()).map(({ id: _, ...entry }) => entry),
-    document: async (hash) => {
-      for (const entry of await this.#historyEntries()) {
-        if (entry.hash !== hash) continue;
-        const text = await this.#command((client) => client.get(this.#historyKey(entry.id)));
-        if (text !== null) return text;
-      }
-      return null;
-    },
-  };
-
-  async #record(entry: HistoryEntry, document: string, keep: number): Promise<string> {
-    const id = historyId(entry.hash);
-    const list = `${this.#key}:history`;
-    const replies = await this.#command((client) =>
-      client.multi()
-        .set(this.#historyKey(id), document)
-        .lPush(list, JSON.stringify({ ...entry, id }))
-        .lRange(list, keep, -1)
-        .lTrim(list, 0, keep - 1)
-        .exec(), true);
-    const dropped = (replies[2] as unknown as string[]).flatMap((text) => {
-      const entry = parseEntry(text);
-      return entry === null ? [] : [this.#historyKey(entry.id)];
-    });
-    if (dropped.length > 0) await this.#command((client) => client.del(dropped), true);
-    return id;
-  }
-
-  async #historyEntries(): Promise<Array<HistoryEntry & { id: string }>> {
-    const items = await this.#command((client) => client.lRange(`${this.#key}:history`, 0, -1));
-    return items.flatMap((text) => parseEntry(text) ?? []); // elements not ours are skipped
-  }
-
-  #historyKey(id: string): string {
-    return `${this.#key}:history:${id}`;
   }
 
   watch(onChange: () => void, signal: AbortSignal): void {
@@ -506,16 +456,6 @@ export class RedisStore implements ConfigStore {
       log("info", "redis store: EVAL refused, polling with GET", { error: err.message });
     }
     return true;
-  }
-}
-
-/** A history list element, or `null` when it is not one of ours. */
-function parseEntry(text: string): (HistoryEntry & { id: string }) | null {
-  try {
-    const entry = JSON.parse(text) as HistoryEntry & { id: string };
-    return typeof entry?.id === "string" && typeof entry.hash === "string" ? entry : null;
-  } catch {
-    return null;
   }
 }
 
