@@ -13,7 +13,6 @@ import type { DownServer } from "../config/snapshot.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
-import { portHeld } from "./port_owner.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./request_path.ts";
@@ -131,7 +130,7 @@ export class WorkerPool implements DataPlane {
    */
   async listen(): Promise<Deno.NetAddr> {
     const reserved: Deno.Listener[] = [];
-    const resolve = async (address: Address, what: string): Promise<Address> => {
+    const resolve = (address: Address, what: string): Address => {
       try {
         if (address.port === 0) {
           // Hold the port until the workers have it, then let go (its queue is empty: nobody
@@ -140,8 +139,12 @@ export class WorkerPool implements DataPlane {
           reserved.push(reserve);
           return { ...address, port: (reserve.addr as Deno.NetAddr).port };
         }
-        if (!this.#settings.reusePort && await portHeld(address.hostname, address.port)) {
-          throw new Deno.errors.AddrInUse();
+        if (!this.#settings.reusePort) {
+          // Workers share the port among themselves (SO_REUSEPORT), so their binds would also
+          // succeed beside another process that set it. A socket without it fails if anyone
+          // holds the port. (Deno reads /proc/net/tcp only with --allow-all; for the instant the
+          // probe listens, a connection to the port is reset instead of refused.)
+          Deno.listen({ hostname: address.hostname, port: address.port }).close();
         }
         return address;
       } catch (err) {
@@ -156,9 +159,8 @@ export class WorkerPool implements DataPlane {
       }
     };
     try {
-      const listen = await resolve(this.#settings.listen, "proxy");
-      const tls = this.#settings.listenTls &&
-        await resolve(this.#settings.listenTls, "https proxy");
+      const listen = resolve(this.#settings.listen, "proxy");
+      const tls = this.#settings.listenTls && resolve(this.#settings.listenTls, "https proxy");
       for (const member of this.#members) await listening(member, listen, tls);
       this.#tlsAddr = tls;
       this.#addr = { transport: "tcp", hostname: listen.hostname, port: listen.port };
