@@ -45,8 +45,28 @@ function request(extra = "", close = true): Uint8Array {
 function v2Tcp6(source: number[]): Uint8Array {
   const destination = [...new Array(15).fill(0), 1];
   return Uint8Array.from([
-    0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
-    0x21, 0x21, 0, 36, ...source, ...destination, 0x9c, 0x40, 0x1f, 0x90,
+    0x0d,
+    0x0a,
+    0x0d,
+    0x0a,
+    0x00,
+    0x0d,
+    0x0a,
+    0x51,
+    0x55,
+    0x49,
+    0x54,
+    0x0a,
+    0x21,
+    0x21,
+    0,
+    36,
+    ...source,
+    ...destination,
+    0x9c,
+    0x40,
+    0x1f,
+    0x90,
   ]);
 }
 
@@ -106,8 +126,22 @@ Deno.test("proxy protocol: a trusted peer without a header is refused, LOCAL is 
   assertEquals(backend.seen.length, 0, "nothing reached the backend");
   // LOCAL: the balancer's own health check, from its own address.
   const local = Uint8Array.from([
-    0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
-    0x20, 0x00, 0, 0,
+    0x0d,
+    0x0a,
+    0x0d,
+    0x0a,
+    0x00,
+    0x0d,
+    0x0a,
+    0x51,
+    0x55,
+    0x49,
+    0x54,
+    0x0a,
+    0x20,
+    0x00,
+    0,
+    0,
   ]);
   assertMatch(await exchange(lb.proxy, concat(local, request())), /^HTTP\/1\.1 200/);
   assertEquals(backend.seen.at(-1)!.headers.get("x-real-ip"), "127.0.0.1");
