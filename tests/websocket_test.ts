@@ -16,9 +16,9 @@ import {
   startWsBackend,
 } from "./_websocket.ts";
 
-type Listener = "serve";
-const LISTENERS: readonly Listener[] = ["serve"];
-const listenerArgs = (_listener: Listener): string[] => [];
+type Listener = "h1" | "serve";
+const LISTENERS: readonly Listener[] = ["h1", "serve"];
+const listenerArgs = (listener: Listener): string[] => ["--listener", listener];
 
 const decoder = new TextDecoder();
 
@@ -139,19 +139,57 @@ for (const listener of LISTENERS) {
     }
   });
 
-  Deno.test(t("SIGTERM ends open sockets, and dynlb exits 0"), async () => {
-    await using echo = await startWsBackend("a");
-    await using lb = await start({ "ws.test": [{ port: echo.port }] }, "--shutdown-timeout", "2");
-    await using ws = await openWebSocket(lb.proxy, "ws.test");
-    ws.send("x");
-    await nextMessage(ws);
-    const exited = lb.stop("SIGTERM");
-    const event = await closeEvent(ws);
-    // Deno.serve closes upgraded sockets itself when it shuts down: "going away".
-    assertEquals(event.code, 1001);
-    assertEquals(await exited, 0);
-    await echo.closedAt(0);
-  });
+  if (listener === "serve") {
+    Deno.test(t("SIGTERM ends open sockets, and dynlb exits 0"), async () => {
+      await using echo = await startWsBackend("a");
+      await using lb = await start({ "ws.test": [{ port: echo.port }] }, "--shutdown-timeout", "2");
+      await using ws = await openWebSocket(lb.proxy, "ws.test");
+      ws.send("x");
+      await nextMessage(ws);
+      const exited = lb.stop("SIGTERM");
+      const event = await closeEvent(ws);
+      // Deno.serve closes upgraded sockets itself when it shuts down: "going away".
+      assertEquals(event.code, 1001);
+      assertEquals(await exited, 0);
+      await echo.closedAt(0);
+    });
+  } else {
+    Deno.test(
+      t("SIGTERM lets tunnels work until --shutdown-timeout, then closes them"),
+      async () => {
+        await using echo = await startWsBackend("a");
+        await using lb = await start(
+          { "ws.test": [{ port: echo.port }] },
+          "--shutdown-timeout",
+          "2",
+        );
+        await using ws = await openWebSocket(lb.proxy, "ws.test");
+        const exited = lb.stop("SIGTERM");
+        await lb.waitForLog("shutting down");
+        ws.send("during the drain");
+        assertEquals(await nextMessage(ws), "during the drain");
+        await closeEvent(ws);
+        assertEquals(await exited, 0);
+        await echo.closedAt(0);
+      },
+    );
+
+    Deno.test(t("a non-101 answer to an upgrade stays an ordinary HTTP exchange"), async () => {
+      await using echo = await startWsBackend("a");
+      await using lb = await start({ "ws.test": [{ port: echo.port }] });
+      await using raw = await rawWebSocket(lb.proxy, "ws.test", "/plain");
+      assertEquals(raw.status, 200);
+      const length = Number(raw.head.match(/content-length: *(\d+)/i)?.[1]);
+      assertEquals(length, "plain answer from a".length);
+      // The connection is still HTTP: a second request on it gets its own answer.
+      await raw.write("GET /next HTTP/1.1\r\nHost: ws.test\r\nConnection: close\r\n\r\n");
+      const rest = await raw.rest();
+      assertMatch(rest, /^plain answer from a/);
+      assertMatch(rest, /HTTP\/1\.1 200[^]*http answer from a$/);
+      await using refused = await rawWebSocket(lb.proxy, "ws.test", "/refuse");
+      assertEquals(refused.status, 403);
+    });
+  }
 
   Deno.test(t("the server speaks first"), async () => {
     await using echo = await startWsBackend("a");
