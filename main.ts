@@ -7,9 +7,7 @@ import { helpText, OptionError, type Options, parseOptions } from "./src/cli/opt
 import { start, StartupError } from "./src/app.ts";
 import { formatIssues, parseConfig } from "./src/config/schema.ts";
 import { log, setLogLevel } from "./src/log.ts";
-import denoJson from "./deno.json" with { type: "json" };
-
-const VERSION: string = denoJson.version;
+import { VERSION } from "./src/version.ts";
 
 /** A signal within this long after the first is the same one relayed, not a second request. */
 const REPEAT_SIGNAL_MS = 1000;
@@ -49,6 +47,11 @@ async function main(args: string[]): Promise<number> {
       `config ${control.store.kind} ${control.store.location} (version ${control.running.version})`,
   );
 
+  // logrotate's signal: reopen the access log where it was.
+  Deno.addSignalListener("SIGHUP", () => {
+    log("info", "SIGHUP: reopening the access log");
+    running.reopenLogs();
+  });
   const signal = await new Promise<string>((resolve) => {
     for (const name of ["SIGINT", "SIGTERM"] as const) {
       Deno.addSignalListener(name, () => resolve(name));

@@ -593,9 +593,17 @@ export interface DynlbConfig {
   backends: {
     backend_name: string;
     health_check?: Record<string, unknown>;
+    balancer?: string;
+    hash_on?: string;
+    sticky?: { cookie: string; max_age?: number };
     servers: { addr: string; port: number; weight: number }[];
   }[];
-  hosts: { host: string; backend_name: string }[];
+  hosts: {
+    host: string;
+    backend_name: string;
+    paths?: { prefix: string; backend_name: string; strip_prefix?: boolean }[];
+  }[];
+  default_backend?: string;
 }
 
 /**

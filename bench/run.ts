@@ -34,10 +34,19 @@ import {
   runTracked,
 } from "./proc.ts";
 import { fmt, median, type Sample, summarize, table, throughputTables } from "./report.ts";
+import { balancersRun, routingRun } from "./routing.ts";
 import { websocketRun } from "./websocket.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
 
-const RUNS = ["throughput", "scale", "stream", "health", "websocket"] as const;
+const RUNS = [
+  "throughput",
+  "scale",
+  "stream",
+  "health",
+  "websocket",
+  "routing",
+  "balancers",
+] as const;
 type RunName = typeof RUNS[number];
 
 interface Settings {
@@ -180,6 +189,16 @@ async function main(): Promise<void> {
         dynlbs: [settings.dynlb],
       });
       json.websocket = { samples, tunnels };
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("routing")) {
+      const { rows, markdown } = await routingRun(backends, dir, settings, progress);
+      json.routing = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("balancers")) {
+      const { rows, markdown } = await balancersRun(backends, dir, settings, progress);
+      json.balancers = rows;
       sections.push(markdown);
     }
     json.loadAfter = await Deno.readTextFile("/proc/loadavg");

@@ -20,6 +20,12 @@ import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
 import { isLoopback } from "./net/address.ts";
 import type { OwnListener } from "./config/self.ts";
+import { MetricsRegistry } from "./metrics/registry.ts";
+import { ReloadStats } from "./metrics/reloads.ts";
+import { Observers } from "./proxy/observe.ts";
+import { AccessLog } from "./access/access_log.ts";
+import { HealthEvents } from "./metrics/events.ts";
+import { VERSION } from "./version.ts";
 
 /** A running instance. */
 export interface Running {
@@ -28,6 +34,8 @@ export interface Running {
   /** Where the admin API listens. */
   readonly admin: Deno.NetAddr;
   readonly control: ControlPlane;
+  /** Reopens the access log files (SIGHUP). */
+  reopenLogs(): void;
   /**
    * Stops accepting, lets requests in flight finish for at most `timeoutMs`, then closes
    * everything. Resolves `true` when every request finished in time.
@@ -58,8 +66,9 @@ export class StartupError extends Error {
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
   listen(): Promise<Deno.NetAddr>;
+  reopenLogs(): void;
   shutdown(): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
@@ -84,14 +93,25 @@ export async function start(options: Options): Promise<Running> {
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
     retries: options.retries,
+    metricsBuckets: options.metricsBuckets,
+    accessLog: options.accessLog === null
+      ? null
+      : { path: options.accessLog, format: options.accessLogFormat },
+    requestIdHeader: options.requestIdHeader,
     trustedProxies: options.trustedProxies,
   };
+  const metrics = options.metricsBuckets === null
+    ? undefined
+    : new MetricsRegistry(options.metricsBuckets);
+  const reloads = new ReloadStats();
+  const healthEvents = new HealthEvents();
   // The checker exists before the data plane (failures are reported to it) and tells the data
   // plane about changes once it exists.
   let dataPlane: DataPlane | undefined;
-  const health = new HealthChecker((change) =>
-    dataPlane?.setHealth(change.backend, change.server, change.up)
-  );
+  const health = new HealthChecker((change) => {
+    healthEvents.record(change);
+    dataPlane?.setHealth(change.backend, change.server, change.up);
+  });
   const onUpstreamFailure: UpstreamFailureListener = (backend, server, error) =>
     health.reportFailure(backend, server, `${error.failure}: ${error.message}`);
 
@@ -104,7 +124,15 @@ export async function start(options: Options): Promise<Running> {
   let plane: ProxyPlane | undefined;
   let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
   try {
-    plane = await startProxyPlane(options, settings, onUpstreamFailure);
+    if (options.accessLog !== null && options.accessLog !== "-") {
+      // Fail at start-up, with the path, rather than in every worker.
+      try {
+        await (await AccessLog.open(options.accessLog)).close();
+      } catch (err) {
+        throw new Error(`cannot open access log ${options.accessLog}: ${(err as Error).message}`);
+      }
+    }
+    plane = await startProxyPlane(options, settings, onUpstreamFailure, metrics);
     dataPlane = plane.dataPlane;
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
@@ -123,6 +151,7 @@ export async function start(options: Options): Promise<Running> {
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
       listeners,
+      onReload: (source, ok, version) => reloads.record(source, ok, version),
     });
     try {
       const found = await control.start();
@@ -145,6 +174,15 @@ export async function start(options: Options): Promise<Running> {
       maxBodyBytes: options.maxConfigBytes,
       token,
       address: () => adminAddr,
+      metrics: metrics && {
+        registry: metrics,
+        status: () => health.status(),
+        configVersion: () => control.running.version,
+        reloads,
+        storeUp: () => store.reachable ?? true,
+        version: VERSION,
+      },
+      healthEvents,
     });
     admin = listen("admin", options.admin, (request) => app.fetch(request));
     adminAddr = { hostname: admin.addr.hostname, port: admin.addr.port };
@@ -156,6 +194,7 @@ export async function start(options: Options): Promise<Running> {
       proxy: proxyListening,
       admin: admin.addr,
       control,
+      reopenLogs: () => proxyPlane.reopenLogs(),
       async shutdown(timeoutMs) {
         control.stop();
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -164,7 +203,7 @@ export async function start(options: Options): Promise<Running> {
           new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
         ]);
         clearTimeout(timer);
-        proxyPlane.close();
+        await proxyPlane.close();
         await health.close();
         await store.close();
         return drained;
@@ -174,7 +213,7 @@ export async function start(options: Options): Promise<Running> {
     await admin?.shutdown();
     if (plane) {
       await plane.shutdown();
-      plane.close();
+      await plane.close();
     }
     await health.close();
     await store.close();
@@ -247,19 +286,33 @@ async function startProxyPlane(
   options: Options,
   settings: ProxySettings,
   onUpstreamFailure: UpstreamFailureListener,
+  metrics: MetricsRegistry | undefined,
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
-    const proxy = prepareProxy(router, settings, onUpstreamFailure);
+    const observers = await Observers.start(settings, metrics?.newStripe());
+    const proxy = prepareProxy(router, settings, onUpstreamFailure, observers);
     let server: ProxyServer | undefined;
+    const dataPlane: DataPlane = {
+      async applyConfig(config, version, down) {
+        const ids = metrics?.assign(config);
+        await router.applyConfig(config, version, down);
+        if (ids !== undefined) observers.recorder?.bind(router.snapshot, config, ids);
+      },
+      setHealth: (backend, server, up) => router.setHealth(backend, server, up),
+    };
     return {
-      dataPlane: router,
+      dataPlane,
       listen() {
         server = proxy.listen();
         return Promise.resolve(server.addr);
       },
+      reopenLogs: () => void observers.reopen(),
       shutdown: () => server?.shutdown() ?? Promise.resolve(),
-      close: () => (server ?? proxy).close(),
+      close: async () => {
+        (server ?? proxy).close();
+        await observers.close();
+      },
     };
   }
   const pool = await WorkerPool.start(
@@ -267,11 +320,14 @@ async function startProxyPlane(
     settings,
     options.logLevel,
     onUpstreamFailure,
+    undefined,
+    metrics,
   );
   return {
     dataPlane: pool,
     listen: () => pool.listen(),
+    reopenLogs: () => pool.reopenLogs(),
     shutdown: () => pool.shutdown(),
-    close: () => {},
+    close: () => Promise.resolve(),
   };
 }

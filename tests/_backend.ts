@@ -23,7 +23,8 @@ export interface Backend extends AsyncDisposable {
 }
 
 /**
- * Starts a backend answering `name` (or what `handler` returns) on a free loopback port.
+ * Starts a backend answering `name` (or what `handler` returns) on a free loopback port
+ * (`hostname` 127.0.0.1 unless given, e.g. `::1`).
  *
  * @example
  * ```ts
@@ -34,10 +35,11 @@ export function startBackend(
   name: string,
   handler?: (request: Request) => Response | Promise<Response>,
   port = 0,
+  hostname = "127.0.0.1",
 ): Promise<Backend> {
   const seen: Seen[] = [];
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port, onListen: () => {} },
+    { hostname, port, onListen: () => {} },
     (request) => {
       seen.push({ method: request.method, url: request.url, headers: request.headers });
       return handler ? handler(request) : new Response(name);

@@ -59,10 +59,11 @@ export function modeName(mode: Mode): string {
 }
 
 /**
- * Which modes a test runs in: `"every"` row of `MODES`, or the `"default"` one only. Setting
- * `DYNLB_TEST_MODES=all` runs every test in every mode (a slower, thorough run).
+ * Which modes a test runs in: `"every"` row of `MODES`, the `"default"` one only, or the rows a
+ * predicate accepts (for behaviour that exists in some modes only). Setting
+ * `DYNLB_TEST_MODES=all` runs every `"default"` test in every mode (a slower, thorough run).
  */
-export type Coverage = "every" | "default";
+export type Coverage = "every" | "default" | ((mode: Mode) => boolean);
 
 /**
  * Registers `fn` as one Deno test per mode it covers, named `[mode] name`.
@@ -79,8 +80,14 @@ export function modeTest(
   coverage: Coverage,
   fn: (mode: Mode) => Promise<void>,
 ): void {
-  const all = coverage === "every" || Deno.env.get("DYNLB_TEST_MODES") === "all";
-  for (const mode of all ? MODES : [DEFAULT_MODE]) {
+  const all = coverage === "every" ||
+    (coverage === "default" && Deno.env.get("DYNLB_TEST_MODES") === "all");
+  const modes = typeof coverage === "function"
+    ? MODES.filter(coverage)
+    : all
+    ? MODES
+    : [DEFAULT_MODE];
+  for (const mode of modes) {
     Deno.test(`[${modeName(mode)}] ${name}`, () => fn(mode));
   }
 }

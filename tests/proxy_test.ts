@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
-import { get, type Mode, modeTest, startDynlb } from "./_dynlb.ts";
+import { eventually, get, type Mode, modeTest, startDynlb } from "./_dynlb.ts";
 import { rawRequest } from "./_raw.ts";
 import { rawServer } from "./_raw_server.ts";
 
@@ -216,35 +216,116 @@ modeTest("compressed bodies reach the client intact", "every", async (mode) => {
   assertEquals(gz.seen[1].headers.get("accept-encoding") ?? "identity", "identity");
 });
 
-modeTest("streams large request and response bodies", "every", async (mode) => {
-  const SIZE = 64 * 1024 * 1024;
-  await using sink = await startBackend("sink", async (request) => {
-    if (request.method === "POST") {
-      let n = 0;
-      for await (const chunk of request.body!) n += chunk.length;
-      return new Response(String(n));
-    }
-    return new Response(zeros(SIZE), { headers: { "content-length": String(SIZE) } });
-  });
-  const path = await configFile(configOf({ "big.test": [{ port: sink.port }] }));
-  await using lb = await proxyIn(mode, path);
-  const client = Deno.createHttpClient({ allowHost: true, http2: false });
-  try {
-    const up = await fetch(lb.proxy + "/", {
-      method: "POST",
-      headers: { host: "big.test" },
-      body: zeros(SIZE),
-      client,
+modeTest(
+  "streams 96 MiB request and response bodies, holding neither whole",
+  // Costly: two rows that between them run every transport (and listener).
+  (mode) => mode.workers === 2,
+  async (mode) => {
+    // Big enough that what socket buffers and read-ahead hold on the way (up to 45 MiB measured
+    // here) stays well below what a proxy reading a body whole would hold (all of it).
+    const SIZE = 96 * 1024 * 1024;
+    const MiB = 1024 * 1024;
+    // The backend stops reading the upload after 1 MiB until told to go on.
+    const resume = Promise.withResolvers<void>();
+    let received = 0;
+    const download = counted(SIZE);
+    await using sink = await startBackend("sink", async (request) => {
+      if (request.method === "POST") {
+        for await (const chunk of request.body!) {
+          received += chunk.length;
+          if (received >= MiB) await resume.promise;
+        }
+        return new Response(String(received));
+      }
+      return new Response(download.stream, { headers: { "content-length": String(SIZE) } });
     });
-    assertEquals(await up.text(), String(SIZE));
-    const down = await fetch(lb.proxy + "/", { headers: { host: "big.test" }, client });
-    let n = 0;
-    for await (const chunk of down.body!) n += chunk.length;
-    assertEquals(n, SIZE);
-  } finally {
-    client.close();
+    const path = await configFile(configOf({ "big.test": [{ port: sink.port }] }));
+    await using lb = await proxyIn(mode, path);
+    const before = memoryOf(lb.process.pid);
+    const client = Deno.createHttpClient({ allowHost: true, http2: false });
+    try {
+      // Upload: while the backend does not read, the proxy must not keep taking the body (a proxy
+      // that reads bodies whole would take all 64 MiB).
+      const upload = counted(SIZE);
+      const up = fetch(lb.proxy + "/", {
+        method: "POST",
+        headers: { host: "big.test" },
+        body: upload.stream,
+        client,
+      });
+      await eventually(() => received >= MiB, 30_000, "first MiB at the backend");
+      const heldUp = await settled(() => upload.sent);
+      resume.resolve();
+      assertEquals(await (await up).text(), String(SIZE));
+
+      // Download: the client reads 1 MiB and pauses; the proxy must not drain the backend.
+      const down = await fetch(lb.proxy + "/", { headers: { host: "big.test" }, client });
+      const reader = down.body!.getReader();
+      let n = 0;
+      while (n < MiB) n += (await reader.read()).value!.length;
+      const heldDown = await settled(() => download.sent);
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        n += value.length;
+      }
+      assertEquals(n, SIZE);
+      console.log(
+        `streaming: in flight while paused ${(heldUp / MiB).toFixed(1)} MiB up, ` +
+          `${(heldDown / MiB).toFixed(1)} MiB down; peak RSS ` +
+          `${((memoryOf(lb.process.pid).peak - before.now) / MiB).toFixed(1)} MiB above idle`,
+      );
+      assert(heldUp < SIZE * 2 / 3, `the proxy took ${heldUp} bytes of a paused upload`);
+      assert(heldDown < SIZE * 2 / 3, `the proxy took ${heldDown} bytes of a paused download`);
+    } finally {
+      resume.resolve();
+      client.close();
+    }
+  },
+);
+
+/** A stream of `size` zero bytes counting what was taken from it. */
+function counted(size: number): { stream: ReadableStream<Uint8Array>; readonly sent: number } {
+  let sent = 0;
+  const stream = zeros(size).pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  return {
+    stream,
+    get sent() {
+      return sent;
+    },
+  };
+}
+
+/**
+ * Waits until `value()` stops growing (unchanged over five 100 ms polls) and returns it: the
+ * amount of a paused transfer that buffers along the way could hold.
+ */
+async function settled(value: () => number): Promise<number> {
+  let last = -1;
+  let same = 0;
+  while (same < 5) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = value();
+    same = now === last ? same + 1 : 0;
+    last = now;
   }
-});
+  return last;
+}
+
+/** Resident memory of a process now and at its peak, in bytes (Linux `/proc`). */
+function memoryOf(pid: number): { now: number; peak: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kib = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)![1]);
+  return { now: kib("VmRSS") * 1024, peak: kib("VmHWM") * 1024 };
+}
 
 /** A stream of `size` zero bytes in 64 KiB chunks, never held whole. */
 function zeros(size: number): ReadableStream<Uint8Array> {

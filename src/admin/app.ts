@@ -5,6 +5,8 @@
  * - `GET /config` — the running config, its version and hash.
  * - `GET /status` — every backend and server with its health state.
  * - `GET /healthz` — liveness of the proxy process itself.
+ * - `GET /metrics` — Prometheus text exposition.
+ * - `GET /` — the dashboard; `GET /dashboard.json` — what it shows, for scripts too.
  *
  * Every answer is JSON; errors carry `error` and, for a refused config, `issues` with the JSON
  * path of each problem.
@@ -18,6 +20,10 @@ import type { BackendStatus } from "../health/types.ts";
 import { StoreUnavailableError } from "../store/store.ts";
 import { log } from "../log.ts";
 import { adminGuard } from "./guard.ts";
+import { METRICS_CONTENT_TYPE, type MetricsSources, renderMetrics } from "../metrics/exposition.ts";
+import type { HealthEvents } from "../metrics/events.ts";
+import { Summary } from "../metrics/summary.ts";
+import { DASHBOARD_HTML } from "./dashboard_page.ts";
 
 /** What the admin API serves from. */
 export interface AdminOptions {
@@ -33,6 +39,10 @@ export interface AdminOptions {
    * calling `app.request`) any `Host` is accepted.
    */
   readonly address?: () => { readonly hostname: string; readonly port: number };
+  /** What `/metrics` and the dashboard read; absent: metrics off (both answer 404). */
+  readonly metrics?: MetricsSources;
+  /** Recent health changes, for the dashboard. */
+  readonly healthEvents?: HealthEvents;
 }
 
 /** `x-save` values that mean "persist". */
@@ -98,6 +108,30 @@ export function createAdminApp(options: AdminOptions): Hono {
   });
 
   app.get("/healthz", (c) => c.json({ ok: true }));
+
+  const metrics = options.metrics;
+  if (metrics !== undefined) {
+    const summary = new Summary({
+      registry: metrics.registry,
+      status: options.status,
+      running: () => control.running,
+      reloads: () => metrics.reloads.recent(),
+      healthEvents: () => options.healthEvents?.recent() ?? [],
+    });
+    app.get(
+      "/metrics",
+      (c) => c.body(renderMetrics(metrics), 200, { "content-type": METRICS_CONTENT_TYPE }),
+    );
+    app.get("/dashboard.json", (c) => c.json(summary.read()));
+    app.get("/", (c) =>
+      c.html(DASHBOARD_HTML, 200, {
+        "cache-control": "no-store",
+        // Everything is inline and from here: nothing else may load or run.
+        "content-security-policy":
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+          "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'",
+      }));
+  }
 
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {

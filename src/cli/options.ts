@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_BUCKETS, parseBuckets } from "../metrics/layout.ts";
 import { CidrError, CidrSet } from "../proxy/cidr.ts";
 
 /** Everything the program can be told at start-up. */
@@ -46,6 +47,13 @@ export interface Options {
   /** Trusted peers open each connection with a PROXY protocol v1/v2 header. */
   readonly proxyProtocol: boolean;
   readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** Histogram bounds in seconds; `null` when metrics are off (`DYNLB_NO_METRICS=1`, for benchmarks). */
+  readonly metricsBuckets: readonly number[] | null;
+  /** Access log path (`-`: stdout); `null`: off. */
+  readonly accessLog: string | null;
+  readonly accessLogFormat: "json" | "combined";
+  /** Request id header, lower case. */
+  readonly requestIdHeader: string;
 }
 
 /** What the program was asked to do. */
@@ -235,6 +243,29 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     fallback: "10001,10002",
     help: "ports of the two demo backends of `dynlb demo`",
   },
+  "metrics-buckets": {
+    env: "DYNLB_METRICS_BUCKETS",
+    type: "string",
+    fallback: DEFAULT_BUCKETS.join(","),
+    help: "upper bounds (seconds) of the latency histograms of /metrics",
+  },
+  "access-log": {
+    env: "DYNLB_ACCESS_LOG",
+    type: "string",
+    help: "access log file (- for stdout; off by default; SIGHUP reopens it)",
+  },
+  "access-log-format": {
+    env: "DYNLB_ACCESS_LOG_FORMAT",
+    type: "string",
+    fallback: "json",
+    help: "json (one object a line) or combined (nginx's, plus request id and upstream time)",
+  },
+  "request-id-header": {
+    env: "DYNLB_REQUEST_ID_HEADER",
+    type: "string",
+    fallback: "X-Request-Id",
+    help: "header carrying the request id to servers, clients and the access log",
+  },
   "log-level": {
     env: "DYNLB_LOG_LEVEL",
     type: "string",
@@ -347,6 +378,16 @@ export function parseOptions(
     trustedProxies,
     proxyProtocol,
     logLevel: oneOf("log-level", str("log-level"), ["debug", "info", "warn", "error"] as const),
+    metricsBuckets: /^(1|true|yes|on)$/i.test(env.DYNLB_NO_METRICS ?? "")
+      ? null
+      : buckets(str("metrics-buckets")),
+    accessLog: value("access-log") ?? null,
+    accessLogFormat: oneOf(
+      "access-log-format",
+      str("access-log-format"),
+      ["json", "combined"] as const,
+    ),
+    requestIdHeader: headerName("request-id-header", str("request-id-header")),
   };
 }
 
@@ -395,6 +436,22 @@ function address(name: string, text: string): Address {
   if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
   if (hostname === "") hostname = "0.0.0.0";
   return { hostname, port: integer(name, text.slice(colon + 1), 0, 65535) };
+}
+
+function buckets(text: string): number[] {
+  const parsed = parseBuckets(text);
+  if (typeof parsed === "string") {
+    throw new OptionError(`--metrics-buckets: ${parsed} (got "${text}")`);
+  }
+  return parsed;
+}
+
+/** An HTTP field name (RFC 9110 token), lower-cased. */
+function headerName(name: string, text: string): string {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text)) {
+    throw new OptionError(`--${name} must be a header name (got "${text}")`);
+  }
+  return text.toLowerCase();
 }
 
 function integer(name: string, text: string, min: number, max: number): number {

@@ -93,6 +93,8 @@ export interface ControlPlaneOptions {
   readonly onStoredConfig?: (text: string) => void;
   /** dynlb's own listeners, which no server of a config may be (read at each validation). */
   readonly listeners?: () => readonly OwnListener[];
+  /** Called for every config proposed: where it came from, whether it was applied, its version. */
+  readonly onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
 }
 
 const EMPTY_CONFIG: Config = { backends: [], hosts: [] };
@@ -113,6 +115,7 @@ export class ControlPlane {
   #health?: HealthWatcher;
   #onStoredConfig?: (text: string) => void;
   #listeners: () => readonly OwnListener[];
+  #onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   #running = new RunningConfig({
     version: 0,
     hash: "",
@@ -133,6 +136,7 @@ export class ControlPlane {
     this.#health = options.health;
     this.#onStoredConfig = options.onStoredConfig;
     this.#listeners = options.listeners ?? (() => []);
+    this.#onReload = options.onReload;
   }
 
   /** The config in force. */
@@ -186,7 +190,10 @@ export class ControlPlane {
   propose(text: string, options: { save: boolean }): Promise<ApplyResult> {
     return this.#serial(async () => {
       const parsed = this.#parse(text);
-      if (!parsed.ok) return parsed;
+      if (!parsed.ok) {
+        this.#onReload?.("admin", false, 0);
+        return parsed;
+      }
       const document = parsed.document;
       let stored: StoredConfig | undefined;
       if (options.save) {
@@ -218,6 +225,7 @@ export class ControlPlane {
       this.#storeRevision = stored.revision;
       const parsed = this.#parse(stored.text);
       if (!parsed.ok) {
+        this.#onReload?.("store", false, 0);
         log("error", "stored config is invalid, keeping the running config", {
           store: this.store.location,
           version: this.#running.version,
@@ -269,6 +277,7 @@ export class ControlPlane {
       backends: config.backends.length,
       hosts: config.hosts.length,
     });
+    this.#onReload?.(source, true, version);
     return this.#running;
   }
 

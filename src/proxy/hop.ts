@@ -48,6 +48,8 @@ export interface Forwarded {
   readonly proto: string;
   /** `X-Real-IP`: the client's address. */
   readonly realIp: string;
+  /** A request id the proxy made: sent under `name` in place of any the client sent. */
+  readonly requestId?: { readonly name: string; readonly value: string };
 }
 
 const REPLACED: ReadonlySet<string> = new Set([
@@ -111,6 +113,9 @@ export function upstreamHeaders(source: Headers, forwarded?: Forwarded): Headers
     out.set("x-forwarded-host", forwarded.host);
     out.set("x-forwarded-proto", forwarded.proto);
     out.set("x-real-ip", forwarded.realIp);
+    if (forwarded.requestId !== undefined) {
+      out.set(forwarded.requestId.name, forwarded.requestId.value);
+    }
   }
   return out;
 }

@@ -6,12 +6,20 @@
  */
 import type { Address } from "../cli/options.ts";
 import type { DownServer } from "../config/snapshot.ts";
+import type { MetricIds } from "../metrics/registry.ts";
+import type { StripeBuffers } from "../metrics/stripe.ts";
 import type { ProxySettings } from "./server.ts";
 import type { UpstreamFailure } from "./transport.ts";
 
 /** Main → worker. */
 export type ToWorker =
-  | { readonly type: "start"; readonly settings: ProxySettings; readonly logLevel: string }
+  | {
+    readonly type: "start";
+    readonly settings: ProxySettings;
+    readonly logLevel: string;
+    /** This worker's metrics (shared memory, summed by the admin isolate); absent: off. */
+    readonly stripe?: StripeBuffers;
+  }
   /** Open the listener: sent once the worker has the config in force. */
   | { readonly type: "listen"; readonly address: Address }
   | {
@@ -22,6 +30,8 @@ export type ToWorker =
     readonly down: readonly DownServer[];
     /** Balancer counters (round-robin positions, requests in flight), in shared memory. */
     readonly counters: Int32Array;
+    /** Metric ids of the config's backends and servers; absent: metrics off. */
+    readonly ids?: MetricIds;
   }
   | {
     readonly type: "health";
@@ -29,6 +39,7 @@ export type ToWorker =
     readonly server: string;
     readonly up: boolean;
   }
+  | { readonly type: "reopen-log" }
   | { readonly type: "shutdown" };
 
 /** Worker → main. */

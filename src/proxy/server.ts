@@ -11,6 +11,7 @@ import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
+import type { Observers, ObserveSettings } from "./observe.ts";
 import type { Router } from "./router.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
@@ -20,7 +21,7 @@ import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 export type TransportName = "h1" | "fetch";
 
 /** Settings of one proxy listener (structured-cloneable, for workers). */
-export interface ProxySettings {
+export interface ProxySettings extends ObserveSettings {
   readonly listen: Address;
   /** Share the port with other isolates (SO_REUSEPORT). */
   readonly reusePort: boolean;
@@ -93,7 +94,7 @@ export interface PreparedProxy {
  *
  * @example
  * ```ts
- * const proxy = prepareProxy(router, settings);
+ * const proxy = prepareProxy(router, settings, undefined, observers);
  * await router.applyConfig(config, 1, []);
  * const server = proxy.listen();
  * ```
@@ -102,8 +103,10 @@ export function prepareProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
+  observers?: Observers,
 ): PreparedProxy {
   const transport = createTransport(settings.transport, settings.timeouts);
+  observers?.watchPool(transport);
   const trustedProxies = new CidrSet(settings.trustedProxies);
   const proxy = createProxyHandler({
     router,
@@ -111,6 +114,9 @@ export function prepareProxy(
     retries: settings.retries,
     onUpstreamFailure,
     trustedProxies,
+    recorder: observers?.recorder,
+    accessLog: observers?.accessLog,
+    requestIdHeader: settings.requestIdHeader,
   });
   router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
   const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
@@ -168,8 +174,9 @@ export function serveProxy(
   router: Router,
   settings: ProxySettings,
   onUpstreamFailure?: UpstreamFailureListener,
+  observers?: Observers,
 ): ProxyServer {
-  return prepareProxy(router, settings, onUpstreamFailure).listen();
+  return prepareProxy(router, settings, onUpstreamFailure, observers).listen();
 }
 
 /**

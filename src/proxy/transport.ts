@@ -87,4 +87,6 @@ export interface UpstreamTransport {
   retain?(keys: ReadonlySet<string>): void;
   /** Closes pooled connections. */
   close(): void;
+  /** Pooled connections by state, for a transport that pools (O(servers): not per request). */
+  pooled?(): { idle: number; active: number };
 }

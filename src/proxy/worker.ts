@@ -8,13 +8,18 @@
 /// <reference lib="deno.worker" />
 import type { Config } from "../config/types.ts";
 import { type LogLevel, setLogLevel } from "../log.ts";
+import type { MetricIds } from "../metrics/registry.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
+import { Observers } from "./observe.ts";
 import { Router } from "./router.ts";
 import { ListenError, type PreparedProxy, prepareProxy, type ProxyServer } from "./server.ts";
 
 const router = new Router();
 let proxy: PreparedProxy | undefined;
 let server: ProxyServer | undefined;
+let observers: Observers | undefined;
+/** A config's metric ids that arrived before `start` had built the recorder. */
+let pendingIds: { config: Config; ids: MetricIds } | undefined;
 
 function send(message: FromWorker): void {
   self.postMessage(message);
@@ -25,6 +30,11 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   switch (message.type) {
     case "start":
       setLogLevel(message.logLevel as LogLevel);
+      observers = await Observers.start(message.settings, message.stripe);
+      if (pendingIds !== undefined) {
+        observers.recorder?.bind(router.snapshot, pendingIds.config, pendingIds.ids);
+        pendingIds = undefined;
+      }
       proxy = prepareProxy(router, message.settings, (backend, server, error) =>
         send({
           type: "upstream-failure",
@@ -32,7 +42,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           server,
           failure: error.failure,
           message: error.message,
-        }));
+        }), observers);
       send({ type: "prepared" });
       break;
     case "listen":
@@ -45,21 +55,26 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         send({ type: "listen-failed", message: err.message });
       }
       break;
-    case "config":
-      await router.applyConfig(
-        JSON.parse(message.json) as Config,
-        message.version,
-        message.down,
-        message.counters,
-      );
+    case "config": {
+      const config = JSON.parse(message.json) as Config;
+      await router.applyConfig(config, message.version, message.down, message.counters);
+      if (message.ids !== undefined) {
+        if (observers === undefined) pendingIds = { config, ids: message.ids };
+        else observers.recorder?.bind(router.snapshot, config, message.ids);
+      }
       send({ type: "applied", version: message.version });
       break;
+    }
     case "health":
       router.setHealth(message.backend, message.server, message.up);
+      break;
+    case "reopen-log":
+      await observers?.reopen();
       break;
     case "shutdown":
       await server?.shutdown();
       (server ?? proxy)?.close();
+      await observers?.close();
       send({ type: "stopped" });
       self.close();
       break;

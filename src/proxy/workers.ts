@@ -17,11 +17,15 @@ import { portHeld } from "./port_owner.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./handler.ts";
+import type { MetricsRegistry } from "../metrics/registry.ts";
+import type { StripeBuffers } from "../metrics/stripe.ts";
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
 
 interface Member {
   readonly worker: Worker;
+  /** Its metrics; a replacement worker continues the stripe of the one it replaces. */
+  readonly stripe: StripeBuffers | undefined;
   /** Resolvers waiting for this worker to report a version applied. */
   readonly waiting: Map<number, () => void>;
   stopped?: () => void;
@@ -44,6 +48,7 @@ export class WorkerPool implements DataPlane {
   readonly #logLevel: string;
   readonly #onUpstreamFailure: UpstreamFailureListener;
   readonly #workerUrl: string;
+  readonly #metrics: MetricsRegistry | undefined;
   /** What a replacement worker needs to catch up: the last config and health since. */
   #lastConfig: ToWorker | undefined;
   #health = new Map<string, ToWorker>();
@@ -55,7 +60,9 @@ export class WorkerPool implements DataPlane {
     logLevel: string,
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string,
+    metrics: MetricsRegistry | undefined,
   ) {
+    this.#metrics = metrics;
     this.#settings = settings;
     this.#logLevel = logLevel;
     this.#onUpstreamFailure = onUpstreamFailure;
@@ -65,6 +72,7 @@ export class WorkerPool implements DataPlane {
   /**
    * Starts `count` workers with their request path ready but no listener: {@link listen} opens
    * them once the first config is in force. `workerUrl` replaces the worker module (for tests).
+   * With `metrics`, each worker records into a stripe of it.
    */
   static async start(
     count: number,
@@ -72,11 +80,12 @@ export class WorkerPool implements DataPlane {
     logLevel: string,
     onUpstreamFailure: UpstreamFailureListener,
     workerUrl: string = WORKER_URL,
+    metrics?: MetricsRegistry,
   ): Promise<WorkerPool> {
-    const pool = new WorkerPool(settings, logLevel, onUpstreamFailure, workerUrl);
+    const pool = new WorkerPool(settings, logLevel, onUpstreamFailure, workerUrl, metrics);
     try {
       for (let i = 0; i < count; i++) {
-        const member = pool.#spawn(i);
+        const member = pool.#spawn(i, metrics?.newStripe());
         pool.#members.push(member);
         await prepared(member, settings, logLevel);
       }
@@ -146,6 +155,7 @@ export class WorkerPool implements DataPlane {
       version,
       down,
       counters,
+      ids: this.#metrics?.assign(config),
     };
     this.#lastConfig = message;
     this.#health.clear();
@@ -160,6 +170,11 @@ export class WorkerPool implements DataPlane {
     const message: ToWorker = { type: "health", backend, server, up };
     this.#health.set(`${backend}\n${server}`, message);
     for (const m of this.#members) m.worker.postMessage(message);
+  }
+
+  /** Reopens every worker's access log (SIGHUP). */
+  reopenLogs(): void {
+    for (const m of this.#members) m.worker.postMessage({ type: "reopen-log" } satisfies ToWorker);
   }
 
   /** Stops every worker's listener, waits for requests in flight, and ends the workers. */
@@ -180,9 +195,9 @@ export class WorkerPool implements DataPlane {
     for (const m of this.#members) m.worker.terminate();
   }
 
-  #spawn(index: number): Member {
+  #spawn(index: number, stripe: StripeBuffers | undefined): Member {
     const worker = new Worker(this.#workerUrl, { type: "module", name: `dynlb-proxy-${index}` });
-    const member: Member = { worker, waiting: new Map() };
+    const member: Member = { worker, stripe, waiting: new Map() };
     worker.addEventListener("message", (event: MessageEvent<FromWorker>) => {
       const message = event.data;
       switch (message.type) {
@@ -220,7 +235,7 @@ export class WorkerPool implements DataPlane {
     if (this.#stopping || this.#members[index] !== failed) return;
     log("error", "proxy worker failed, starting a new one", { worker: index, error: reason });
     failed.worker.terminate();
-    const member = this.#spawn(index);
+    const member = this.#spawn(index, failed.stripe);
     this.#members[index] = member;
     // A config waiting on the dead worker is applied by the new one: hand the wait over.
     for (const [version, resolve] of failed.waiting) member.waiting.set(version, resolve);
@@ -247,7 +262,7 @@ function reply(member: Member, message: ToWorker, ok: FromWorker["type"]): Promi
 }
 
 async function prepared(member: Member, settings: ProxySettings, logLevel: string): Promise<void> {
-  await reply(member, { type: "start", settings, logLevel }, "prepared");
+  await reply(member, { type: "start", settings, logLevel, stripe: member.stripe }, "prepared");
 }
 
 async function listening(member: Member, address: Address): Promise<void> {

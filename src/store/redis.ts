@@ -110,6 +110,11 @@ export class RedisStore implements ConfigStore {
   #cleanups = new Set<() => void>();
   #closed = false;
 
+  /** Whether Redis is connected. */
+  get reachable(): boolean {
+    return this.#state === "up";
+  }
+
   constructor(options: RedisStoreOptions = {}) {
     this.#endpoint = resolveEndpoint(options);
     this.#key = options.key ?? "balancer";

@@ -36,6 +36,8 @@ export interface ConfigStore {
   readonly kind: string;
   /** Human-readable location: a path, a KV path, a redis URL and key (no password). */
   readonly location: string;
+  /** Whether the store answered its last request; stores that are always there leave it out. */
+  readonly reachable?: boolean;
   /**
    * Reads the stored config; `null` when nothing is stored yet.
    * Rejects with {@link StoreUnavailableError} when the store cannot be reached.

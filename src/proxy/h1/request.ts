@@ -46,10 +46,11 @@ export function requestHead(
   let length = -1;
   const named = connectionNamed(headers);
   const replace = forwarded !== undefined;
+  const id = forwarded?.requestId;
   for (const [name, value] of headers) {
     if (name.length === 4 && name === "host") host = true;
     else if (name.length === 14 && name === "content-length") length = Number(value);
-    else if (dropOnForward(name, named, replace)) continue;
+    else if (dropOnForward(name, named, replace) || name === id?.name) continue;
     head += name + ": " + value + "\r\n";
   }
   if (!host) head += "host: " + fallbackHost + "\r\n";
@@ -57,6 +58,7 @@ export function requestHead(
   if (forwarded !== undefined) {
     head += "x-forwarded-for: " + forwarded.for + "\r\nx-forwarded-host: " + forwarded.host +
       "\r\nx-forwarded-proto: " + forwarded.proto + "\r\nx-real-ip: " + forwarded.realIp + "\r\n";
+    if (id !== undefined) head += id.name + ": " + id.value + "\r\n";
   }
   return { head: head + "\r\n", length };
 }

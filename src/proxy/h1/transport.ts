@@ -102,6 +102,16 @@ export class H1Transport implements UpstreamTransport {
     return this.#pools.get(key);
   }
 
+  pooled(): { idle: number; active: number } {
+    let idle = 0;
+    let size = 0;
+    for (const pool of this.#pools.values()) {
+      idle += pool.idleCount;
+      size += pool.size;
+    }
+    return { idle, active: size - idle };
+  }
+
   async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
     if (request.signal.aborted) throw new UpstreamError("broken", "client went away", false);
     let pool = this.#pools.get(upstream.key);
