@@ -6,6 +6,7 @@
 import { helpText, OptionError, type Options, parseOptions } from "./src/cli/options.ts";
 import { start, StartupError } from "./src/app.ts";
 import { formatIssues, parseConfig } from "./src/config/schema.ts";
+import { diffConfigs, formatDiff } from "./src/config/diff.ts";
 import { log, setLogLevel } from "./src/log.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -31,6 +32,8 @@ async function main(args: string[]): Promise<number> {
       return 0;
     case "check":
       return await check(options.configFile);
+    case "diff":
+      return await diff(options.args[0], options.args[1]);
   }
 
   let running;
@@ -94,6 +97,33 @@ async function check(path: string): Promise<number> {
   const { backends, hosts } = result.config;
   console.log(`${path}: ok (${backends.length} backends, ${hosts.length} hosts)`);
   return 0;
+}
+
+/** `dynlb diff OLD NEW`: exit 0 when they route alike, 1 when they differ, 2 on a bad file. */
+async function diff(oldPath: string, newPath: string): Promise<number> {
+  const configs = [];
+  for (const path of [oldPath, newPath]) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (err) {
+      console.error(`dynlb: cannot read ${path}: ${(err as Error).message}`);
+      return 2;
+    }
+    const result = parseConfig(text);
+    if (!result.ok) {
+      console.error(`${path}: ${result.issues.length} problem(s)\n${formatIssues(result.issues)}`);
+      return 2;
+    }
+    configs.push(result.config);
+  }
+  const lines = formatDiff(diffConfigs(configs[0], configs[1]));
+  if (lines.length === 0) {
+    console.log("no difference");
+    return 0;
+  }
+  console.log(lines.join("\n"));
+  return 1;
 }
 
 function hostPort(addr: Deno.NetAddr): string {

@@ -705,6 +705,8 @@ export interface DynlbOptions {
   readonly workers: number;
   /** More flags (e.g. a listener choice). */
   readonly extraArgs?: readonly string[];
+  /** Environment variables (e.g. `DYNLB_NO_METRICS=1`). */
+  readonly env?: Record<string, string>;
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -745,7 +747,7 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
     "--log-level",
     "warn",
     ...(options.extraArgs ?? []),
-  ]);
+  ], options.env);
   const [, proxy, admin] = await process.waitFor(READY);
   return {
     name,

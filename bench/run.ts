@@ -35,6 +35,7 @@ import {
 } from "./proc.ts";
 import { fmt, median, type Sample, summarize, table, throughputTables } from "./report.ts";
 import { balancersRun, routingRun } from "./routing.ts";
+import { metricsScaleRun, observabilityRun } from "./observability.ts";
 import { websocketRun } from "./websocket.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
 
@@ -46,6 +47,8 @@ const RUNS = [
   "websocket",
   "routing",
   "balancers",
+  "observability",
+  "metrics-scale",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -199,6 +202,16 @@ async function main(): Promise<void> {
     if (settings.runs.includes("balancers")) {
       const { rows, markdown } = await balancersRun(backends, dir, settings, progress);
       json.balancers = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("observability")) {
+      const { rows, markdown } = await observabilityRun(backends, dir, settings, progress);
+      json.observability = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("metrics-scale")) {
+      const { rows, scrapeMs, markdown } = await metricsScaleRun(backends, dir, settings, progress);
+      json.metricsScale = { rows, scrapeMs };
       sections.push(markdown);
     }
     json.loadAfter = await Deno.readTextFile("/proc/loadavg");

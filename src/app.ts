@@ -151,6 +151,7 @@ export async function start(options: Options): Promise<Running> {
       health,
       onStoredConfig: cache && ((text) => void cache.write(text)),
       listeners,
+      historySize: options.history,
       onReload: (source, ok, version) => reloads.record(source, ok, version),
     });
     try {

@@ -240,3 +240,25 @@ Deno.test("an access log that cannot be opened is a start-up error naming the pa
   assert(err !== null);
   assertMatch(err.message, /cannot open access log \/nonexistent\/dir\/a\.log/);
 });
+
+Deno.test("with an admin token, /metrics and the dashboard's data need it; the page itself asks for it", async () => {
+  const path = await configFile(configOf({}));
+  const token = "observability-token-123";
+  await using lb = await startDynlb(["--config-file", path, "--admin-token", token]);
+  const status = async (route: string, auth?: string) => {
+    const response = await fetch(lb.admin + route, {
+      headers: auth ? { authorization: `Bearer ${auth}` } : {},
+    });
+    await response.body?.cancel();
+    return response.status;
+  };
+  assertEquals(await status("/metrics"), 401);
+  assertEquals(await status("/dashboard.json"), 401);
+  assertEquals(await status("/metrics", token), 200);
+  assertEquals(await status("/dashboard.json", token), 200);
+  const page = await fetch(lb.admin + "/");
+  assertEquals(page.status, 200);
+  const html = await page.text();
+  assert(html.includes('id="login"') && !html.includes(token));
+  assertMatch(page.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+});

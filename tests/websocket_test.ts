@@ -6,6 +6,12 @@
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf } from "./_backend.ts";
 import { eventually, postConfig, startDynlb } from "./_dynlb.ts";
+import { parseMetrics, scrape, sum } from "./_metrics.ts";
+
+/** `dynlb_open_tunnels` as `/metrics` says. */
+async function tunnels(lb: { admin: string }): Promise<number> {
+  return sum(parseMetrics(await scrape(lb)), "dynlb_open_tunnels");
+}
 import {
   closeEvent,
   nextMessage,
@@ -110,6 +116,7 @@ for (const listener of LISTENERS) {
     try {
       await eventually(() => a.open + b.open === 100, 10_000, "100 sockets open at the servers");
       assert(a.open > 0 && b.open > 0, "balanced over both servers");
+      assertEquals(await tunnels(lb), 100);
       await Promise.all(sockets.map(async (ws, i) => {
         for (let round = 0; round < 5; round++) {
           ws.send(`${i}:${round}`);
@@ -119,6 +126,7 @@ for (const listener of LISTENERS) {
     } finally {
       await Promise.all(sockets.map((ws) => ws[Symbol.asyncDispose]()));
     }
+    await eventually(async () => await tunnels(lb) === 0, 5_000, "no tunnel left in /metrics");
   });
 
   Deno.test(t("an open socket survives a config change; new ones follow it"), async () => {

@@ -13,11 +13,17 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { ControlPlane } from "../control/control_plane.ts";
+import {
+  type ApplyResult,
+  ConfigConflictError,
+  type ControlPlane,
+  etag,
+} from "../control/control_plane.ts";
 import type { BackendStatus } from "../health/types.ts";
-import { StoreUnavailableError } from "../store/store.ts";
+import { StoreConflictError, StoreUnavailableError } from "../store/store.ts";
+import { historyRoutes } from "./history.ts";
 import { log } from "../log.ts";
 import { adminGuard } from "./guard.ts";
 import { METRICS_CONTENT_TYPE, type MetricsSources, renderMetrics } from "../metrics/exposition.ts";
@@ -43,6 +49,43 @@ export interface AdminOptions {
   readonly metrics?: MetricsSources;
   /** Recent health changes, for the dashboard. */
   readonly healthEvents?: HealthEvents;
+}
+
+/**
+ * Runs a config change with the request's `x-save` and `If-Match`, and answers as `POST /config`
+ * does: 200 with version, hash and saved; 400 with the issues; 412 when `If-Match` fails; 503
+ * when the store cannot be written.
+ *
+ * @example
+ * ```ts
+ * return await answerChange(c, (save, ifMatch) => control.propose(text, { save, ifMatch }));
+ * ```
+ */
+export async function answerChange(
+  c: Context,
+  change: (save: boolean, ifMatch: string | undefined) => Promise<ApplyResult>,
+): Promise<Response> {
+  const save = SAVE.has((c.req.header("x-save") ?? "").trim().toLowerCase());
+  const ifMatch = c.req.header("if-match");
+  let result;
+  try {
+    result = await change(save, ifMatch);
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) {
+      log("warn", "config not saved: store unavailable", { error: err.message });
+      return c.json({ error: `store unavailable, nothing changed: ${err.message}` }, 503);
+    }
+    if (err instanceof ConfigConflictError || err instanceof StoreConflictError) {
+      return c.json({ error: `If-Match failed, nothing changed: ${err.message}` }, 412);
+    }
+    throw err;
+  }
+  if (!result.ok) {
+    return c.json({ error: "invalid config, nothing changed", issues: result.issues }, 400);
+  }
+  const { version, hash, saved } = result.running;
+  c.header("ETag", etag(hash));
+  return c.json({ version, hash, saved });
 }
 
 /** `x-save` values that mean "persist". */
@@ -78,29 +121,17 @@ export function createAdminApp(options: AdminOptions): Hono {
           error: `Content-Type must be application/json (got ${type ? `"${type}"` : "none"})`,
         }, 415);
       }
-      const save = SAVE.has((c.req.header("x-save") ?? "").trim().toLowerCase());
       const text = await c.req.text();
-      let result;
-      try {
-        result = await control.propose(text, { save });
-      } catch (err) {
-        if (err instanceof StoreUnavailableError) {
-          log("warn", "config not saved: store unavailable", { error: err.message });
-          return c.json({
-            error: `store unavailable, nothing changed: ${err.message}`,
-          }, 503);
-        }
-        throw err;
-      }
-      if (!result.ok) {
-        return c.json({ error: "invalid config, nothing changed", issues: result.issues }, 400);
-      }
-      const { version, hash, saved } = result.running;
-      return c.json({ version, hash, saved });
+      return await answerChange(c, (save, ifMatch) => control.propose(text, { save, ifMatch }));
     },
   );
 
-  app.get("/config", (c) => c.json(control.running));
+  app.get("/config", (c) => {
+    c.header("ETag", etag(control.running.hash));
+    return c.json(control.running);
+  });
+
+  app.route("/config", historyRoutes(control, answerChange));
 
   app.get("/status", (c) => {
     const { version, hash } = control.running;
@@ -129,7 +160,7 @@ export function createAdminApp(options: AdminOptions): Hono {
         // Everything is inline and from here: nothing else may load or run.
         "content-security-policy":
           "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
-          "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'",
+          "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'",
       }));
   }
 

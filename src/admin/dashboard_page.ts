@@ -13,6 +13,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>dynlb</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --bg: #0f1419; --panel: #171e26; --line: #263140; --text: #d8dee6; --dim: #8a96a5;
     --up: #3fb950; --down: #f85149; --warn: #d29922; --accent: #58a6ff; }
@@ -26,6 +27,9 @@ export const DASHBOARD_HTML: string = `<!doctype html>
   header .meta b { color: var(--text); font-weight: 600; }
   #live { margin-left: auto; color: var(--dim); }
   #live.stale { color: var(--down); }
+  #login input { background: var(--panel); color: var(--text); border: 1px solid var(--line);
+    border-radius: 4px; padding: 3px 6px; }
+  #login button { background: var(--accent); color: #000; border: 0; border-radius: 4px; padding: 4px 10px; }
   main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(280px, 1fr); gap: 20px;
     padding: 20px 24px; }
   section { background: var(--panel); border: 1px solid var(--line); border-radius: 8px;
@@ -62,6 +66,8 @@ export const DASHBOARD_HTML: string = `<!doctype html>
   <span class="meta">config <b id="cfg-version">–</b> from <b id="cfg-source">–</b>
     applied <b id="cfg-applied">–</b></span>
   <span class="meta">window <b id="window">–</b></span>
+  <form id="login" hidden><input id="token" type="password" placeholder="admin token"
+    autocomplete="current-password"> <button>show</button></form>
   <span id="live">connecting…</span>
 </header>
 <main>
@@ -181,8 +187,19 @@ export const DASHBOARD_HTML: string = `<!doctype html>
     }), "none yet");
   }
   var live = document.getElementById("live");
+  var login = document.getElementById("login");
+  var TOKEN_KEY = "dynlb-admin-token";
+  login.addEventListener("submit", function (event) {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value);
+    login.hidden = true;
+  });
   function poll() {
-    fetch("dashboard.json", { cache: "no-store" }).then(function (r) {
+    var token = sessionStorage.getItem(TOKEN_KEY);
+    var headers = token ? { authorization: "Bearer " + token } : {};
+    fetch("dashboard.json", { cache: "no-store", headers: headers }).then(function (r) {
+      // With --admin-token the data needs it: ask once, keep it for this tab only.
+      if (r.status === 401) login.hidden = false;
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     }).then(function (s) {

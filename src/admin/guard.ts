@@ -6,8 +6,10 @@
  *   421 — a web page in a local browser cannot drive the API through DNS rebinding;
  * - a state-changing request with an `Origin` from anywhere else: 403 (a browser form or script
  *   on another site);
- * - with a token, `Authorization: Bearer TOKEN` on every route but `GET /healthz`, else 401
- *   with `WWW-Authenticate`; compared in constant time and never logged.
+ * - with a token, `Authorization: Bearer TOKEN` on every route but `GET /healthz` and the
+ *   dashboard page `GET /` (markup and script only: it asks for the token and sends it with
+ *   every request for data), else 401 with `WWW-Authenticate`; compared in constant time and
+ *   never logged.
  *
  * No CORS header is ever sent, so browsers keep other sites from reading any answer.
  *
@@ -57,7 +59,8 @@ export function adminGuard(options: AdminGuardOptions): MiddlewareHandler {
     if (!SAFE_METHODS.has(c.req.method) && origin !== undefined && !sameOrigin(origin, ownHost)) {
       return c.json({ error: "cross-origin request refused" }, 403);
     }
-    if (expected !== undefined && !open && !authorized(c, expected)) {
+    const page = c.req.method === "GET" && c.req.path === "/";
+    if (expected !== undefined && !open && !page && !authorized(c, expected)) {
       const error = c.req.header("authorization") === undefined ? "" : ', error="invalid_token"';
       c.header("WWW-Authenticate", `Bearer realm="dynlb admin"${error}`);
       return c.json({ error: "missing or wrong bearer token" }, 401);

@@ -13,7 +13,6 @@
  *
  * @module
  */
-import type { BackendMemory } from "./memory.ts";
 import type { RequestContext, Selector, SelectorInput } from "./selector.ts";
 import type { Upstream } from "./upstream.ts";
 
@@ -23,10 +22,11 @@ export const DECAY_MS = 10_000;
 export const FAILURE_MS = 1_000;
 
 /**
- * Per-backend latency state, kept across selector rebuilds (health changes): one
- * `[cost, time of last update]` pair per configured server.
+ * Latency state beside each counters array: a `[cost, time of last update]` pair per slot. A
+ * server's in-flight slot is stable across selector rebuilds (health changes) and across config
+ * changes that keep it (see `memory.ts`), so its estimate is too.
  */
-const latencies = new WeakMap<BackendMemory, Float64Array>();
+const latencies = new WeakMap<Int32Array, Float64Array>();
 
 /**
  * Peak-EWMA with two random choices.
@@ -42,21 +42,19 @@ const latencies = new WeakMap<BackendMemory, Float64Array>();
 export class EwmaSelector implements Selector {
   readonly #servers: readonly Upstream[];
   readonly #counters: Int32Array;
-  readonly #inflight: number;
-  /** Configured position of each server. */
-  readonly #indexOf: Map<Upstream, number>;
+  /** Each configured server's slot: its in-flight count and its latency pair. */
+  readonly #slotOf: Map<Upstream, number>;
   readonly #latency: Float64Array;
   readonly #random: () => number;
 
   constructor(input: SelectorInput, random: () => number = Math.random) {
-    const memory = input.memory;
+    const { counters, inflight } = input.memory;
     this.#servers = input.servers;
-    this.#counters = memory.counters;
-    this.#inflight = memory.inflight;
-    this.#indexOf = new Map(input.all.map((s, i) => [s, i]));
-    let latency = latencies.get(memory);
-    if (latency === undefined || latency.length !== 2 * input.all.length) {
-      latencies.set(memory, latency = new Float64Array(2 * input.all.length));
+    this.#counters = counters;
+    this.#slotOf = new Map(input.all.map((s, i) => [s, inflight[i]]));
+    let latency = latencies.get(counters);
+    if (latency === undefined) {
+      latencies.set(counters, latency = new Float64Array(2 * counters.length));
     }
     this.#latency = latency;
     this.#random = random;
@@ -79,26 +77,26 @@ export class EwmaSelector implements Selector {
   }
 
   begin(server: Upstream): void {
-    const index = this.#indexOf.get(server);
-    if (index !== undefined) Atomics.add(this.#counters, this.#inflight + index, 1);
+    const slot = this.#slotOf.get(server);
+    if (slot !== undefined) Atomics.add(this.#counters, slot, 1);
   }
 
   end(server: Upstream, ms: number, ok: boolean): void {
-    const index = this.#indexOf.get(server);
-    if (index === undefined) return;
-    Atomics.sub(this.#counters, this.#inflight + index, 1);
-    this.#observe(index, ok ? ms : Math.max(ms, FAILURE_MS), performance.now());
+    const slot = this.#slotOf.get(server);
+    if (slot === undefined) return;
+    Atomics.sub(this.#counters, slot, 1);
+    this.#observe(slot, ok ? ms : Math.max(ms, FAILURE_MS), performance.now());
   }
 
-  /** The peak EWMA of the server at `index` as of `now`, in ms. */
+  /** The peak EWMA of `server` as of `now`, in ms. */
   latency(server: Upstream, now = performance.now()): number {
-    const index = this.#indexOf.get(server);
-    return index === undefined ? 0 : this.#decayed(index, now);
+    const slot = this.#slotOf.get(server);
+    return slot === undefined ? 0 : this.#decayed(slot, now);
   }
 
   #cost(server: Upstream, now: number): number {
-    const index = this.#indexOf.get(server)!;
-    const inflight = Atomics.load(this.#counters, this.#inflight + index);
+    const index = this.#slotOf.get(server)!;
+    const inflight = Atomics.load(this.#counters, index);
     // The small constant keeps servers never measured (cost 0) ordered by their load.
     return (this.#decayed(index, now) + 0.001) * (Math.max(0, inflight) + 1) / server.weight;
   }

@@ -46,7 +46,7 @@ export class LeastConnSelector implements Selector {
   constructor(input: SelectorInput) {
     const memory: BackendMemory = input.memory;
     this.#counters = memory.counters;
-    this.#countOf = new Map(input.all.map((s, i) => [s, memory.inflight + i]));
+    this.#countOf = new Map(input.all.map((s, i) => [s, memory.inflight[i]]));
     this.#slots = input.servers.map((server, at) => ({
       server,
       weight: server.weight,

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
-import { layoutCounters, sharedCounters } from "./memory.ts";
+import { CounterSlots, layoutCounters } from "./memory.ts";
 import { UpstreamPool } from "./pool.ts";
 import { type Upstream, upstreamOf } from "./upstream.ts";
 
@@ -44,8 +44,8 @@ Deno.test("least_conn: in flight relative to weight (2 on weight 2 ties 1 on wei
 });
 
 Deno.test("least_conn: isolates sharing counters see each other's requests", () => {
-  const config = { backends: [{ servers: [A, B] }] };
-  const counters = sharedCounters(config);
+  const config = { backends: [{ backend_name: "lc", servers: [A, B] }] };
+  const counters = new CounterSlots(true).place(config);
   const one = new UpstreamPool("lc", [A, B], {
     balancer: "least_conn",
     memory: layoutCounters(config, counters)[0],

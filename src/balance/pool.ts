@@ -77,14 +77,6 @@ export class UpstreamPool {
     return this.#selector.pick(context, exclude);
   }
 
-  /**
-   * Another server than those in `tried`, for a retry; `undefined` when every server that is up
-   * was tried.
-   */
-  pickAnother(tried: readonly Upstream[], context: RequestContext = NO_CONTEXT) {
-    return this.pick(context, tried);
-  }
-
   /** An exchange with `server` begins. */
   begin(server: Upstream): void {
     this.#selector.begin(server);
@@ -97,15 +89,16 @@ export class UpstreamPool {
 
   /**
    * The `Set-Cookie` value to send with a response from `server`, when the backend is sticky and
-   * the request did not already name that server.
+   * the request did not already name that server; `secure` (the client came over HTTPS) marks
+   * the cookie `Secure`.
    */
-  stickyCookie(context: RequestContext, server: Upstream): string | undefined {
+  stickyCookie(context: RequestContext, server: Upstream, secure = false): string | undefined {
     const sticky = this.sticky;
     if (sticky === undefined) return undefined;
     const token = context.cookie(sticky.cookie);
     return token !== null && sticky.serverOf(token) === server
       ? undefined
-      : sticky.setCookie(server);
+      : sticky.setCookie(server, secure);
   }
 
   /** Number of servers currently up. */

@@ -39,7 +39,7 @@ Deno.test("pool: servers down at construction are skipped; all down gives no pic
   pool.setHealth(B.key, false);
   assertEquals(pool.upCount, 0);
   assertEquals(pool.pick(), undefined);
-  assertEquals(pool.pickAnother([]), undefined);
+  assertEquals(pool.pick(undefined, []), undefined);
   assertEquals(new UpstreamPool("empty", []).pick(), undefined);
 });
 
@@ -55,33 +55,33 @@ Deno.test("pool: setHealth is idempotent and ignores unknown keys", () => {
   assertEquals(count(picks(pool, 3)), { [A.key]: 3 });
 });
 
-Deno.test("pool: pickAnother never returns a tried server, undefined once all were tried", () => {
+Deno.test("pool: a retry pick never returns a tried server, undefined once all were tried", () => {
   const pool = new UpstreamPool("b", [A, B, C]);
   for (let i = 0; i < 20; i++) {
     const tried: Upstream[] = [pool.pick()!];
-    const second = pool.pickAnother(tried);
+    const second = pool.pick(undefined, tried);
     assert(second !== undefined && !tried.includes(second));
     tried.push(second);
-    const third = pool.pickAnother(tried);
+    const third = pool.pick(undefined, tried);
     assert(third !== undefined && !tried.includes(third));
     tried.push(third);
-    assertEquals(pool.pickAnother(tried), undefined);
+    assertEquals(pool.pick(undefined, tried), undefined);
   }
 });
 
-Deno.test("pool: pickAnother finds the light server behind a heavy one (weights 10:1)", () => {
+Deno.test("pool: a retry pick finds the light server behind a heavy one (weights 10:1)", () => {
   const heavy = upstreamOf("127.0.0.1", 10001, 10);
   const light = upstreamOf("127.0.0.1", 10002, 1);
   const pool = new UpstreamPool("b", [heavy, light]);
   // Whatever the position in the schedule, a retry after the heavy server must go to the other.
   for (let i = 0; i < 11; i++) {
-    assertEquals(pool.pickAnother([heavy])?.key, light.key);
+    assertEquals(pool.pick(undefined, [heavy])?.key, light.key);
     pool.pick();
   }
 });
 
-Deno.test("pool: pickAnother skips servers that are down", () => {
+Deno.test("pool: a retry pick skips servers that are down", () => {
   const pool = new UpstreamPool("b", [A, B, C]);
   pool.setHealth(B.key, false);
-  for (let i = 0; i < 6; i++) assertEquals(pool.pickAnother([A])?.key, C.key);
+  for (let i = 0; i < 6; i++) assertEquals(pool.pick(undefined, [A])?.key, C.key);
 });

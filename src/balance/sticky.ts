@@ -51,6 +51,7 @@ export class StickyTable {
   readonly #byToken = new Map<string, Upstream>();
   readonly #tokenOf = new Map<Upstream, string>();
   readonly #setCookieOf = new Map<Upstream, string>();
+  readonly #secureSetCookieOf = new Map<Upstream, string>();
 
   constructor(backend: string, servers: readonly Upstream[], config: StickyConfig) {
     this.cookie = config.cookie;
@@ -59,10 +60,9 @@ export class StickyTable {
       const token = stickyToken(backend, server);
       this.#byToken.set(token, server);
       this.#tokenOf.set(server, token);
-      this.#setCookieOf.set(
-        server,
-        `${config.cookie}=${token}; Path=/${maxAge}; HttpOnly; SameSite=Lax`,
-      );
+      const value = `${config.cookie}=${token}; Path=/${maxAge}; HttpOnly; SameSite=Lax`;
+      this.#setCookieOf.set(server, value);
+      this.#secureSetCookieOf.set(server, `${value}; Secure`);
     }
   }
 
@@ -76,8 +76,8 @@ export class StickyTable {
     return this.#tokenOf.get(server);
   }
 
-  /** The `Set-Cookie` value naming `server`. */
-  setCookie(server: Upstream): string | undefined {
-    return this.#setCookieOf.get(server);
+  /** The `Set-Cookie` value naming `server`; `secure` (over HTTPS) adds `Secure`. */
+  setCookie(server: Upstream, secure = false): string | undefined {
+    return (secure ? this.#secureSetCookieOf : this.#setCookieOf).get(server);
   }
 }

@@ -53,5 +53,9 @@ Deno.test("sticky: unknown or missing cookies are balanced and get a cookie", ()
     pool.stickyCookie(withCookie(null), server),
     `srv=${stickyToken("web", server)}; Path=/; HttpOnly; SameSite=Lax`,
   );
+  assertEquals(
+    pool.stickyCookie(withCookie(null), server, true),
+    `srv=${stickyToken("web", server)}; Path=/; HttpOnly; SameSite=Lax; Secure`,
+  );
   assertEquals(new UpstreamPool("web", [A]).stickyCookie(withCookie(null), A), undefined);
 });

@@ -23,11 +23,18 @@ export class HostTable<T> {
   readonly #exact = new Map<string, T>();
   /** Keyed by the suffix with its leading dot: `*.example.com` → `.example.com`. */
   readonly #wildcards = new Map<string, T>();
+  /** Most dots in a wildcard's suffix: longer suffixes of a name cannot match. */
+  #maxDots = 0;
 
   /** Adds a normalised name or `*.` pattern; a later entry for the same name replaces it. */
   set(name: string, value: T): void {
-    if (name.startsWith("*.")) this.#wildcards.set(name.slice(1), value);
-    else this.#exact.set(name, value);
+    if (name.startsWith("*.")) {
+      const suffix = name.slice(1);
+      this.#wildcards.set(suffix, value);
+      this.#maxDots = Math.max(this.#maxDots, suffix.split(".").length - 1);
+    } else {
+      this.#exact.set(name, value);
+    }
   }
 
   /** Number of names and patterns. */
@@ -47,11 +54,17 @@ export class HostTable<T> {
     return this.wildcard(name);
   }
 
-  /** The longest wildcard matching `name`, ignoring exact entries. */
+  /**
+   * The longest wildcard matching `name`, ignoring exact entries. Only suffixes with at most as
+   * many labels as the longest wildcard are tried, so a name of a thousand labels costs no more.
+   */
   wildcard(name: string): T | undefined {
     const wildcards = this.#wildcards;
+    let first = name.length;
+    for (let k = 0; k < this.#maxDots && first > 0; k++) first = name.lastIndexOf(".", first - 1);
     // `*.com` must not match `.com` itself: a label has to precede the suffix.
-    for (let dot = name.indexOf(".", 1); dot !== -1; dot = name.indexOf(".", dot + 1)) {
+    if (first < 1) first = name.indexOf(".", 1);
+    for (let dot = first; dot !== -1; dot = name.indexOf(".", dot + 1)) {
       const hit = wildcards.get(name.slice(dot));
       if (hit !== undefined) return hit;
     }

@@ -41,3 +41,15 @@ Deno.test("host table: without wildcards only exact names match", () => {
   assertEquals(t.exact("a.test"), 1);
   assertEquals(t.size, 1);
 });
+
+Deno.test("host table: only suffixes as long as the longest wildcard are tried", () => {
+  const t = table();
+  const many = "a.".repeat(10_000) + "x.eu.example.com";
+  assertEquals(t.find(many), "eu");
+  assertEquals(t.find("a.".repeat(10_000) + "example.com"), "wild");
+  assertEquals(t.find("a.".repeat(10_000) + "org"), undefined);
+  assertEquals(t.find("x.eu.example.com"), "eu");
+  assertEquals(t.find("eu.example.com"), "wild");
+  assertEquals(t.find("com"), undefined);
+  assertEquals(t.find(".com"), undefined);
+});

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { layoutCounters } from "../balance/memory.ts";
+import { type CounterLayout, layoutCounters } from "../balance/memory.ts";
 import { UpstreamPool } from "../balance/pool.ts";
 import { type Upstream, upstreamOf } from "../balance/upstream.ts";
 import { normalizeHost } from "./host.ts";
@@ -42,8 +42,9 @@ export interface DownServer {
 
 /**
  * Builds a snapshot; `down` lists servers whose health state is already down, so a new config
- * does not briefly send traffic to servers known dead. `counters` (laid out by `memory.ts`, in
- * shared memory) lets worker isolates share round-robin positions and requests in flight.
+ * does not briefly send traffic to servers known dead. `counters` (placed by `CounterSlots`, in
+ * shared memory) lets worker isolates share round-robin positions and requests in flight, and
+ * successive snapshots share them for the servers they have in common.
  *
  * @example
  * ```ts
@@ -55,7 +56,7 @@ export function compileSnapshot(
   config: Config,
   version: number,
   down: readonly DownServer[] = [],
-  counters?: Int32Array,
+  counters?: CounterLayout,
 ): Snapshot {
   const downByBackend = new Map<string, string[]>();
   for (const d of down) {

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
-import { sharedCounters } from "../balance/memory.ts";
+import { CounterSlots } from "../balance/memory.ts";
 import { compileSnapshot } from "./snapshot.ts";
 import { validateConfig } from "./schema.ts";
 import type { Config } from "./types.ts";
@@ -84,13 +84,13 @@ Deno.test("snapshot: each compile gets fresh pools (health is not shared between
 
 Deno.test("snapshot: snapshots sharing counters walk one sequence per backend", () => {
   // Two isolates compile the same config with one shared counters array.
-  const counters = sharedCounters(CONFIG);
+  const counters = new CounterSlots(true).place(CONFIG);
   const one = compileSnapshot(CONFIG, 1, [], counters).backends.get("web")!;
   const two = compileSnapshot(CONFIG, 1, [], counters).backends.get("web")!;
   const ports = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? one : two).pick()!.port);
   // Together, one period and one more pick: the light server once, as for a single isolate.
   assertEquals(ports.filter((p) => p === 10002).length, 1);
-  assertEquals(counters[0], 12); // web's cursor: the first slot
+  assertEquals(counters.counters[counters.slots[0]], 12); // web's cursor
   // Without shared cursors each walks its own sequence: the light server is picked by both.
   const three = compileSnapshot(CONFIG, 1).backends.get("web")!;
   const four = compileSnapshot(CONFIG, 1).backends.get("web")!;

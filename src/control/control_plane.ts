@@ -15,14 +15,14 @@
 import { formatIssues, parseConfig } from "../config/schema.ts";
 import type { Config, ConfigIssue, ParseResult } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
-import type { ConfigStore, StoredConfig } from "../store/store.ts";
+import type { ConfigStore, HistoryEntry, HistorySource, StoredConfig } from "../store/store.ts";
 import { log } from "../log.ts";
 import type { DataPlane } from "./data_plane.ts";
 import { hexDigest } from "../digest.ts";
 import { type OwnListener, selfReferences } from "../config/self.ts";
 
 /** Where the running config came from. */
-export type ConfigSource = "store" | "admin" | "cache" | "empty";
+export type ConfigSource = HistorySource | "empty";
 
 /** What the control plane needs from health checking (see `src/health/`). */
 export interface HealthWatcher {
@@ -95,6 +95,36 @@ export interface ControlPlaneOptions {
   readonly listeners?: () => readonly OwnListener[];
   /** Called for every config proposed: where it came from, whether it was applied, its version. */
   readonly onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
+  /** Applied configs kept in the store's history (default 20; 0: none recorded). */
+  readonly historySize?: number;
+}
+
+/** How a config is proposed through the admin API. */
+export interface ProposeOptions {
+  /** Write it to the store first (`x-save`). */
+  readonly save: boolean;
+  /**
+   * `If-Match`: apply only if the running config's hash is one of these ETags (`*`: any); with
+   * `save`, the store must also still hold what this instance last loaded or saved.
+   */
+  readonly ifMatch?: string;
+  /** `admin` (default) or `rollback`. */
+  readonly source?: "admin" | "rollback";
+}
+
+/**
+ * A conditional change (`If-Match`) whose condition no longer holds: nothing changed. The admin
+ * API answers 412.
+ *
+ * @example
+ * ```ts
+ * await control.propose(text, { save: true, ifMatch: '"9f2c…"' }).catch((err) => {
+ *   if (err instanceof ConfigConflictError) console.error(err.message);
+ * });
+ * ```
+ */
+export class ConfigConflictError extends Error {
+  override name = "ConfigConflictError";
 }
 
 const EMPTY_CONFIG: Config = { backends: [], hosts: [] };
@@ -115,6 +145,7 @@ export class ControlPlane {
   #health?: HealthWatcher;
   #onStoredConfig?: (text: string) => void;
   #listeners: () => readonly OwnListener[];
+  #historySize: number;
   #onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   #running = new RunningConfig({
     version: 0,
@@ -136,6 +167,7 @@ export class ControlPlane {
     this.#health = options.health;
     this.#onStoredConfig = options.onStoredConfig;
     this.#listeners = options.listeners ?? (() => []);
+    this.#historySize = options.historySize ?? 20;
     this.#onReload = options.onReload;
   }
 
@@ -158,7 +190,8 @@ export class ControlPlane {
     const parsed = this.#parse(stored.text);
     if (!parsed.ok) throw new InvalidStoredConfigError(this.store.location, parsed.issues);
     this.#storeRevision = stored.revision;
-    await this.#apply(parsed.config, parsed.document, "store", true);
+    const running = await this.#apply(parsed.config, parsed.document, "store", true);
+    await this.#record(running, { unlessNewest: true });
     this.#onStoredConfig?.(stored.text);
     return true;
   }
@@ -171,10 +204,9 @@ export class ControlPlane {
     return this.#serial(async () => {
       const parsed = this.#parse(text);
       if (!parsed.ok) return parsed;
-      return {
-        ok: true,
-        running: await this.#apply(parsed.config, parsed.document, source, false),
-      };
+      const running = await this.#apply(parsed.config, parsed.document, source, false);
+      if (source !== "empty") await this.#record(running, { unlessNewest: true });
+      return { ok: true, running };
     });
   }
 
@@ -185,23 +217,49 @@ export class ControlPlane {
 
   /**
    * Validates `text` and applies it; with `save`, writes it to the store first (a store error
-   * rejects and changes nothing).
+   * rejects and changes nothing). With `ifMatch`, rejects with {@link ConfigConflictError} (or
+   * `StoreConflictError` from the store) when the condition fails.
    */
-  propose(text: string, options: { save: boolean }): Promise<ApplyResult> {
+  propose(text: string, options: ProposeOptions): Promise<ApplyResult> {
     return this.#serial(async () => {
       const parsed = this.#parse(text);
       if (!parsed.ok) {
-        this.#onReload?.("admin", false, 0);
+        this.#onReload?.(options.source ?? "admin", false, 0);
         return parsed;
       }
+      if (options.ifMatch !== undefined && !etagMatches(options.ifMatch, this.#running.hash)) {
+        throw new ConfigConflictError(
+          `the running config is ${etag(this.#running.hash)}, not ${options.ifMatch.trim()}`,
+        );
+      }
       const document = parsed.document;
+      const source = options.source ?? "admin";
       let stored: StoredConfig | undefined;
       if (options.save) {
-        stored = await this.store.save(JSON.stringify(document, null, 2) + "\n");
+        // Recorded before the store changes, so instances that apply the change from the store
+        // find it already recorded and do not record it again.
+        const canonical = JSON.stringify(document);
+        const entry: HistoryEntry = {
+          version: this.#running.version + 1,
+          hash: await hexDigest("SHA-256", canonical),
+          applied_at: new Date().toISOString(),
+          source,
+          saved: true,
+        };
+        const recorded = await this.#recordEntry(entry, canonical);
+        try {
+          stored = await this.store.save(JSON.stringify(document, null, 2) + "\n", {
+            ifRevision: options.ifMatch === undefined ? undefined : this.#storeRevision,
+          });
+        } catch (err) {
+          if (recorded !== undefined) await this.store.history?.discard(recorded).catch(() => {});
+          throw err;
+        }
       }
-      const running = await this.#apply(parsed.config, document, "admin", options.save);
+      const running = await this.#apply(parsed.config, document, source, options.save);
       // Only once applied: if applying failed, the next sync applies what was stored.
       if (stored !== undefined) this.#storeRevision = stored.revision;
+      else await this.#record(running, { unlessNewest: false });
       return { ok: true, running };
     });
   }
@@ -234,7 +292,8 @@ export class ControlPlane {
         });
         return;
       }
-      await this.#apply(parsed.config, parsed.document, "store", true);
+      const running = await this.#apply(parsed.config, parsed.document, "store", true);
+      await this.#record(running, { unlessNewest: true });
       this.#onStoredConfig?.(stored.text);
     }).catch((err) => log("error", "store sync failed", { error: String(err) }));
   }
@@ -242,6 +301,36 @@ export class ControlPlane {
   /** Stops following the store. */
   stop(): void {
     this.#watch.abort();
+  }
+
+  /**
+   * Records the running config in the store's history; with `unlessNewest`, not when the newest
+   * entry already is this config (another instance saved it, or a restart). History is an aid:
+   * failing to write it is logged, never a reason to refuse a config.
+   */
+  async #record(running: RunningConfig, options: { unlessNewest: boolean }): Promise<void> {
+    const history = this.store.history;
+    if (history === undefined || this.#historySize === 0 || running.source === "empty") return;
+    try {
+      if (options.unlessNewest && (await history.list())[0]?.hash === running.hash) return;
+    } catch (err) {
+      log("warn", "config history not readable", { error: String(err) });
+      return;
+    }
+    const { version, hash, applied_at, saved } = running;
+    const source = running.source as HistorySource;
+    await this.#recordEntry({ version, hash, applied_at, source, saved }, running.text);
+  }
+
+  async #recordEntry(entry: HistoryEntry, document: string): Promise<string | undefined> {
+    const history = this.store.history;
+    if (history === undefined || this.#historySize === 0) return undefined;
+    try {
+      return await history.record(entry, document, this.#historySize);
+    } catch (err) {
+      log("warn", "config history not recorded", { hash: entry.hash, error: String(err) });
+      return undefined;
+    }
   }
 
   /** Parses and validates, including that no server is one of dynlb's own listeners. */
@@ -286,6 +375,31 @@ export class ControlPlane {
     this.#queue = run.catch(() => {});
     return run;
   }
+}
+
+/**
+ * The `ETag` of a config hash: `"HASH"`.
+ *
+ * @example
+ * ```ts
+ * etag("9f2c"); // '"9f2c"'
+ * ```
+ */
+export function etag(hash: string): string {
+  return `"${hash}"`;
+}
+
+/**
+ * Whether an `If-Match` value (`*` or a list of ETags; weak ones never match) names `hash`.
+ *
+ * @example
+ * ```ts
+ * etagMatches('"a", "b"', "b"); // true
+ * ```
+ */
+export function etagMatches(ifMatch: string, hash: string): boolean {
+  if (ifMatch.trim() === "*") return true;
+  return ifMatch.split(",").some((tag) => tag.trim() === etag(hash));
 }
 
 /**

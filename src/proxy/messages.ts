@@ -5,6 +5,7 @@
  * @module
  */
 import type { Address } from "../cli/options.ts";
+import type { CounterLayout } from "../balance/memory.ts";
 import type { DownServer } from "../config/snapshot.ts";
 import type { MetricIds } from "../metrics/registry.ts";
 import type { StripeBuffers } from "../metrics/stripe.ts";
@@ -29,7 +30,7 @@ export type ToWorker =
     readonly version: number;
     readonly down: readonly DownServer[];
     /** Balancer counters (round-robin positions, requests in flight), in shared memory. */
-    readonly counters: Int32Array;
+    readonly counters: CounterLayout;
     /** Metric ids of the config's backends and servers; absent: metrics off. */
     readonly ids?: MetricIds;
   }

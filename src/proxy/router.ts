@@ -15,6 +15,7 @@ import {
   type Snapshot,
 } from "../config/snapshot.ts";
 import type { Config } from "../config/types.ts";
+import { type CounterLayout, CounterSlots } from "../balance/memory.ts";
 import type { UpstreamPool } from "../balance/pool.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 
@@ -32,6 +33,7 @@ const EMPTY: Snapshot = { version: 0, hosts: new HostTable(), backends: new Map(
  */
 export class Router implements DataPlane {
   #snapshot: Snapshot = EMPTY;
+  #counterSlots: CounterSlots | undefined;
   #onSnapshot: ((snapshot: Snapshot) => void) | undefined;
 
   /** The snapshot in force. */
@@ -70,14 +72,16 @@ export class Router implements DataPlane {
 
   /**
    * Compiles and installs a new snapshot; `counters` shares balancer counters with other
-   * isolates (see `compileSnapshot`).
+   * isolates (see `compileSnapshot`); without, the router places its own.
    */
   applyConfig(
     config: Config,
     version: number,
     down: readonly DownServer[],
-    counters?: Int32Array,
+    counters?: CounterLayout,
   ): Promise<void> {
+    // In one isolate the router places its own counters (kept servers keep their counts).
+    counters ??= (this.#counterSlots ??= new CounterSlots(false)).place(config);
     this.#snapshot = compileSnapshot(config, version, down, counters);
     this.#onSnapshot?.(this.#snapshot);
     return Promise.resolve();

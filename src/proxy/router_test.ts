@@ -66,3 +66,55 @@ Deno.test("router: path prefixes of the matched host, with strip_prefix", async 
   assertEquals(at("/apis"), ["wild", 0]);
   assertEquals(at("/"), ["wild", 0]);
 });
+
+Deno.test("router: least_conn still counts requests begun before a config change", async () => {
+  const doc = (ports: number[]) => ({
+    backends: [{
+      backend_name: "lc",
+      balancer: "least_conn",
+      servers: ports.map((port) => ({ addr: "127.0.0.1", port })),
+    }],
+    hosts: [{ host: "lc.test", backend_name: "lc" }],
+  });
+  const r = await router(doc([10001, 10002]));
+  const before = r.route("lc.test")!;
+  const busy = before.servers[0];
+  before.begin(busy);
+  before.begin(busy);
+  const result = validateConfig(doc([10001, 10002, 10003]));
+  if (!result.ok) throw new Error("invalid");
+  await r.applyConfig(result.config, 2, []);
+  const after = r.route("lc.test")!;
+  for (let i = 0; i < 4; i++) {
+    const server = after.pick()!;
+    assertEquals(server.port === 10001, false, "the busy server is avoided");
+    after.begin(server);
+  }
+  // The old requests end on the same counter: now the first server is the idle one.
+  before.end(busy, 5, true);
+  before.end(busy, 5, true);
+  assertEquals(after.pick()?.port, 10001);
+});
+
+Deno.test("router: ewma keeps its latency estimates across a config change", async () => {
+  const doc = (hosts: string[]) => ({
+    backends: [{
+      backend_name: "e",
+      balancer: "ewma",
+      servers: [{ addr: "127.0.0.1", port: 10001 }, { addr: "127.0.0.1", port: 10002 }],
+    }],
+    hosts: hosts.map((host) => ({ host, backend_name: "e" })),
+  });
+  const r = await router(doc(["e.test"]));
+  const before = r.route("e.test")!;
+  const [slow, fast] = before.servers;
+  before.begin(slow);
+  before.end(slow, 200, true);
+  before.begin(fast);
+  before.end(fast, 1, true);
+  const result = validateConfig(doc(["e.test", "f.test"]));
+  if (!result.ok) throw new Error("invalid");
+  await r.applyConfig(result.config, 2, []);
+  const after = r.route("e.test")!;
+  for (let i = 0; i < 20; i++) assertEquals(after.pick()?.port, 10002);
+});

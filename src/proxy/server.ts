@@ -119,7 +119,12 @@ export function prepareProxy(
     requestIdHeader: settings.requestIdHeader,
   });
   router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
-  const relay = new WebSocketRelay({ router, timeouts: settings.timeouts, trustedProxies });
+  const relay = new WebSocketRelay({
+    router,
+    timeouts: settings.timeouts,
+    trustedProxies,
+    recorder: observers?.recorder,
+  });
   const handler: Deno.ServeHandler<Deno.NetAddr> = (request, info) => {
     switch (upgradeOf(request.headers)) {
       case "none":

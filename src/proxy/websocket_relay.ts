@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { RequestRecorder } from "../metrics/recorder.ts";
 import { forwardTarget } from "../config/route.ts";
 import { ExchangeContext } from "./context.ts";
 import { proxyError } from "./errors.ts";
@@ -75,6 +76,8 @@ export interface RelayOptions {
   readonly router: Router;
   readonly timeouts: TransportTimeouts;
   readonly trustedProxies: CidrSet;
+  /** Counts relays open (`dynlb_open_tunnels`). */
+  readonly recorder?: RequestRecorder;
 }
 
 /**
@@ -209,6 +212,7 @@ export class WebSocketRelay {
   #pair(client: WebSocket, server: WebSocket, ended: () => void): void {
     const pair = { client, server, ended };
     this.#open.add(pair);
+    this.#options.recorder?.tunnel(1);
     client.binaryType = "arraybuffer";
     // The server may speak first, before the client's side has finished opening.
     let early: (string | ArrayBuffer)[] | undefined = [];
@@ -262,6 +266,7 @@ export class WebSocketRelay {
 
   #closed(pair: Pair): void {
     if (!this.#open.delete(pair)) return;
+    this.#options.recorder?.tunnel(-1);
     pair.ended();
     if (this.#open.size === 0 && this.#drained !== undefined) {
       this.#drained.resolve();

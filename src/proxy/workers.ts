@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { sharedCounters } from "../balance/memory.ts";
+import { CounterSlots } from "../balance/memory.ts";
 import type { Address } from "../cli/options.ts";
 import type { Config } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
@@ -52,6 +52,8 @@ export class WorkerPool implements DataPlane {
   /** What a replacement worker needs to catch up: the last config and health since. */
   #lastConfig: ToWorker | undefined;
   #health = new Map<string, ToWorker>();
+  /** Where each config's balancer counters go (kept servers keep theirs). */
+  readonly #counterSlots = new CounterSlots(true);
   #stopping = false;
   #restarts = 0;
 
@@ -146,7 +148,7 @@ export class WorkerPool implements DataPlane {
   applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void> {
     // Workers walk each backend's schedule together, so weights hold across the whole port, and
     // see each other's requests in flight (least_conn, ewma).
-    const counters = sharedCounters(config);
+    const counters = this.#counterSlots.place(config);
     // JSON text crosses isolates faster than a structured clone of a large object graph, and
     // each worker parses it in parallel.
     const message: ToWorker = {

@@ -20,7 +20,7 @@ export async function createStore(options: Options): Promise<ConfigStore> {
   // the file store should not load.
   switch (options.configType) {
     case "file":
-      return new FileStore(options.configFile);
+      return new FileStore(options.configFile, { historyDir: `${options.dataDir}/history` });
     case "kv": {
       const { KvStore } = await import("./kv.ts");
       return new KvStore({ path: options.kvPath });

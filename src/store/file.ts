@@ -10,8 +10,16 @@
  */
 import { log } from "../log.ts";
 import { writeFileAtomic } from "./atomic.ts";
-import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
+import {
+  type ConfigHistory,
+  type ConfigStore,
+  type SaveOptions,
+  StoreConflictError,
+  type StoredConfig,
+  StoreUnavailableError,
+} from "./store.ts";
 import { hexDigest } from "../digest.ts";
+import { FileHistory } from "./file_history.ts";
 
 /**
  * A config kept in one JSON file.
@@ -25,13 +33,16 @@ import { hexDigest } from "../digest.ts";
 export class FileStore implements ConfigStore {
   readonly kind = "file";
   readonly location: string;
+  readonly history?: ConfigHistory;
   #path: string;
   #pollMs: number;
 
-  constructor(path: string, options: { pollIntervalMs?: number } = {}) {
+  /** `historyDir`: where applied configs are recorded (`--data-dir/history`); none: no history. */
+  constructor(path: string, options: { pollIntervalMs?: number; historyDir?: string } = {}) {
     this.#path = path;
     this.location = path;
     this.#pollMs = options.pollIntervalMs ?? 1000;
+    if (options.historyDir !== undefined) this.history = new FileHistory(options.historyDir);
   }
 
   async load(): Promise<StoredConfig | null> {
@@ -45,14 +56,26 @@ export class FileStore implements ConfigStore {
     return { text, revision: await hexDigest("SHA-256", text) };
   }
 
-  async save(text: string): Promise<StoredConfig> {
+  async save(text: string, options: SaveOptions = {}): Promise<StoredConfig> {
     // Write where a symlinked config really lives, keeping the file's mode.
     const target = await Deno.realPath(this.#path).catch(() => this.#path);
     const mode = await Deno.stat(target).then((i) => i.mode ?? 0o644, () => 0o644) & 0o7777;
+    // Saves by dynlb processes sharing the file take turns (a lock on its directory), so the
+    // re-read below and the rename are one step for them; a hand edit can still slip between.
+    const unlock = await lockDirectory(target);
     try {
+      if (options.ifRevision !== undefined) {
+        const current = await this.load();
+        if ((current?.revision ?? null) !== options.ifRevision) {
+          throw new StoreConflictError(`${this.#path} changed since it was loaded`);
+        }
+      }
       await writeFileAtomic(target, text, mode);
     } catch (err) {
+      if (err instanceof StoreConflictError || err instanceof StoreUnavailableError) throw err;
       throw new StoreUnavailableError(`cannot write ${this.#path}: ${message(err)}`);
+    } finally {
+      unlock();
     }
     return { text, revision: await hexDigest("SHA-256", text) };
   }
@@ -91,6 +114,26 @@ export class FileStore implements ConfigStore {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Takes an exclusive lock on the directory of `path`; resolves to its release. */
+async function lockDirectory(path: string): Promise<() => void> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash === -1 ? "." : path.slice(0, slash) || "/";
+  let handle: Deno.FsFile | undefined;
+  try {
+    handle = await Deno.open(dir, { read: true });
+    await handle.lock(true);
+  } catch {
+    // Not lockable here (some file systems): saves then race as they did without the lock.
+  }
+  return () => {
+    try {
+      handle?.close(); // closing releases the lock
+    } catch {
+      // Already closed.
+    }
+  };
 }
 
 function message(err: unknown): string {

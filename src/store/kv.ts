@@ -29,8 +29,17 @@
  */
 import { dirname } from "node:path";
 import { log } from "../log.ts";
-import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
+import {
+  type ConfigHistory,
+  type ConfigStore,
+  type HistoryEntry,
+  type SaveOptions,
+  StoreConflictError,
+  type StoredConfig,
+  StoreUnavailableError,
+} from "./store.ts";
 import { hexDigest } from "../digest.ts";
+import { historyId } from "./file_history.ts";
 
 /**
  * Where the KV store lives.
@@ -96,6 +105,34 @@ export class KvStore implements ConfigStore {
   #lastRevision: string | null | undefined = undefined;
   #watchers = new Set<() => Promise<void>>();
   #closed = false;
+  /** History entries under `[key, "history", id]`, documents as chunks `[key, "history-doc", id, n]`. */
+  readonly history: ConfigHistory = {
+    record: (entry, document, keep) =>
+      this.#open().then((kv) => unavailableOnError(() => this.#record(kv, entry, document, keep))),
+    discard: (id) =>
+      this.#open().then((kv) =>
+        unavailableOnError(async () => {
+          const entry = await kv.get<{ chunks: number }>(this.#k("history", id));
+          if (entry.value === null) return;
+          await this.#dropHistory(kv, entry.key, entry.value.chunks);
+        })
+      ),
+    list: () =>
+      this.#open().then((kv) =>
+        unavailableOnError(async () => (await this.#entries(kv)).map((e) => e.value))
+      ),
+    document: (hash) =>
+      this.#open().then((kv) =>
+        unavailableOnError(async () => {
+          for (const entry of await this.#entries(kv)) {
+            if (entry.value.hash !== hash) continue;
+            const bytes = await this.#readDocument(kv, entry.key[2] as string);
+            if (bytes !== null) return new TextDecoder().decode(bytes);
+          }
+          return null;
+        })
+      ),
+  };
 
   constructor(options: KvStoreOptions) {
     this.#path = options.path;
@@ -111,7 +148,7 @@ export class KvStore implements ConfigStore {
     return result;
   }
 
-  async save(text: string): Promise<StoredConfig> {
+  async save(text: string, options: SaveOptions = {}): Promise<StoredConfig> {
     const kv = await this.#open();
     const bytes = new TextEncoder().encode(text);
     const head: Head = {
@@ -133,7 +170,14 @@ export class KvStore implements ConfigStore {
         throw err;
       }
       // A commit that throws (KV Connect network error) may still have switched: keep chunks.
-      if (!(await this.#switchHead(kv, head))) {
+      let switched: boolean;
+      try {
+        switched = await this.#switchHead(kv, head, options.ifRevision);
+      } catch (err) {
+        if (err instanceof StoreConflictError) await dropChunks();
+        throw err;
+      }
+      if (!switched) {
         await dropChunks();
         throw new StoreUnavailableError(
           `kv store: ${SWITCH_ATTEMPTS} concurrent saves won the race, giving up; try again`,
@@ -223,6 +267,78 @@ export class KvStore implements ConfigStore {
     }
   }
 
+  async #record(kv: Deno.Kv, entry: HistoryEntry, document: string, keep: number) {
+    const id = await this.#recordOnly(kv, entry, document);
+    for (const old of (await this.#entries(kv)).slice(keep)) {
+      await this.#dropHistory(kv, old.key, old.value.chunks);
+    }
+    return id;
+  }
+
+  async #dropHistory(kv: Deno.Kv, key: Deno.KvKey, chunks: number): Promise<void> {
+    const id = key[2] as string;
+    await commitOrThrow(() => kv.atomic().delete(key), "trim history");
+    for (let first = 0; first < chunks; first += DELETES_PER_COMMIT) {
+      await commitOrThrow(() => {
+        const op = kv.atomic();
+        for (let n = first; n < Math.min(first + DELETES_PER_COMMIT, chunks); n++) {
+          op.delete(this.#k("history-doc", id, n));
+        }
+        return op;
+      }, "trim history");
+    }
+  }
+
+  async #recordOnly(kv: Deno.Kv, entry: HistoryEntry, document: string): Promise<string> {
+    const id = historyId(entry.hash);
+    const bytes = new TextEncoder().encode(document);
+    const chunks = Math.ceil(bytes.length / CHUNK_BYTES);
+    for (let first = 0; first < chunks; first += CHUNKS_PER_COMMIT) {
+      await commitOrThrow(() => {
+        const op = kv.atomic();
+        for (let n = first; n < Math.min(first + CHUNKS_PER_COMMIT, chunks); n++) {
+          op.set(
+            this.#k("history-doc", id, n),
+            bytes.subarray(n * CHUNK_BYTES, Math.min((n + 1) * CHUNK_BYTES, bytes.length)),
+          );
+        }
+        return op;
+      }, "write history");
+    }
+    // The entry last: it is what makes the document visible.
+    await commitOrThrow(
+      () => kv.atomic().set(this.#k("history", id), { ...entry, chunks }),
+      "write history entry",
+    );
+    return id;
+  }
+
+  /** History entries, newest first. */
+  async #entries(kv: Deno.Kv): Promise<Deno.KvEntry<HistoryEntry & { chunks: number }>[]> {
+    return await whenUnlocked(() =>
+      Array.fromAsync(
+        kv.list<HistoryEntry & { chunks: number }>({ prefix: this.#k("history") }, {
+          reverse: true,
+        }),
+      )
+    );
+  }
+
+  async #readDocument(kv: Deno.Kv, id: string): Promise<Uint8Array | null> {
+    const parts: Uint8Array[] = [];
+    for await (const entry of kv.list<Uint8Array>({ prefix: this.#k("history-doc", id) })) {
+      parts.push(entry.value);
+    }
+    if (parts.length === 0) return null;
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+
   #k(...parts: Deno.KvKeyPart[]): Deno.KvKey {
     return [this.#key, ...parts];
   }
@@ -299,11 +415,22 @@ export class KvStore implements ConfigStore {
     }
   }
 
-  /** Points the head at `head`, checked against the head it replaces; last writer wins. */
-  async #switchHead(kv: Deno.Kv, head: Head): Promise<boolean> {
+  /**
+   * Points the head at `head`, checked against the head it replaces; last writer wins, unless
+   * `ifRevision` is given: then only that head may be replaced ({@link StoreConflictError}).
+   */
+  async #switchHead(
+    kv: Deno.Kv,
+    head: Head,
+    ifRevision: string | null | undefined,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < SWITCH_ATTEMPTS; attempt++) {
       const switched = await whenUnlocked(async () => {
         const old = await kv.get<Head>(this.#k("head"));
+        // The commit below checks `old` too, so the comparison and the switch are one step.
+        if (ifRevision !== undefined && (old.value?.id ?? null) !== ifRevision) {
+          throw new StoreConflictError(`${this.location} changed since it was loaded`);
+        }
         const op = kv.atomic()
           .check(old)
           .set(this.#k("head"), head)
@@ -388,7 +515,7 @@ async function unavailableOnError<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof StoreUnavailableError) throw err;
+    if (err instanceof StoreUnavailableError || err instanceof StoreConflictError) throw err;
     if (err instanceof Error && err.message.startsWith("kv store:")) throw err;
     throw new StoreUnavailableError(`kv store failed: ${err}`, { cause: err });
   }

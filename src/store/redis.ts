@@ -15,10 +15,19 @@
  *
  * @module
  */
-import { createClient, ErrorReply } from "redis";
+import { createClient, ErrorReply, WatchError } from "redis";
 import { log } from "../log.ts";
-import { type ConfigStore, type StoredConfig, StoreUnavailableError } from "./store.ts";
+import {
+  type ConfigHistory,
+  type ConfigStore,
+  type HistoryEntry,
+  type SaveOptions,
+  StoreConflictError,
+  type StoredConfig,
+  StoreUnavailableError,
+} from "./store.ts";
 import { hexDigest } from "../digest.ts";
+import { historyId } from "./file_history.ts";
 
 /**
  * How to reach the Redis store.
@@ -150,15 +159,92 @@ export class RedisStore implements ConfigStore {
     return result;
   }
 
-  async save(text: string): Promise<StoredConfig> {
+  async save(text: string, options: SaveOptions = {}): Promise<StoredConfig> {
     const revision = await hexDigest("SHA-1", text);
     const payload = JSON.stringify({ revision, instance: this.#instance });
-    await this.#command(
-      (client) => client.multi().set(this.#key, text).publish(this.#channel, payload).exec(),
-      true,
-    );
+    const write = (client: Client) =>
+      client.multi().set(this.#key, text).publish(this.#channel, payload).exec();
+    await this.#command(async (client) => {
+      if (options.ifRevision === undefined) return await write(client);
+      // WATCH makes EXEC fail if anyone writes the key between this read and the write.
+      await client.watch(this.#key);
+      const current = await client.get(this.#key);
+      const currentRevision = current === null ? null : await hexDigest("SHA-1", current);
+      if (currentRevision !== options.ifRevision) {
+        await client.unwatch();
+        throw new StoreConflictError(`${this.location} changed since it was loaded`);
+      }
+      try {
+        return await write(client);
+      } catch (err) {
+        if (err instanceof WatchError) {
+          throw new StoreConflictError(`${this.location} changed while saving`);
+        }
+        throw err;
+      }
+    }, true);
     this.#lastRevision = revision;
     return { text, revision };
+  }
+
+  /** History: a list `KEY:history` of entries, newest first; documents in `KEY:history:ID`. */
+  readonly history: ConfigHistory = {
+    record: (entry, document, keep) => this.#record(entry, document, keep),
+    discard: async (id) => {
+      const list = `${this.#key}:history`;
+      const items = await this.#command((client) => client.lRange(list, 0, -1));
+      const item = items.find((text) => text.includes(`"id":${JSON.stringify(id)}`));
+      if (item === undefined) return;
+      await this.#command(
+        (client) => client.multi().lRem(list, 1, item).del(this.#historyKey(id)).exec(),
+        true,
+      );
+    },
+    list: async () => (await this.#historyEntries()).map(({ id: _, ...entry }) => entry),
+    document: async (hash) => {
+      for (const entry of await this.#historyEntries()) {
+        if (entry.hash !== hash) continue;
+        const text = await this.#command((client) => client.get(this.#historyKey(entry.id)));
+        if (text !== null) return text;
+      }
+      return null;
+    },
+  };
+
+  async #record(entry: HistoryEntry, document: string, keep: number): Promise<string> {
+    const id = historyId(entry.hash);
+    const list = `${this.#key}:history`;
+    const replies = await this.#command((client) =>
+      client.multi()
+        .set(this.#historyKey(id), document)
+        .lPush(list, JSON.stringify({ ...entry, id }))
+        .lRange(list, keep, -1)
+        .lTrim(list, 0, keep - 1)
+        .exec(), true);
+    const dropped = (replies[2] as unknown as string[]).flatMap((text) => {
+      try {
+        return [this.#historyKey((JSON.parse(text) as { id: string }).id)];
+      } catch {
+        return [];
+      }
+    });
+    if (dropped.length > 0) await this.#command((client) => client.del(dropped), true);
+    return id;
+  }
+
+  async #historyEntries(): Promise<Array<HistoryEntry & { id: string }>> {
+    const items = await this.#command((client) => client.lRange(`${this.#key}:history`, 0, -1));
+    return items.flatMap((text) => {
+      try {
+        return [JSON.parse(text) as HistoryEntry & { id: string }];
+      } catch {
+        return []; // not ours: skipped
+      }
+    });
+  }
+
+  #historyKey(id: string): string {
+    return `${this.#key}:history:${id}`;
   }
 
   watch(onChange: () => void, signal: AbortSignal): void {
@@ -299,7 +385,7 @@ export class RedisStore implements ConfigStore {
     try {
       return await Promise.race([work, timeout]);
     } catch (err) {
-      if (err instanceof StoreUnavailableError) throw err;
+      if (err instanceof StoreUnavailableError || err instanceof StoreConflictError) throw err;
       throw new StoreUnavailableError(`redis store failed: ${errorText(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
