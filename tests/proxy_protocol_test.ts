@@ -5,6 +5,7 @@
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, startBackend } from "./_backend.ts";
 import { startDynlb } from "./_dynlb.ts";
+import { concat, PROXY_V2_LOCAL, proxyV2Tcp6 } from "./_proxy_header.ts";
 
 const encoder = new TextEncoder();
 
@@ -25,49 +26,15 @@ async function exchange(origin: string, bytes: Uint8Array): Promise<string> {
   }
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 function request(extra = "", close = true): Uint8Array {
   return encoder.encode(
     `GET / HTTP/1.1\r\nHost: pp.test\r\n${extra}${close ? "Connection: close\r\n" : ""}\r\n`,
   );
 }
 
-/** A v2 PROXY header for TCP over IPv6 from `source` (16 bytes). */
+/** A v2 PROXY header for TCP over IPv6 from `source` (16 bytes) to [::1]:8080. */
 function v2Tcp6(source: number[]): Uint8Array {
-  const destination = [...new Array(15).fill(0), 1];
-  return Uint8Array.from([
-    0x0d,
-    0x0a,
-    0x0d,
-    0x0a,
-    0x00,
-    0x0d,
-    0x0a,
-    0x51,
-    0x55,
-    0x49,
-    0x54,
-    0x0a,
-    0x21,
-    0x21,
-    0,
-    36,
-    ...source,
-    ...destination,
-    0x9c,
-    0x40,
-    0x1f,
-    0x90,
-  ]);
+  return proxyV2Tcp6(source, [...new Array(15).fill(0), 1], 40000, 8080);
 }
 
 Deno.test("proxy protocol: the address a v1 or v2 header carries is the one forwarded", async () => {
@@ -125,25 +92,7 @@ Deno.test("proxy protocol: a trusted peer without a header is refused, LOCAL is 
   );
   assertEquals(backend.seen.length, 0, "nothing reached the backend");
   // LOCAL: the balancer's own health check, from its own address.
-  const local = Uint8Array.from([
-    0x0d,
-    0x0a,
-    0x0d,
-    0x0a,
-    0x00,
-    0x0d,
-    0x0a,
-    0x51,
-    0x55,
-    0x49,
-    0x54,
-    0x0a,
-    0x20,
-    0x00,
-    0,
-    0,
-  ]);
-  assertMatch(await exchange(lb.proxy, concat(local, request())), /^HTTP\/1\.1 200/);
+  assertMatch(await exchange(lb.proxy, concat(PROXY_V2_LOCAL, request())), /^HTTP\/1\.1 200/);
   assertEquals(backend.seen.at(-1)!.headers.get("x-real-ip"), "127.0.0.1");
 });
 

@@ -7,6 +7,7 @@ import { CidrSet } from "./cidr.ts";
 import type { ClientFacts } from "./forwarding.ts";
 import { Wire } from "./h1/connection.ts";
 import { proxyProtocolPrelude } from "./proxy_prelude.ts";
+import { ascii, PROXY_V2_LOCAL, proxyV2Tcp4 } from "../../tests/_proxy_header.ts";
 
 const PEER: ClientFacts = { address: "127.0.0.1", proto: "http" };
 const HTTP = "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
@@ -43,36 +44,9 @@ async function prelude(
   }
 }
 
-const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
-
+/** A v2 TCP-over-IPv4 header from `source` to 127.0.0.1:8080. */
 function v2Tcp4(source: number[], port: number): Uint8Array {
-  return Uint8Array.from([
-    0x0d,
-    0x0a,
-    0x0d,
-    0x0a,
-    0x00,
-    0x0d,
-    0x0a,
-    0x51,
-    0x55,
-    0x49,
-    0x54,
-    0x0a,
-    0x21,
-    0x11,
-    0,
-    12,
-    ...source,
-    127,
-    0,
-    0,
-    1,
-    port >> 8,
-    port & 0xff,
-    0x1f,
-    0x90,
-  ]);
+  return proxyV2Tcp4(source, [127, 0, 0, 1], port, 8080);
 }
 
 Deno.test("prelude: a trusted peer's v1 header names the client; HTTP bytes stay", async () => {
@@ -97,8 +71,7 @@ Deno.test("prelude: a trusted peer's v2 header, and LOCAL keeps the peer", async
   ]);
   assertEquals(client?.address, "198.51.100.7");
   assertEquals(HTTP.startsWith(rest), true, "no header byte left for the HTTP parser");
-  const local = Uint8Array.from([...v2.subarray(0, 12), 0x20, 0x00, 0, 0]);
-  assertEquals((await prelude(TRUSTED, [local, ascii(HTTP)])).client, PEER);
+  assertEquals((await prelude(TRUSTED, [PROXY_V2_LOCAL, ascii(HTTP)])).client, PEER);
 });
 
 Deno.test("prelude: a trusted peer without a header is refused", async () => {
