@@ -37,16 +37,21 @@ function v2Tcp6(source: number[]): Uint8Array {
   return proxyV2Tcp6(source, [...new Array(15).fill(0), 1], 40000, 8080);
 }
 
-Deno.test("proxy protocol: the address a v1 or v2 header carries is the one forwarded", async () => {
-  await using backend = await startBackend("pp");
-  const path = await configFile(configOf({ "pp.test": [{ port: backend.port }] }));
-  await using lb = await startDynlb([
+/** dynlb with `--proxy-protocol`, trusting `trusted`, routing `pp.test` to `port`. */
+async function startBehind(port: number, trusted: string) {
+  const path = await configFile(configOf({ "pp.test": [{ port }] }));
+  return await startDynlb([
     "--config-file",
     path,
     "--trusted-proxies",
-    "127.0.0.0/8",
+    trusted,
     "--proxy-protocol",
   ]);
+}
+
+Deno.test("proxy protocol: the address a v1 or v2 header carries is the one forwarded", async () => {
+  await using backend = await startBackend("pp");
+  await using lb = await startBehind(backend.port, "127.0.0.0/8");
   const v1 = encoder.encode("PROXY TCP4 203.0.113.9 127.0.0.1 40000 8080\r\n");
   // The PROXY source is the HTTP client: it is no trusted proxy, so its X-Forwarded-For goes.
   const answer = await exchange(lb.proxy, concat(v1, request("X-Forwarded-For: 6.6.6.6\r\n")));
@@ -77,14 +82,7 @@ Deno.test("proxy protocol: the address a v1 or v2 header carries is the one forw
 
 Deno.test("proxy protocol: a trusted peer without a header is refused, LOCAL is served", async () => {
   await using backend = await startBackend("pp");
-  const path = await configFile(configOf({ "pp.test": [{ port: backend.port }] }));
-  await using lb = await startDynlb([
-    "--config-file",
-    path,
-    "--trusted-proxies",
-    "127.0.0.1",
-    "--proxy-protocol",
-  ]);
+  await using lb = await startBehind(backend.port, "127.0.0.1");
   assertEquals(await exchange(lb.proxy, request()), "");
   assertEquals(
     await exchange(lb.proxy, concat(encoder.encode("PROXY TCP4 1.2.3.4\r\n"), request())),
