@@ -3,10 +3,12 @@
  *
  * @module
  */
+import { formatHostPort } from "./src/address.ts";
 import { helpText, OptionError, type Options, parseOptions } from "./src/cli/options.ts";
 import { start, StartupError } from "./src/app.ts";
 import { formatIssues, parseConfig } from "./src/config/schema.ts";
 import { diffConfigs, formatDiff } from "./src/config/diff.ts";
+import { type Demo, DemoError, startDemo } from "./src/demo.ts";
 import { log, setLogLevel } from "./src/log.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -34,21 +36,41 @@ async function main(args: string[]): Promise<number> {
       return await check(options.configFile);
     case "diff":
       return await diff(options.args[0], options.args[1]);
+    case "schema": {
+      const { configJsonSchema } = await import("./src/config/json_schema.ts");
+      console.log(JSON.stringify(configJsonSchema(), null, 2));
+      return 0;
+    }
+  }
+
+  let demo: Demo | undefined;
+  if (options.command === "demo") {
+    try {
+      demo = await startDemo(options);
+    } catch (err) {
+      if (!(err instanceof DemoError)) throw err;
+      console.error(`dynlb: ${err.message}`);
+      return 1;
+    }
+    options = { ...options, configType: "file", configFile: demo.configFile };
   }
 
   let running;
   try {
     running = await start(options);
   } catch (err) {
+    await demo?.close();
     if (!(err instanceof StartupError)) throw err;
     console.error(`dynlb: ${err.message}`);
     return 1;
   }
-  const { proxy, admin, control } = running;
+  const { proxy, admin, control, tls } = running;
   console.log(
     `dynlb ${VERSION} ready: proxy http://${hostPort(proxy)}, admin http://${hostPort(admin)}, ` +
+      (tls ? `https https://${hostPort(tls)}, ` : "") +
       `config ${control.store.kind} ${control.store.location} (version ${control.running.version})`,
   );
+  if (demo !== undefined) printDemoHints(demo, proxy, admin);
 
   // logrotate's signal: reopen the access log where it was.
   Deno.addSignalListener("SIGHUP", () => {
@@ -76,6 +98,7 @@ async function main(args: string[]): Promise<number> {
     });
   }
   const drained = await running.shutdown(options.shutdownTimeoutMs);
+  await demo?.close();
   if (!drained) log("warn", "shutdown timeout: requests still in flight were cut off");
   log("info", "stopped");
   return 0;
@@ -126,10 +149,24 @@ async function diff(oldPath: string, newPath: string): Promise<number> {
   return 1;
 }
 
+function printDemoHints(demo: Demo, proxy: Deno.NetAddr, admin: Deno.NetAddr): void {
+  // A wildcard listener is reached on loopback.
+  const at = (addr: Deno.NetAddr) =>
+    hostPort({ ...addr, hostname: addr.hostname === "0.0.0.0" ? "127.0.0.1" : addr.hostname });
+  const servers = demo.backends.map((b) => `${b.name} on 127.0.0.1:${b.port}`).join(", ");
+  console.log(
+    [
+      `demo backends: ${servers}; config: ${demo.configFile} (the seed's config.json)`,
+      "try:",
+      `  curl -H 'Host: www.test1.com' http://${at(proxy)}/`,
+      `  for i in $(seq 11); do curl -s -H 'Host: www.test2.com' http://${at(proxy)}/; done`,
+      `  curl -s http://${at(admin)}/status`,
+    ].join("\n"),
+  );
+}
+
 function hostPort(addr: Deno.NetAddr): string {
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
+  return formatHostPort(addr.hostname, addr.port);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

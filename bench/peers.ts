@@ -308,15 +308,16 @@ export function commonHttp(dir: string, name: string): string {
 }
 
 /**
- * Starts nginx in the foreground with `conf`, its prefix and error log in `dir`.
+ * Starts nginx in the foreground with `conf`, its prefix and error log in `dir`; `binary` is its
+ * path (an absolute one lets it re-execute itself for a binary upgrade, `USR2`).
  *
  * @example
  * ```ts
  * const nginx = startNginx("nginx-ws", dir, `${dir}/nginx-ws.conf`);
  * ```
  */
-export function startNginx(name: string, dir: string, conf: string): Spawned {
-  return new Spawned(name, "nginx", [
+export function startNginx(name: string, dir: string, conf: string, binary = "nginx"): Spawned {
+  return new Spawned(name, binary, [
     "-p",
     dir,
     "-e",
@@ -442,7 +443,12 @@ async function startNginxProxy(dir: string, routes: readonly Route[]): Promise<P
  * nginxProxyConf("/tmp/b", 8080, routes);
  * ```
  */
-export function nginxProxyConf(dir: string, port: number, routes: readonly Route[]): string {
+export function nginxProxyConf(
+  dir: string,
+  port: number,
+  routes: readonly Route[],
+  name = "nginx-proxy",
+): string {
   const upstreams = routes.map((r) => `
   upstream ${r.name} {
     ${r.servers.map((s) => `server 127.0.0.1:${s.port} weight=${s.weight};`).join("\n    ")}
@@ -465,11 +471,11 @@ export function nginxProxyConf(dir: string, port: number, routes: readonly Route
     }
   }`).join("");
   return `worker_processes auto;
-pid ${dir}/nginx-proxy.pid;
-error_log ${dir}/nginx-proxy-error.log warn;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}-error.log warn;
 events { worker_connections 4096; }
 http {
-  ${commonHttp(dir, "nginx-proxy")}
+  ${commonHttp(dir, name)}
   ${upstreams}
   server {
     listen 127.0.0.1:${port} default_server;
@@ -604,6 +610,7 @@ export interface DynlbConfig {
     paths?: { prefix: string; backend_name: string; strip_prefix?: boolean }[];
   }[];
   default_backend?: string;
+  tls?: { certificates: { cert_file: string; key_file: string }[] };
 }
 
 /**
@@ -703,6 +710,8 @@ export interface DynlbOptions {
   readonly config: DynlbConfig;
   readonly transport: "h1" | "fetch";
   readonly workers: number;
+  /** Proxy address (default `127.0.0.1:0`). */
+  readonly listen?: string;
   /** More flags (e.g. a listener choice). */
   readonly extraArgs?: readonly string[];
   /** Environment variables (e.g. `DYNLB_NO_METRICS=1`). */
@@ -733,7 +742,7 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
     "--allow-sys",
     MAIN,
     "--listen",
-    "127.0.0.1:0",
+    options.listen ?? "127.0.0.1:0",
     "--admin",
     "127.0.0.1:0",
     "--config-file",

@@ -37,7 +37,9 @@ import { fmt, median, type Sample, summarize, table, throughputTables } from "./
 import { balancersRun, routingRun } from "./routing.ts";
 import { metricsScaleRun, observabilityRun } from "./observability.ts";
 import { websocketRun } from "./websocket.ts";
+import { httpsRun } from "./https.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
+import { upgradeRun } from "./upgrade.ts";
 
 const RUNS = [
   "throughput",
@@ -47,8 +49,10 @@ const RUNS = [
   "websocket",
   "routing",
   "balancers",
+  "upgrade",
   "observability",
   "metrics-scale",
+  "https",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -182,6 +186,17 @@ async function main(): Promise<void> {
       json.health = rows;
       sections.push(markdown);
     }
+    if (settings.runs.includes("upgrade")) {
+      const { rows, markdown } = await upgradeRun(
+        ctx.dir,
+        backends.routes,
+        { durationSeconds: settings.quick ? 6 : 20, connections: 32 },
+        settings.dynlb,
+        progress,
+      );
+      json.upgrade = rows;
+      sections.push(markdown);
+    }
     if (settings.runs.includes("websocket")) {
       const { samples, tunnels, markdown } = await websocketRun({
         dir,
@@ -202,6 +217,16 @@ async function main(): Promise<void> {
     if (settings.runs.includes("routing")) {
       const { rows, markdown } = await routingRun(backends, dir, settings, progress);
       json.routing = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("https")) {
+      const { samples, markdown } = await httpsRun(backends, dir, {
+        rounds: settings.rounds,
+        duration: settings.duration,
+        warmup: settings.warmup,
+        dynlbs: [settings.dynlb],
+      }, progress);
+      json.https = samples;
       sections.push(markdown);
     }
     if (settings.runs.includes("balancers")) {

@@ -15,6 +15,8 @@ export interface WrkOptions {
   readonly durationSeconds: number;
   /** wrk threads; 1 leaves the other core to the proxy and the backends. */
   readonly threads?: number;
+  /** More request headers, `Name: value` each (e.g. `Connection: close`). */
+  readonly headers?: readonly string[];
 }
 
 /** What wrk reported. */
@@ -47,6 +49,7 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     "--latency",
     "-H",
     `Host: ${options.host}`,
+    ...(options.headers ?? []).flatMap((header) => ["-H", header]),
     options.url,
   ];
   const output = await runTracked("wrk", args);

@@ -6,18 +6,22 @@
  * @module
  */
 import { createAdminApp } from "./admin/app.ts";
+import { type AdminListener, openAdmin } from "./admin/listen.ts";
 import type { Options } from "./cli/options.ts";
 import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
-import type { UpstreamFailureListener } from "./proxy/handler.ts";
+import type { UpstreamFailureListener } from "./proxy/request_path.ts";
 import { Router } from "./proxy/router.ts";
-import { listen, prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
+import { prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
 import { createStore, isRemote } from "./store/create.ts";
 import { LastGoodCache } from "./store/cache.ts";
 import { type ConfigStore, StoreUnavailableError } from "./store/store.ts";
 import { log } from "./log.ts";
 import { HealthChecker } from "./health/checker.ts";
+import { TlsManager } from "./tls/manager.ts";
+import { createAcmeStore } from "./acme/create.ts";
+import type { ChallengeLookup } from "./acme/challenge.ts";
 import { isLoopback } from "./net/address.ts";
 import type { OwnListener } from "./config/self.ts";
 import { MetricsRegistry } from "./metrics/registry.ts";
@@ -33,6 +37,8 @@ export interface Running {
   readonly proxy: Deno.NetAddr;
   /** Where the admin API listens. */
   readonly admin: Deno.NetAddr;
+  /** Where the HTTPS proxy listener is (`--listen-tls`). */
+  readonly tls?: Deno.NetAddr;
   readonly control: ControlPlane;
   /** Reopens the access log files (SIGHUP). */
   reopenLogs(): void;
@@ -66,6 +72,8 @@ export class StartupError extends Error {
 interface ProxyPlane {
   readonly dataPlane: DataPlane;
   listen(): Promise<Deno.NetAddr>;
+  /** Where the HTTPS listener is, once listening (with `--listen-tls`). */
+  tlsAddr(): Deno.NetAddr | undefined;
   reopenLogs(): void;
   shutdown(): Promise<void>;
   close(): Promise<void>;
@@ -89,9 +97,17 @@ export async function start(options: Options): Promise<Running> {
   }
   const settings: ProxySettings = {
     listen: options.listen,
-    reusePort: false,
+    reusePort: options.reusePort,
+    listener: options.listener,
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
+    client: {
+      headerMs: options.clientHeaderTimeoutMs,
+      idleMs: options.clientIdleTimeoutMs,
+      bodyMs: options.clientBodyTimeoutMs,
+      tunnelIdleMs: options.tunnelIdleTimeoutMs,
+    },
+    maxConnections: options.maxConnections,
     retries: options.retries,
     metricsBuckets: options.metricsBuckets,
     accessLog: options.accessLog === null
@@ -99,6 +115,7 @@ export async function start(options: Options): Promise<Running> {
       : { path: options.accessLog, format: options.accessLogFormat },
     requestIdHeader: options.requestIdHeader,
     trustedProxies: options.trustedProxies,
+    listenTls: options.listenTls,
   };
   const metrics = options.metricsBuckets === null
     ? undefined
@@ -122,7 +139,12 @@ export async function start(options: Options): Promise<Running> {
     throw new StartupError(err instanceof Error ? err.message : String(err));
   }
   let plane: ProxyPlane | undefined;
-  let admin: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let admin: AdminListener | undefined;
+  // Certificates are control plane: loaded, polled and ordered here, handed over as data.
+  const tls = new TlsManager({
+    publish: (certificates) => dataPlane?.applyCertificates?.(certificates),
+    acmeStore: () => createAcmeStore(store, options.dataDir),
+  });
   try {
     if (options.accessLog !== null && options.accessLog !== "-") {
       // Fail at start-up, with the path, rather than in every worker.
@@ -132,7 +154,13 @@ export async function start(options: Options): Promise<Running> {
         throw new Error(`cannot open access log ${options.accessLog}: ${(err as Error).message}`);
       }
     }
-    plane = await startProxyPlane(options, settings, onUpstreamFailure, metrics);
+    plane = await startProxyPlane(
+      options,
+      settings,
+      onUpstreamFailure,
+      metrics,
+      (token) => tls.answerChallenge(token),
+    );
     dataPlane = plane.dataPlane;
     const cache = isRemote(store, options)
       ? new LastGoodCache(`${options.dataDir}/last-good-${store.kind}.json`)
@@ -141,10 +169,13 @@ export async function start(options: Options): Promise<Running> {
     // ports); port 0 is not known before.
     let proxyAddr: { hostname: string; port: number } = options.listen;
     let adminAddr: { hostname: string; port: number } = options.admin;
+    let tlsAddr: { hostname: string; port: number } | undefined = options.listenTls;
     const listeners = (): OwnListener[] =>
-      [{ role: "proxy", ...proxyAddr }, { role: "admin", ...adminAddr }].filter((l) =>
-        l.port !== 0
-      );
+      [
+        { role: "proxy", ...proxyAddr },
+        { role: "admin", ...adminAddr },
+        ...(tlsAddr ? [{ role: "https proxy", ...tlsAddr }] : []),
+      ].filter((l) => l.port !== 0);
     const control = new ControlPlane({
       store,
       dataPlane,
@@ -153,6 +184,7 @@ export async function start(options: Options): Promise<Running> {
       listeners,
       historySize: options.history,
       onReload: (source, ok, version) => reloads.record(source, ok, version),
+      onApplied: (config) => tls.apply(config),
     });
     try {
       const found = await control.start();
@@ -169,9 +201,11 @@ export async function start(options: Options): Promise<Running> {
     // Only now: a connection accepted earlier would be answered from an empty table (404).
     const proxyListening = await plane.listen();
     proxyAddr = { hostname: proxyListening.hostname, port: proxyListening.port };
+    tlsAddr = plane.tlsAddr();
     const app = createAdminApp({
       control,
       status: () => health.status(),
+      certificates: () => tls.listing(),
       maxBodyBytes: options.maxConfigBytes,
       token,
       address: () => adminAddr,
@@ -185,7 +219,9 @@ export async function start(options: Options): Promise<Running> {
       },
       healthEvents,
     });
-    admin = listen("admin", options.admin, (request) => app.fetch(request));
+    // With --reuse-port the process being replaced may still hold the admin address: then the
+    // proxy serves at once and the admin API follows when the address frees up.
+    admin = openAdmin(options.admin, (request) => app.fetch(request), options.reusePort);
     adminAddr = { hostname: admin.addr.hostname, port: admin.addr.port };
     control.watch();
 
@@ -194,10 +230,12 @@ export async function start(options: Options): Promise<Running> {
     return {
       proxy: proxyListening,
       admin: admin.addr,
+      tls: plane.tlsAddr(),
       control,
       reopenLogs: () => proxyPlane.reopenLogs(),
       async shutdown(timeoutMs) {
         control.stop();
+        tls.close();
         let timer: ReturnType<typeof setTimeout> | undefined;
         const drained = await Promise.race([
           Promise.all([proxyPlane.shutdown(), adminServer.shutdown()]).then(() => true),
@@ -211,6 +249,7 @@ export async function start(options: Options): Promise<Running> {
       },
     };
   } catch (err) {
+    tls.close();
     await admin?.shutdown();
     if (plane) {
       await plane.shutdown();
@@ -288,11 +327,12 @@ async function startProxyPlane(
   settings: ProxySettings,
   onUpstreamFailure: UpstreamFailureListener,
   metrics: MetricsRegistry | undefined,
+  acmeChallenge: ChallengeLookup,
 ): Promise<ProxyPlane> {
   if (options.workers <= 1) {
     const router = new Router();
     const observers = await Observers.start(settings, metrics?.newStripe());
-    const proxy = prepareProxy(router, settings, onUpstreamFailure, observers);
+    const proxy = prepareProxy(router, settings, onUpstreamFailure, observers, acmeChallenge);
     let server: ProxyServer | undefined;
     const dataPlane: DataPlane = {
       async applyConfig(config, version, down) {
@@ -301,6 +341,7 @@ async function startProxyPlane(
         if (ids !== undefined) observers.recorder?.bind(router.snapshot, config, ids);
       },
       setHealth: (backend, server, up) => router.setHealth(backend, server, up),
+      applyCertificates: (certificates) => proxy.applyCertificates(certificates),
     };
     return {
       dataPlane,
@@ -308,6 +349,7 @@ async function startProxyPlane(
         server = proxy.listen();
         return Promise.resolve(server.addr);
       },
+      tlsAddr: () => server?.tlsAddr,
       reopenLogs: () => void observers.reopen(),
       shutdown: () => server?.shutdown() ?? Promise.resolve(),
       close: async () => {
@@ -324,9 +366,11 @@ async function startProxyPlane(
     undefined,
     metrics,
   );
+  pool.acmeChallenge = acmeChallenge;
   return {
     dataPlane: pool,
     listen: () => pool.listen(),
+    tlsAddr: () => pool.tlsAddr,
     reopenLogs: () => pool.reopenLogs(),
     shutdown: () => pool.shutdown(),
     close: () => Promise.resolve(),

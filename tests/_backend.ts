@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { tempDir } from "./_temp.ts";
 
 /** What a backend saw of one request. */
 export interface Seen {
@@ -80,10 +81,23 @@ export function configOf(
   return { backends, hosts };
 }
 
-/** Writes `config` into a fresh temporary directory; returns the file's path. */
+/**
+ * Writes `config` into a fresh temporary directory (removed when the test module ends); returns
+ * the file's path.
+ */
 export async function configFile(config: unknown): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
+  const dir = await tempDir();
   const path = `${dir}/config.json`;
   await Deno.writeTextFile(path, JSON.stringify(config, null, 2));
   return path;
+}
+
+/**
+ * Replaces the file at `path` with `text` as careful editors do: a new file in the same directory
+ * renamed over it, so a poll never reads a half-written file.
+ */
+export async function editFile(path: string, text: string): Promise<void> {
+  const temp = `${path}.${crypto.randomUUID()}.edit`;
+  await Deno.writeTextFile(temp, text);
+  await Deno.rename(temp, path);
 }

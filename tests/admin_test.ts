@@ -3,7 +3,7 @@
  * the file, invalid input that changes nothing.
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { configFile, configOf, startBackend } from "./_backend.ts";
+import { configFile, configOf, editFile, startBackend } from "./_backend.ts";
 import { eventually, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
 
 async function running(lb: { admin: string }): Promise<Record<string, unknown>> {
@@ -30,7 +30,7 @@ modeTest(
     assertEquals((await running(lb)).saved, false);
 
     // The file itself changing is what ends the memory-only config.
-    await Deno.writeTextFile(path, JSON.stringify(configOf({ "y.test": [{ port: a.port }] })));
+    await editFile(path, JSON.stringify(configOf({ "y.test": [{ port: a.port }] })));
     await eventually(async () => (await get(lb, "y.test")).body === "a", 5000, "file edit applied");
     assertEquals((await get(lb, "x.test")).status, 404);
   },
@@ -157,13 +157,13 @@ modeTest(
     const path = await configFile(configOf({ "x.test": [{ port: a.port }] }));
     await using lb = await startDynlb(["--config-file", path], { mode });
 
-    await Deno.writeTextFile(path, '{"backends": [], "hosts": [{"host": "x.test"}]}');
+    await editFile(path, '{"backends": [], "hosts": [{"host": "x.test"}]}');
     await lb.waitForLog("stored config is invalid");
     assertMatch(lb.logs(), /hosts\[0\]\.backend_name: is required/);
     assertEquals((await get(lb, "x.test")).body, "a");
 
     // A later valid edit is applied.
-    await Deno.writeTextFile(path, JSON.stringify(configOf({ "x.test": [{ port: b.port }] })));
+    await editFile(path, JSON.stringify(configOf({ "x.test": [{ port: b.port }] })));
     await eventually(
       async () => (await get(lb, "x.test")).body === "b",
       5000,

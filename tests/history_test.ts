@@ -2,6 +2,7 @@
  * Config history, rollback and compare-and-set through the real admin listener, on the file,
  * KV and Redis stores.
  */
+import { tempDir } from "./_temp.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, startBackend } from "./_backend.ts";
 import { eventually, get, startDynlb } from "./_dynlb.ts";
@@ -171,7 +172,7 @@ Deno.test("If-Match holds against the store: KV and Redis, two instances", async
   await using a = await startBackend("a");
   await using b = await startBackend("b");
   await using redis = await startRedis();
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const stores: Array<[string, string[]]> = [
     ["kv", ["--config-type", "kv", "--kv-path", `${dir}/config.kv`, "--data-dir", dir]],
     ["redis", ["--config-type", "redis", "--redis-port", String(redis.port), "--data-dir", dir]],

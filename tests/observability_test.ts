@@ -2,10 +2,12 @@
  * Metrics, access log and request ids end to end: dynlb as a subprocess in front of real
  * backends, `/metrics` checked against the requests sent and by `promtool`, log files read back.
  */
+import { tempDir } from "./_temp.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { eventually, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
 import { parseMetrics, promtoolCheck, scrape, sum } from "./_metrics.ts";
+import { startRedis } from "./_redis.ts";
 
 modeTest(
   "/metrics counts what was sent, summed over every isolate, and promtool accepts it",
@@ -107,7 +109,7 @@ Deno.test("dynlb_server_up covers every configured server and follows a config c
 
 Deno.test("request ids: a sane client id is kept end to end, anything else is replaced", async () => {
   await using a = await startBackend("a");
-  const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
+  const dir = await tempDir();
   const path = await configFile(configOf({ "x.test": [{ port: a.port }] }));
   await using lb = await startDynlb([
     "--config-file",
@@ -156,6 +158,9 @@ Deno.test("request ids: a sane client id is kept end to end, anything else is re
   assertEquals(byId.get(id)!.status, 200);
   const unknown = lines.find((l) => l.host === "nowhere.test")!;
   assertEquals([unknown.status, unknown.backend, unknown.error], [404, null, "unknown-host"]);
+  const m = parseMetrics(await scrape(lb));
+  assertEquals(sum(m, "dynlb_access_log_lines_total"), 4);
+  assertEquals(sum(m, "dynlb_access_log_dropped_total"), 0);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -171,7 +176,7 @@ Deno.test("--request-id-header renames the header everywhere", async () => {
 
 Deno.test("combined access log, reopened on SIGHUP after logrotate moved it", async () => {
   await using a = await startBackend("a");
-  const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
+  const dir = await tempDir();
   const log = `${dir}/access.log`;
   const path = await configFile(configOf({ "x.test": [{ port: a.port }] }));
   await using lb = await startDynlb([
@@ -206,7 +211,7 @@ Deno.test("combined access log, reopened on SIGHUP after logrotate moved it", as
 
 Deno.test("a full disk: access log lines are dropped and counted, requests keep being served", async () => {
   // A real full file system: a 64 KiB tmpfs filled up (the tests run as root, as CI does).
-  const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
+  const dir = await tempDir();
   const mounted = await new Deno.Command("mount", {
     args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
   }).output();
@@ -261,4 +266,25 @@ Deno.test("with an admin token, /metrics and the dashboard's data need it; the p
   const html = await page.text();
   assert(html.includes('id="login"') && !html.includes(token));
   assertMatch(page.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+});
+
+Deno.test("dynlb_store_up follows Redis going away and coming back", async () => {
+  await using redis = await startRedis();
+  await redis.command("SET", "balancer", JSON.stringify(configOf({})));
+  const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
+  await using lb = await startDynlb([
+    "--config-type",
+    "redis",
+    "--redis-port",
+    String(redis.port),
+    "--data-dir",
+    dir,
+  ]);
+  const storeUp = async () => sum(parseMetrics(await scrape(lb)), "dynlb_store_up");
+  assertEquals(await storeUp(), 1);
+  await redis.stop();
+  await eventually(async () => await storeUp() === 0, 10_000, "store down in /metrics");
+  await redis.restart();
+  await eventually(async () => await storeUp() === 1, 10_000, "store up again in /metrics");
+  await Deno.remove(dir, { recursive: true });
 });

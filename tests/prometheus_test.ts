@@ -18,6 +18,13 @@ Deno.test("Prometheus scrapes dynlb and its queries count the requests sent", as
   await using a = await startBackend("a");
   await using b = await startBackend("b", () => new Response("no", { status: 503 }));
   const config = configOf({ "a.test": [{ port: a.port }], "b.test": [{ port: b.port }] });
+  // A server that is down from the start, found by active checks.
+  const dead = deadPort();
+  config.backends.push({
+    backend_name: "gone",
+    health_check: { enable: true, type: "tcp", interval: 0.2, timeout: 0.2, success: 1, fail: 1 },
+    servers: [{ addr: "127.0.0.1", port: dead, weight: 1 }],
+  });
   await using lb = await startDynlb(["--config-file", await configFile(config)]);
 
   const dir = await Deno.makeTempDir({ prefix: "dynlb-prometheus-" });
@@ -83,6 +90,11 @@ Deno.test("Prometheus scrapes dynlb and its queries count the requests sent", as
       5,
     );
     assertEquals(await query(prometheus, "count(dynlb_server_up == 1)"), 2);
+    await eventually(
+      async () => (await query(prometheus, `dynlb_server_up{server="127.0.0.1:${dead}"}`)) === 0,
+      10_000,
+      "the dead server down in Prometheus",
+    );
     assertEquals(await query(prometheus, 'up{job="dynlb"}'), 1);
     const p99 = await query(
       prometheus,

@@ -11,6 +11,11 @@ import { startRedis } from "./_redis.ts";
 /** What a client connecting again and again saw. */
 interface Outcomes {
   refused: number;
+  /**
+   * Connections reset before any byte, before the first right answer: with several workers
+   * dynlb probes the port with a listener of an instant (see `WorkerPool.listen`).
+   */
+  resetEarly: number;
   ok: number;
   /** Anything else: a status or body that is not the backend's answer, a reset, a bad read. */
   wrong: string[];
@@ -28,7 +33,7 @@ async function hammer(
   clients = 4,
   okAfterStop = 25,
 ): Promise<Outcomes> {
-  const outcomes: Outcomes = { refused: 0, ok: 0, wrong: [] };
+  const outcomes: Outcomes = { refused: 0, resetEarly: 0, ok: 0, wrong: [] };
   let stopped = false;
   stop.then(() => stopped = true, () => stopped = true);
   const request = new TextEncoder().encode(
@@ -56,7 +61,12 @@ async function hammer(
         await conn.write(request);
         text = await new Response(conn.readable).text();
       } catch (err) {
-        outcomes.wrong.push(`${(err as Error).name}: ${(err as Error).message}`);
+        if (outcomes.ok === 0 && err instanceof Deno.errors.ConnectionReset) outcomes.resetEarly++;
+        else outcomes.wrong.push(`${(err as Error).name}: ${(err as Error).message}`);
+        continue;
+      }
+      if (text === "" && outcomes.ok === 0) {
+        outcomes.resetEarly++;
         continue;
       }
       const status = text.slice(9, 12);

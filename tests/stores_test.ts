@@ -2,6 +2,7 @@
  * The Redis and Deno KV stores end to end: several dynlb processes sharing one store.
  * Propagation delays are printed for the issue's closing note.
  */
+import { tempDir } from "./_temp.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { configOf, startBackend } from "./_backend.ts";
 import { eventually, get, postConfig, startDynlb } from "./_dynlb.ts";
@@ -29,7 +30,7 @@ Deno.test("redis: a saved POST on one instance is routed by the other at once", 
     "balancer",
     JSON.stringify(configOf({ "x.test": [{ port: a.port }] })),
   );
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await using one = await startDynlb(redisArgs(redis.port, `${dir}/one`));
   await using two = await startDynlb(redisArgs(redis.port, `${dir}/two`));
   assertEquals((await get(two, "x.test")).body, "a");
@@ -47,7 +48,8 @@ Deno.test("redis: a saved POST on one instance is routed by the other at once", 
   );
   const poll = await eventually(async () => (await get(two, "y.test")).body === "a", 5000);
   console.log(`redis-cli SET: applied after ${poll.toFixed(0)} ms (1 s poll)`);
-  assertEquals((await get(one, "y.test")).body, "a");
+  // Each instance polls on its own clock: wait for each.
+  await eventually(async () => (await get(one, "y.test")).body === "a", 5000, "instance one");
 
   // Memory only on one instance, until the store changes.
   assertEquals((await postConfig(two, configOf({ "m.test": [{ port: b.port }] }))).status, 200);
@@ -76,7 +78,7 @@ Deno.test("redis: stopped and restarted under traffic, no request lost, resynchr
     "balancer",
     JSON.stringify(configOf({ "x.test": [{ port: a.port }] })),
   );
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   await using lb = await startDynlb(redisArgs(redis.port, dir));
 
   let stop = false;
@@ -90,22 +92,25 @@ Deno.test("redis: stopped and restarted under traffic, no request lost, resynchr
     }
   })();
 
-  await redis.stop();
-  await lb.waitForLog("redis store unreachable");
-  const saveWhileDown = await postConfig(lb, configOf({ "x.test": [{ port: b.port }] }), true);
-  assertEquals(saveWhileDown.status, 503);
-  assertEquals((await get(lb, "x.test")).body, "a");
+  try {
+    await redis.stop();
+    await lb.waitForLog("redis store unreachable");
+    const saveWhileDown = await postConfig(lb, configOf({ "x.test": [{ port: b.port }] }), true);
+    assertEquals(saveWhileDown.status, 503);
+    assertEquals((await get(lb, "x.test")).body, "a");
 
-  await redis.restart();
-  await redis.command(
-    "SET",
-    "balancer",
-    JSON.stringify(configOf({ "x.test": [{ port: b.port }] })),
-  );
-  await lb.waitForLog("redis store reconnected");
-  await eventually(async () => (await get(lb, "x.test")).body === "b", 10_000, "resync");
-  stop = true;
-  await traffic;
+    await redis.restart();
+    await redis.command(
+      "SET",
+      "balancer",
+      JSON.stringify(configOf({ "x.test": [{ port: b.port }] })),
+    );
+    await lb.waitForLog("redis store reconnected");
+    await eventually(async () => (await get(lb, "x.test")).body === "b", 10_000, "resync");
+  } finally {
+    stop = true;
+    await traffic;
+  }
   assertEquals(failures, []);
   assert(total > 10, `only ${total} requests`);
   // Each state change is logged once, not once per retry.
@@ -120,7 +125,7 @@ Deno.test("redis: start-up with Redis down serves the cached config", async () =
     "balancer",
     JSON.stringify(configOf({ "c.test": [{ port: a.port }] })),
   );
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   {
     await using first = await startDynlb(redisArgs(redis.port, dir));
     assertEquals((await get(first, "c.test")).body, "a");
@@ -143,7 +148,7 @@ Deno.test("redis: start-up with Redis down serves the cached config", async () =
 Deno.test("kv: saved config survives a restart; two processes sharing the file see each other", async () => {
   await using a = await startBackend("a");
   await using b = await startBackend("b");
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const args = ["--config-type", "kv", "--kv-path", `${dir}/config.kv`, "--data-dir", dir];
   {
     await using first = await startDynlb(args);
@@ -166,7 +171,7 @@ Deno.test("kv: saved config survives a restart; two processes sharing the file s
 
 Deno.test("kv: a 10,000-host config round-trips through POST, the store and a restart", async () => {
   await using a = await startBackend("a");
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const args = ["--config-type", "kv", "--kv-path", `${dir}/config.kv`, "--data-dir", dir];
   const routes: Record<string, Array<{ port: number }>> = {};
   for (let i = 0; i < 10_000; i++) routes[`h${i}.test`] = [{ port: a.port }];

@@ -2,7 +2,8 @@
  * The admin API (Hono), served on 127.0.0.1:9001 by default:
  *
  * - `POST /config` — replace the whole config; `x-save: 1` also writes it to the store.
- * - `GET /config` — the running config, its version and hash.
+ * - `GET /config` — the running config, its version and hash (inline private keys redacted).
+ * - `GET /certificates` — every certificate served over HTTPS: names, issuer, expiry, source.
  * - `GET /status` — every backend and server with its health state.
  * - `GET /healthz` — liveness of the proxy process itself.
  * - `GET /metrics` — Prometheus text exposition.
@@ -25,6 +26,7 @@ import type { BackendStatus } from "../health/types.ts";
 import { StoreConflictError, StoreUnavailableError } from "../store/store.ts";
 import { historyRoutes } from "./history.ts";
 import { log } from "../log.ts";
+import type { CertificateListing } from "../tls/manager.ts";
 import { adminGuard } from "./guard.ts";
 import { METRICS_CONTENT_TYPE, type MetricsSources, renderMetrics } from "../metrics/exposition.ts";
 import type { HealthEvents } from "../metrics/events.ts";
@@ -36,6 +38,8 @@ export interface AdminOptions {
   readonly control: ControlPlane;
   /** Health of every backend's servers, for `GET /status`. */
   readonly status: () => readonly BackendStatus[];
+  /** Every certificate served, for `GET /certificates`. */
+  readonly certificates?: () => readonly CertificateListing[];
   /** Largest accepted `POST /config` body in bytes. */
   readonly maxBodyBytes: number;
   /** Bearer token every route but `GET /healthz` requires; none: no authentication. */
@@ -84,8 +88,9 @@ export async function answerChange(
     return c.json({ error: "invalid config, nothing changed", issues: result.issues }, 400);
   }
   const { version, hash, saved } = result.running;
+  const { warnings } = result;
   c.header("ETag", etag(hash));
-  return c.json({ version, hash, saved });
+  return c.json({ version, hash, saved, ...(warnings.length > 0 ? { warnings } : {}) });
 }
 
 /** `x-save` values that mean "persist". */
@@ -132,6 +137,8 @@ export function createAdminApp(options: AdminOptions): Hono {
   });
 
   app.route("/config", historyRoutes(control, answerChange));
+
+  app.get("/certificates", (c) => c.json({ certificates: options.certificates?.() ?? [] }));
 
   app.get("/status", (c) => {
     const { version, hash } = control.running;

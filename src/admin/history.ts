@@ -13,6 +13,7 @@
 import { type Context, Hono } from "hono";
 import { type ApplyResult, type ControlPlane, etag } from "../control/control_plane.ts";
 import { parseConfig } from "../config/schema.ts";
+import { redactText } from "../config/redact.ts";
 import { diffConfigs, isEmptyDiff } from "../config/diff.ts";
 import type { Config } from "../config/types.ts";
 import { type ConfigHistory, StoreUnavailableError } from "../store/store.ts";
@@ -50,7 +51,7 @@ export function historyRoutes(control: ControlPlane, answerChange: AnswerChange)
     const text = HASH.test(hash) ? await documentOf(hash) : null;
     if (text === null) return c.json({ error: `no config ${hash} in the history` }, 404);
     c.header("ETag", etag(hash));
-    return c.body(text, 200, { "content-type": "application/json" });
+    return c.body(redactText(text), 200, { "content-type": "application/json" });
   });
 
   app.post("/rollback", async (c) => {

@@ -6,6 +6,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parseRedisFlags, type RedisOptions } from "../store/redis_options.ts";
+
+export type { RedisOptions };
 import { DEFAULT_BUCKETS, parseBuckets } from "../metrics/layout.ts";
 import { CidrError, CidrSet } from "../proxy/cidr.ts";
 
@@ -19,6 +22,8 @@ export interface Options {
   /** Arguments after the command (the two files of `diff`). */
   readonly args: readonly string[];
   readonly listen: Address;
+  /** The HTTPS listener; absent: none. */
+  readonly listenTls?: Address;
   readonly admin: Address;
   /** Bearer token the admin API requires (from `--admin-token`); see also `adminTokenFile`. */
   readonly adminToken?: string;
@@ -37,6 +42,12 @@ export interface Options {
   readonly redis: RedisOptions;
   readonly workers: number;
   readonly upstreamTransport: "h1" | "fetch";
+  readonly listener: "h1" | "serve";
+  readonly clientHeaderTimeoutMs: number;
+  readonly clientIdleTimeoutMs: number;
+  readonly clientBodyTimeoutMs: number;
+  readonly tunnelIdleTimeoutMs: number;
+  readonly maxConnections: number;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
   readonly retries: number;
@@ -46,6 +57,8 @@ export interface Options {
   readonly trustedProxies: readonly string[];
   /** Trusted peers open each connection with a PROXY protocol v1/v2 header. */
   readonly proxyProtocol: boolean;
+  /** Share the proxy port with another dynlb (SO_REUSEPORT), for upgrades without a gap. */
+  readonly reusePort: boolean;
   readonly logLevel: "debug" | "info" | "warn" | "error";
   /** Histogram bounds in seconds; `null` when metrics are off (`DYNLB_NO_METRICS=1`, for benchmarks). */
   readonly metricsBuckets: readonly number[] | null;
@@ -65,18 +78,6 @@ const COMMANDS: readonly Command[] = ["check", "diff", "schema", "demo", "help",
 export interface Address {
   readonly hostname: string;
   readonly port: number;
-}
-
-/** Redis connection settings, named as in the seed. */
-export interface RedisOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly key: string;
-  readonly password?: string;
-  readonly db: number;
-  readonly tls: boolean;
-  /** `redis://` or `rediss://` URL; overrides host, port, password, db and tls. */
-  readonly url?: string;
 }
 
 /**
@@ -109,6 +110,11 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     type: "string",
     fallback: "0.0.0.0:8080",
     help: "proxy listener HOST:PORT",
+  },
+  "listen-tls": {
+    env: "DYNLB_LISTEN_TLS",
+    type: "string",
+    help: "HTTPS proxy listener HOST:PORT, certificates from the config (default: none)",
   },
   "admin": {
     env: "DYNLB_ADMIN",
@@ -181,6 +187,17 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     help: "Redis database number",
   },
   "redis-tls": { env: "DYNLB_REDIS_TLS", type: "boolean", help: "connect to Redis over TLS" },
+  "redis-sentinel": {
+    env: "DYNLB_REDIS_SENTINEL",
+    type: "string",
+    help: "HOST:PORT,… of Redis Sentinels that name the master (instead of host/port/url)",
+  },
+  "redis-sentinel-name": {
+    env: "DYNLB_REDIS_SENTINEL_NAME",
+    type: "string",
+    fallback: "mymaster",
+    help: "the master's name at the Sentinels",
+  },
   "redis-url": {
     env: "DYNLB_REDIS_URL",
     type: "string",
@@ -196,6 +213,42 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     type: "string",
     fallback: "h1",
     help: "upstream client: h1 (own pooled HTTP/1.1) or fetch",
+  },
+  "listener": {
+    env: "DYNLB_LISTENER",
+    type: "string",
+    fallback: "h1",
+    help: "client side: h1 (own HTTP/1.1 server) or serve (Deno.serve)",
+  },
+  "client-header-timeout": {
+    env: "DYNLB_CLIENT_HEADER_TIMEOUT",
+    type: "string",
+    fallback: "10",
+    help: "seconds for a client's request head (then 408 and close; h1 listener)",
+  },
+  "client-idle-timeout": {
+    env: "DYNLB_CLIENT_IDLE_TIMEOUT",
+    type: "string",
+    fallback: "60",
+    help: "seconds an idle keep-alive client connection stays open (h1 listener)",
+  },
+  "client-body-timeout": {
+    env: "DYNLB_CLIENT_BODY_TIMEOUT",
+    type: "string",
+    fallback: "60",
+    help: "seconds without request-body bytes before the exchange is aborted (h1 listener)",
+  },
+  "tunnel-idle-timeout": {
+    env: "DYNLB_TUNNEL_IDLE_TIMEOUT",
+    type: "string",
+    fallback: "600",
+    help: "seconds an Upgrade tunnel may carry no byte before it is closed (h1 listener)",
+  },
+  "max-connections": {
+    env: "DYNLB_MAX_CONNECTIONS",
+    type: "string",
+    fallback: "16384",
+    help: "open client connections per process; more are closed at once (h1 listener)",
   },
   "connect-timeout": {
     env: "DYNLB_CONNECT_TIMEOUT",
@@ -236,6 +289,11 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     env: "DYNLB_PROXY_PROTOCOL",
     type: "boolean",
     help: "trusted peers must open connections with a PROXY protocol v1/v2 header",
+  },
+  "reuse-port": {
+    env: "DYNLB_REUSE_PORT",
+    type: "boolean",
+    help: "let another dynlb bind the same proxy port (upgrades; see README: Upgrades)",
   },
   "demo-ports": {
     env: "DYNLB_DEMO_PORTS",
@@ -343,6 +401,9 @@ export function parseOptions(
     command,
     args: rest,
     listen: address("listen", str("listen")),
+    listenTls: value("listen-tls") === undefined
+      ? undefined
+      : address("listen-tls", str("listen-tls")),
     admin: address("admin", str("admin")),
     adminToken,
     adminTokenFile,
@@ -353,15 +414,17 @@ export function parseOptions(
     configFile: str("config-file"),
     dataDir,
     kvPath: value("kv-path") ?? `${dataDir}/config.kv`,
-    redis: {
-      host: str("redis-host"),
-      port: integer("redis-port", str("redis-port"), 1, 65535),
-      key: str("redis-key"),
+    redis: redis({
+      host: value("redis-host"),
+      port: value("redis-port"),
+      key: value("redis-key"),
       password: value("redis-password"),
-      db: integer("redis-db", str("redis-db"), 0, 1 << 20),
-      tls: flag(value("redis-tls")),
+      db: value("redis-db"),
+      tls: value("redis-tls"),
       url: value("redis-url"),
-    },
+      sentinel: value("redis-sentinel"),
+      sentinelName: value("redis-sentinel-name"),
+    }),
     workers: value("workers") === undefined
       ? navigator.hardwareConcurrency
       : integer("workers", str("workers"), 1, 256),
@@ -370,6 +433,12 @@ export function parseOptions(
       str("upstream-transport"),
       ["h1", "fetch"] as const,
     ),
+    listener: oneOf("listener", str("listener"), ["h1", "serve"] as const),
+    clientHeaderTimeoutMs: seconds("client-header-timeout", str("client-header-timeout")),
+    clientIdleTimeoutMs: seconds("client-idle-timeout", str("client-idle-timeout")),
+    clientBodyTimeoutMs: seconds("client-body-timeout", str("client-body-timeout")),
+    tunnelIdleTimeoutMs: seconds("tunnel-idle-timeout", str("tunnel-idle-timeout")),
+    maxConnections: integer("max-connections", str("max-connections"), 1, 1 << 24),
     connectTimeoutMs: seconds("connect-timeout", str("connect-timeout")),
     responseTimeoutMs: seconds("response-timeout", str("response-timeout")),
     retries: integer("retries", str("retries"), 0, 100),
@@ -377,6 +446,7 @@ export function parseOptions(
     maxConfigBytes: integer("max-config-bytes", str("max-config-bytes"), 1024, 2 ** 31),
     trustedProxies,
     proxyProtocol,
+    reusePort: flag(value("reuse-port")),
     logLevel: oneOf("log-level", str("log-level"), ["debug", "info", "warn", "error"] as const),
     metricsBuckets: /^(1|true|yes|on)$/i.test(env.DYNLB_NO_METRICS ?? "")
       ? null
@@ -419,6 +489,15 @@ export function helpText(): string {
     lines.push(`  --${name}${arg}`.padEnd(30) + ` ${flag.help}${fallback}  (${flag.env})`);
   }
   return lines.join("\n");
+}
+
+function redis(values: Parameters<typeof parseRedisFlags>[0]): RedisOptions {
+  try {
+    return parseRedisFlags(values);
+  } catch (err) {
+    if (err instanceof TypeError) throw new OptionError(err.message);
+    throw err;
+  }
 }
 
 function portPair(name: string, text: string): [number, number] {

@@ -29,6 +29,8 @@ Deno.test("options: defaults", () => {
     db: 0,
     tls: false,
     url: undefined,
+    sentinels: undefined,
+    sentinelName: "mymaster",
   });
   assertEquals(o.workers, navigator.hardwareConcurrency);
   assertEquals(o.upstreamTransport, "h1");

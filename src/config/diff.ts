@@ -82,7 +82,7 @@ export function diffConfigs(from: Config, to: Config): ConfigDiff {
     hosts_added: [...newHosts].filter(([h]) => !oldHosts.has(h)).map(hostOf),
     hosts_removed: [...oldHosts].filter(([h]) => !newHosts.has(h)).map(hostOf),
     hosts_changed: hostsChanged,
-    settings: otherFields(from, to, ["backends", "hosts"]),
+    settings: otherFields(from, to, ["backends", "hosts", "$schema"]),
   };
 }
 

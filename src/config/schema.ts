@@ -7,12 +7,15 @@
  *
  * @module
  */
+import { formatHostPort } from "../address.ts";
 import * as v from "valibot";
 import type { Config, ConfigIssue, ParseResult } from "./types.ts";
 import { BALANCERS } from "../balance/selector.ts";
 import { parseHashOn } from "../balance/hash.ts";
 import { normalizeHost } from "./host.ts";
 import { normalizePrefix } from "./prefix_table.ts";
+import { loadCertificates, readConfigFile } from "../tls/material.ts";
+import { describeCertificate } from "../tls/certificate.ts";
 
 /** Defaults applied to an `health_check` object's absent fields. */
 export const HEALTH_CHECK_DEFAULTS = {
@@ -227,13 +230,82 @@ const host = v.strictObject({
   host: hostName,
   backend_name: nonEmptyName,
   paths: v.optional(v.array(pathRoute, "must be an array")),
+  redirect_https: v.optional(v.boolean("must be true or false")),
+}, "must be an object");
+
+/** Let's Encrypt's production directory, the default of `tls.acme.directory`. */
+export const LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory";
+
+const filePath = v.pipe(
+  v.string("must be a file path"),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(4096, "must be at most 4096 characters"),
+);
+const pem = (what: string) =>
+  v.pipe(
+    v.string(`must be PEM text (${what})`),
+    v.maxLength(1 << 20, "must be at most 1 MiB"),
+    v.includes("-----BEGIN ", `must be PEM text (${what})`),
+  );
+
+const certificate = v.pipe(
+  v.strictObject({
+    cert_file: v.optional(filePath),
+    key_file: v.optional(filePath),
+    cert: v.optional(pem("a certificate")),
+    key: v.optional(pem("a private key")),
+  }, "must be an object"),
+  v.check(
+    (c) => {
+      const files = c.cert_file !== undefined && c.key_file !== undefined;
+      const inline = c.cert !== undefined && c.key !== undefined;
+      const any = [c.cert_file, c.key_file, c.cert, c.key].filter((x) => x !== undefined).length;
+      return (files || inline) && any === 2;
+    },
+    "must have either cert_file and key_file, or cert and key",
+  ),
+);
+
+const acmeHost = v.pipe(
+  hostName,
+  v.check((h) => !h.includes("*"), "must not be a wildcard (HTTP-01 cannot prove one)"),
+);
+
+const acme = v.strictObject({
+  email: v.optional(
+    v.pipe(
+      v.string("must be an e-mail address"),
+      v.maxLength(254, "must be at most 254 characters"),
+      v.regex(/^[^\s@]+@[^\s@]+$/, "must be an e-mail address"),
+    ),
+  ),
+  directory: v.optional(
+    v.pipe(
+      v.string("must be a URL"),
+      v.check((u) => URL.canParse(u) && u.startsWith("https://"), "must be an https:// URL"),
+    ),
+    LETS_ENCRYPT_DIRECTORY,
+  ),
+  ca_cert_file: v.optional(filePath),
+  hosts: v.union(
+    [v.literal("all"), v.array(acmeHost, 'must be an array of host names or "all"')],
+    'must be an array of host names or "all"',
+  ),
+}, "must be an object");
+
+const tls = v.strictObject({
+  certificates: v.optional(v.array(certificate, "must be an array"), []),
+  acme: v.optional(acme),
 }, "must be an object");
 
 /** The valibot schema of the whole document (structure, types and ranges). */
 export const ConfigSchema = v.strictObject({
+  /** Editors' pointer to the JSON Schema (`dynlb schema`): accepted and ignored. */
+  $schema: v.optional(v.string("must be a string")),
   backends: v.array(backend, "must be an array"),
   hosts: v.array(host, "must be an array"),
   default_backend: v.optional(nonEmptyName),
+  tls: v.optional(tls),
 }, "must be an object with backends and hosts");
 
 /**
@@ -255,7 +327,11 @@ export function validateConfig(input: unknown): ParseResult {
   }
   const config = parsed.output as Config;
   const issues = crossCheck(config);
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, config, document: input };
+  const warnings: ConfigIssue[] = [];
+  if (config.tls !== undefined) checkTls(config, issues, warnings);
+  return issues.length > 0
+    ? { ok: false, issues }
+    : { ok: true, config, document: input, warnings };
 }
 
 /**
@@ -309,7 +385,7 @@ function crossCheck(config: Config): ConfigIssue[] {
     b.servers.forEach((s, j) => {
       // `::1` and `[::1]` (or `Api` and `api`) are one server: compare what is connected to.
       const addr = s.addr.toLowerCase().replace(/^\[(.*)\]$/, "$1");
-      const key = addr.includes(":") ? `[${addr}]:${s.port}` : `${addr}:${s.port}`;
+      const key = formatHostPort(addr, s.port);
       const firstServer = seen.get(key);
       if (firstServer !== undefined) {
         issues.push({
@@ -366,6 +442,25 @@ function crossCheck(config: Config): ConfigIssue[] {
     });
   }
   return issues;
+}
+
+/** Certificates must load (files readable, PEM valid, key matching, not expired). */
+function checkTls(config: Config, issues: ConfigIssue[], warnings: ConfigIssue[]): void {
+  const loaded = loadCertificates(config.tls!.certificates);
+  issues.push(...loaded.issues);
+  warnings.push(...loaded.warnings);
+  const caFile = config.tls!.acme?.ca_cert_file;
+  if (caFile !== undefined) {
+    const path = "tls.acme.ca_cert_file";
+    const text = readConfigFile(caFile, path, issues);
+    if (text !== undefined) {
+      try {
+        describeCertificate(text);
+      } catch {
+        issues.push({ path, message: `${caFile} is not a PEM certificate` });
+      }
+    }
+  }
 }
 
 function toConfigIssue(issue: v.BaseIssue<unknown>): ConfigIssue {

@@ -89,6 +89,7 @@ Deno.test("schema: an empty document shape with empty lists is valid", () => {
     ok: true,
     config: { backends: [], hosts: [] },
     document: { backends: [], hosts: [] },
+    warnings: [],
   });
   // A backend without servers is valid (its requests get 503).
   const doc = base();
@@ -535,4 +536,35 @@ Deno.test("schema: balancer, hash_on and sticky are checked with their paths", (
       message: 'must be "client_ip", "uri", "header:NAME" or "cookie:NAME"',
     },
   ]);
+});
+
+Deno.test("schema: length limits of names, hosts, addresses and check paths, at their paths", () => {
+  const label = (n: number) => "a".repeat(n);
+  // A name of 253 characters made of labels.
+  const longHost = [label(63), label(63), label(63), label(61)].join(".");
+  const cases: Array<[string, number, (doc: ReturnType<typeof base>, text: string) => void]> = [
+    ["backends[0].backend_name", 255, (doc, text) => {
+      doc.backends[0].backend_name = text;
+      doc.hosts[0].backend_name = text;
+    }],
+    ["hosts[0].host", 253, (doc, text) => doc.hosts[0].host = text],
+    ["backends[1].servers[0].addr", 253, (doc, text) => {
+      doc.backends[1].servers = [{ addr: text, port: 10002 }];
+    }],
+    ["backends[1].health_check.uri", 2048, (doc, text) => {
+      doc.backends[1].health_check = { type: "http", uri: "/" + text.slice(1) };
+    }],
+  ];
+  for (const [path, limit, set] of cases) {
+    const fitting = base();
+    set(fitting, path.endsWith("host") || path.endsWith("addr") ? longHost : label(limit));
+    assert(validateConfig(fitting).ok, `${path}: ${limit} characters refused`);
+    const over = base();
+    set(over, path.endsWith("host") || path.endsWith("addr") ? "b" + longHost : label(limit + 1));
+    assertEquals(
+      messageAt(validateConfig(over), path),
+      `must be at most ${limit} characters`,
+      path,
+    );
+  }
 });

@@ -20,6 +20,8 @@ export interface HostRoute {
   readonly destination: Destination;
   /** The host's `paths`, when it has some. */
   readonly paths?: PrefixTable;
+  /** `redirect_https`: plain-HTTP requests get a 308 to `https://`. */
+  readonly redirectHttps?: boolean;
 }
 
 /** What the request path routes with. Replaced whole on every config change. */
@@ -32,6 +34,8 @@ export interface Snapshot {
   readonly fallback?: HostRoute;
   /** backend_name → pool, for health updates. */
   readonly backends: ReadonlyMap<string, UpstreamPool>;
+  /** Whether any host has `redirect_https` (plain requests skip the check otherwise). */
+  readonly redirectHttps: boolean;
 }
 
 /** A server marked down at compile time: `backend_name` and the server's `addr:port` key. */
@@ -89,6 +93,7 @@ export function compileSnapshot(
     destinations.set(b.backend_name, { pool, strip: 0 });
   });
   const hosts = new HostTable<HostRoute>();
+  let redirectHttps = false;
   for (const h of config.hosts) {
     const destination = destinations.get(h.backend_name)!;
     const paths = h.paths === undefined || h.paths.length === 0 ? undefined : new PrefixTable(
@@ -98,13 +103,15 @@ export function compileSnapshot(
         return [p.prefix, strip === 0 ? destinations.get(p.backend_name)! : { pool, strip }];
       }),
     );
+    const route: HostRoute = paths === undefined ? { destination } : { destination, paths };
+    if (h.redirect_https === true) redirectHttps = true;
     hosts.set(
       normalizeHost(h.host),
-      paths === undefined ? { destination } : { destination, paths },
+      h.redirect_https === true ? { ...route, redirectHttps: true } : route,
     );
   }
   const fallback = config.default_backend === undefined
     ? undefined
     : { destination: destinations.get(config.default_backend)! };
-  return { version, hosts, fallback, backends };
+  return { version, hosts, fallback, backends, redirectHttps };
 }

@@ -90,6 +90,39 @@ export interface HostConfig {
   readonly backend_name: string;
   /** Path prefixes routed to other backends; absent: none. */
   readonly paths?: readonly PathConfig[];
+  /** Answer plain-HTTP requests for this host with a 308 to `https://` (ACME challenges excepted). */
+  readonly redirect_https?: boolean;
+}
+
+/** One certificate of `tls.certificates`: a pair of files or inline PEM text. */
+export interface TlsCertificateConfig {
+  /** PEM certificate chain file (leaf first); with `key_file`. */
+  readonly cert_file?: string;
+  /** PEM private key file; with `cert_file`. */
+  readonly key_file?: string;
+  /** Inline PEM certificate chain; with `key`. */
+  readonly cert?: string;
+  /** Inline PEM private key; shown as `"<redacted>"` by the admin API. */
+  readonly key?: string;
+}
+
+/** Automatic certificates from an ACME CA (RFC 8555, HTTP-01). */
+export interface AcmeConfig {
+  /** Contact address given to the CA. */
+  readonly email?: string;
+  /** The CA's directory URL; Let's Encrypt production by default. */
+  readonly directory: string;
+  /** PEM file of a CA that signs the directory's HTTPS certificate (a private CA). */
+  readonly ca_cert_file?: string;
+  /** Names to get certificates for, or `"all"`: every non-wildcard host of the config. */
+  readonly hosts: readonly string[] | "all";
+}
+
+/** TLS termination settings (optional; the seed's document has none). */
+export interface TlsConfig {
+  /** Served by SNI; the first one also to clients without SNI or with an unknown name. */
+  readonly certificates: readonly TlsCertificateConfig[];
+  readonly acme?: AcmeConfig;
 }
 
 /** The whole configuration document. */
@@ -98,6 +131,7 @@ export interface Config {
   readonly hosts: readonly HostConfig[];
   /** Backend of requests whose host matches no `hosts[]` entry; absent: those get 404. */
   readonly default_backend?: string;
+  readonly tls?: TlsConfig;
 }
 
 /** One problem found in a configuration, with the JSON path it is about. */
@@ -116,5 +150,7 @@ export type ParseResult =
     readonly config: Config;
     /** The document as given (parsed JSON), without defaults. */
     readonly document: unknown;
+    /** Things that work but deserve attention (a certificate expiring within 7 days). */
+    readonly warnings: readonly ConfigIssue[];
   }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };

@@ -19,6 +19,7 @@ import type { ConfigStore, HistoryEntry, HistorySource, StoredConfig } from "../
 import { log } from "../log.ts";
 import type { DataPlane } from "./data_plane.ts";
 import { hexDigest } from "../digest.ts";
+import { redactSecrets } from "../config/redact.ts";
 import { type OwnListener, selfReferences } from "../config/self.ts";
 
 /** Where the running config came from. */
@@ -75,13 +76,18 @@ export class RunningConfig {
   /** The `GET /config` body. */
   toJSON(): Record<string, unknown> {
     const { version, hash, source, saved, applied_at } = this;
-    return { version, hash, source, saved, applied_at, config: this.config };
+    return { version, hash, source, saved, applied_at, config: redactSecrets(this.config) };
   }
 }
 
 /** The outcome of a proposed config. */
 export type ApplyResult =
-  | { readonly ok: true; readonly running: RunningConfig }
+  | {
+    readonly ok: true;
+    readonly running: RunningConfig;
+    /** Things that work but deserve attention (a certificate about to expire). */
+    readonly warnings: readonly ConfigIssue[];
+  }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
 /** Hooks for things that follow a config (the last-good cache of remote stores). */
@@ -97,6 +103,8 @@ export interface ControlPlaneOptions {
   readonly onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   /** Applied configs kept in the store's history (default 20; 0: none recorded). */
   readonly historySize?: number;
+  /** Called with every config put in force (TLS certificates follow it). */
+  readonly onApplied?: (config: Config) => void;
 }
 
 /** How a config is proposed through the admin API. */
@@ -146,6 +154,7 @@ export class ControlPlane {
   #onStoredConfig?: (text: string) => void;
   #listeners: () => readonly OwnListener[];
   #historySize: number;
+  #onApplied?: (config: Config) => void;
   #onReload?: (source: ConfigSource, ok: boolean, version: number) => void;
   #running = new RunningConfig({
     version: 0,
@@ -168,6 +177,7 @@ export class ControlPlane {
     this.#onStoredConfig = options.onStoredConfig;
     this.#listeners = options.listeners ?? (() => []);
     this.#historySize = options.historySize ?? 20;
+    this.#onApplied = options.onApplied;
     this.#onReload = options.onReload;
   }
 
@@ -206,7 +216,7 @@ export class ControlPlane {
       if (!parsed.ok) return parsed;
       const running = await this.#apply(parsed.config, parsed.document, source, false);
       if (source !== "empty") await this.#record(running, { unlessNewest: true });
-      return { ok: true, running };
+      return { ok: true, running, warnings: parsed.warnings };
     });
   }
 
@@ -260,7 +270,7 @@ export class ControlPlane {
       // Only once applied: if applying failed, the next sync applies what was stored.
       if (stored !== undefined) this.#storeRevision = stored.revision;
       else await this.#record(running, { unlessNewest: false });
-      return { ok: true, running };
+      return { ok: true, running, warnings: parsed.warnings };
     });
   }
 
@@ -350,6 +360,7 @@ export class ControlPlane {
     const version = this.#running.version + 1;
     this.#health?.update(config.backends);
     await this.#dataPlane.applyConfig(config, version, this.#health?.down() ?? []);
+    this.#onApplied?.(config);
     const text = JSON.stringify(document);
     this.#running = new RunningConfig({
       version,

@@ -7,6 +7,7 @@
  */
 import type { Config } from "../config/types.ts";
 import type { DownServer } from "../config/snapshot.ts";
+import type { ServedCertificate } from "../tls/certificate.ts";
 
 /** Where the control plane sends what the request path needs. */
 export interface DataPlane {
@@ -17,4 +18,6 @@ export interface DataPlane {
   applyConfig(config: Config, version: number, down: readonly DownServer[]): Promise<void>;
   /** Marks a server of a backend up or down. */
   setHealth(backend: string, server: string, up: boolean): void;
+  /** Puts a new certificate set in force on the HTTPS listener (absent: no HTTPS listener). */
+  applyCertificates?(certificates: readonly ServedCertificate[]): void;
 }

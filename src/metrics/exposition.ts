@@ -61,6 +61,8 @@ export function renderMetrics(sources: MetricsSources): Uint8Array<ArrayBuffer> 
     "Access log lines dropped because the log could not keep up or failed.",
   );
   out.sample("dynlb_access_log_dropped_total", "", r.header(HEADER.accessLogDropped));
+  out.family("dynlb_access_log_lines_total", "counter", "Access log lines written.");
+  out.sample("dynlb_access_log_lines_total", "", r.header(HEADER.accessLogWritten));
   configSeries(out, sources);
   processSeries(out);
   out.family("dynlb_build_info", "gauge", "dynlb's version; always 1.");

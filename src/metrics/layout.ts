@@ -136,6 +136,12 @@ export const OVERFLOW_KEY = -1;
  * {@link BACKEND_CODES} (key, count) pairs with key `method * 1000 + status`.
  * Server block: one count per {@link ERROR_KINDS}, upstream response histogram (for the
  * dashboard's per-server latency), then {@link SERVER_CODES} (status, count) pairs.
+ *
+ * @example
+ * ```ts
+ * const layout = new BlockLayout(DEFAULT_BUCKETS);
+ * layout.backendSize; // doubles per backend
+ * ```
  */
 export class BlockLayout {
   readonly buckets: readonly number[];

@@ -48,6 +48,8 @@ interface PoolMeter {
 export class StripeRecorder implements RequestRecorder {
   readonly writer: StripeWriter;
   #pools = new Map<UpstreamPool, PoolMeter>();
+  /** The previous snapshot's pools: requests that began on it still finish (and count). */
+  #previous = new Map<UpstreamPool, PoolMeter>();
 
   constructor(writer: StripeWriter) {
     this.writer = writer;
@@ -69,28 +71,33 @@ export class StripeRecorder implements RequestRecorder {
       }
       if (pool !== undefined) pools.set(pool, { id: ids.backends[i], servers });
     });
+    this.#previous = this.#pools;
     this.#pools = pools;
   }
 
   request(pool: UpstreamPool | undefined, method: string, status: number, seconds: number): void {
-    const id = pool === undefined ? 0 : this.#pools.get(pool)?.id;
+    const id = pool === undefined ? 0 : this.#meter(pool)?.id;
     if (id !== undefined) this.writer.request(id, methodIndex(method), status, seconds);
   }
 
   upstreamResponse(pool: UpstreamPool, upstream: Upstream, status: number, seconds: number): void {
-    const meter = this.#pools.get(pool);
+    const meter = this.#meter(pool);
     const sid = meter?.servers.get(upstream);
     if (sid !== undefined) this.writer.upstreamResponse(meter!.id, sid, status, seconds);
   }
 
   upstreamError(pool: UpstreamPool, upstream: Upstream, kind: string): void {
-    const sid = this.#pools.get(pool)?.servers.get(upstream);
+    const sid = this.#meter(pool)?.servers.get(upstream);
     if (sid !== undefined) this.writer.upstreamError(sid, errorKindIndex(kind));
   }
 
   retry(pool: UpstreamPool): void {
-    const id = this.#pools.get(pool)?.id;
+    const id = this.#meter(pool)?.id;
     if (id !== undefined) this.writer.retry(id);
+  }
+
+  #meter(pool: UpstreamPool): PoolMeter | undefined {
+    return this.#pools.get(pool) ?? this.#previous.get(pool);
   }
 
   connection(listener: number, delta: number): void {

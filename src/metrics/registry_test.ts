@@ -129,3 +129,20 @@ Deno.test("a config with more backends grows the stripes; ids beyond them are ig
   const id = registry.backends[1999].id;
   assertEquals([...registry.backendCodes(id)], [[4201, 1]]);
 });
+
+Deno.test("a request that began before a config change still counts when it ends after it", () => {
+  const registry = new MetricsRegistry([1]);
+  const recorder = new StripeRecorder(new StripeWriter(registry.newStripe(), registry.layout));
+  const first = configOf({ a: [1] });
+  const before = compileSnapshot(first, 1);
+  recorder.bind(before, first, registry.assign(first));
+  const pool = before.backends.get("a")!;
+  const second = configOf({ a: [1], b: [2] });
+  recorder.bind(compileSnapshot(second, 2), second, registry.assign(second));
+  // The old snapshot's pool object, as a request in flight holds it.
+  recorder.upstreamResponse(pool, pool.servers[0], 200, 0.01);
+  recorder.request(pool, "GET", 200, 0.01);
+  const a = registry.backends.find((x) => x.name === "a")!;
+  assertEquals([...registry.backendCodes(a.id)], [[1200, 1]]);
+  assertEquals([...registry.serverCodes(a.servers[0].id)], [[200, 1]]);
+});

@@ -40,7 +40,15 @@ export function createStripe(): StripeBuffers {
   };
 }
 
-/** Length-tracking views of a stripe. */
+/**
+ * Length-tracking views of a stripe (they see the writer's growth without being told).
+ *
+ * @example
+ * ```ts
+ * const view = new StripeView(createStripe());
+ * view.header[HEADER.tunnels]; // 0
+ * ```
+ */
 export class StripeView {
   readonly header: Float64Array;
   readonly backends: Float64Array;

@@ -11,6 +11,7 @@ import type { MetricIds } from "../metrics/registry.ts";
 import type { StripeBuffers } from "../metrics/stripe.ts";
 import type { ProxySettings } from "./server.ts";
 import type { UpstreamFailure } from "./transport.ts";
+import type { ServedCertificate } from "../tls/certificate.ts";
 
 /** Main → worker. */
 export type ToWorker =
@@ -22,7 +23,7 @@ export type ToWorker =
     readonly stripe?: StripeBuffers;
   }
   /** Open the listener: sent once the worker has the config in force. */
-  | { readonly type: "listen"; readonly address: Address }
+  | { readonly type: "listen"; readonly address: Address; readonly tlsAddress?: Address }
   | {
     readonly type: "config";
     /** The validated config (defaults applied) as JSON. */
@@ -41,6 +42,8 @@ export type ToWorker =
     readonly up: boolean;
   }
   | { readonly type: "reopen-log" }
+  | { readonly type: "certificates"; readonly certificates: readonly ServedCertificate[] }
+  | { readonly type: "acme-answer"; readonly id: number; readonly answer: string | null }
   | { readonly type: "shutdown" };
 
 /** Worker → main. */
@@ -56,4 +59,5 @@ export type FromWorker =
     readonly failure: UpstreamFailure;
     readonly message: string;
   }
+  | { readonly type: "acme-challenge"; readonly id: number; readonly token: string }
   | { readonly type: "stopped" };

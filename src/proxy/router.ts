@@ -19,7 +19,12 @@ import { type CounterLayout, CounterSlots } from "../balance/memory.ts";
 import type { UpstreamPool } from "../balance/pool.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 
-const EMPTY: Snapshot = { version: 0, hosts: new HostTable(), backends: new Map() };
+const EMPTY: Snapshot = {
+  version: 0,
+  hosts: new HostTable(),
+  backends: new Map(),
+  redirectHttps: false,
+};
 
 /**
  * Host and path → pool lookup over the current snapshot; also the in-isolate {@link DataPlane}.
@@ -52,6 +57,11 @@ export class Router implements DataPlane {
     const paths = route.paths;
     if (paths === undefined) return route.destination;
     return paths.match(target) ?? route.destination;
+  }
+
+  /** Whether plain-HTTP requests for `host` (a `Host` header value) go to HTTPS instead. */
+  redirectsHttps(host: string | null): boolean {
+    return this.#snapshot.redirectHttps && this.#hostRoute(host)?.redirectHttps === true;
   }
 
   /**

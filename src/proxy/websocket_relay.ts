@@ -12,7 +12,7 @@ import { forwardTarget } from "../config/route.ts";
 import { ExchangeContext } from "./context.ts";
 import { proxyError } from "./errors.ts";
 import { type ClientFacts, forwardingOf } from "./forwarding.ts";
-import { targetOf } from "./handler.ts";
+import { targetOf } from "./request_path.ts";
 import { connectionNamed, upstreamHeaders } from "./hop.ts";
 import type { CidrSet } from "./cidr.ts";
 import type { Router } from "./router.ts";
@@ -78,6 +78,8 @@ export interface RelayOptions {
   readonly trustedProxies: CidrSet;
   /** Counts relays open (`dynlb_open_tunnels`). */
   readonly recorder?: RequestRecorder;
+  /** The scheme of the listener (`https` on `--listen-tls`); `http` when absent. */
+  readonly proto?: "http" | "https";
 }
 
 /**
@@ -130,7 +132,10 @@ export class WebSocketRelay {
       return proxyError("bad-request", "a WebSocket upgrade is a GET with Sec-WebSocket-Key");
     }
     const pool = destination.pool;
-    const client: ClientFacts = { address: info.remoteAddr.hostname, proto: "http" };
+    const client: ClientFacts = {
+      address: info.remoteAddr.hostname,
+      proto: this.#options.proto ?? "http",
+    };
     const forwarded = forwardingOf(request.headers, host ?? "", client, this.#trusted);
     const upstream = pool.pick(new ExchangeContext(request.headers, forwarded.realIp, target));
     if (upstream === undefined) {

@@ -25,6 +25,19 @@ function send(message: FromWorker): void {
   self.postMessage(message);
 }
 
+/** ACME challenge lookups waiting for the main isolate's answer. */
+const challenges = new Map<number, (answer: string | null) => void>();
+let nextChallenge = 0;
+
+/** Asks the control plane (main isolate), which knows the tokens of the whole fleet. */
+function lookupChallenge(token: string): Promise<string | null> {
+  const id = nextChallenge++;
+  return new Promise((resolve) => {
+    challenges.set(id, resolve);
+    send({ type: "acme-challenge", id, token });
+  });
+}
+
 self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
@@ -35,20 +48,26 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         observers.recorder?.bind(router.snapshot, pendingIds.config, pendingIds.ids);
         pendingIds = undefined;
       }
-      proxy = prepareProxy(router, message.settings, (backend, server, error) =>
-        send({
-          type: "upstream-failure",
-          backend,
-          server,
-          failure: error.failure,
-          message: error.message,
-        }), observers);
+      proxy = prepareProxy(
+        router,
+        message.settings,
+        (backend, server, error) =>
+          send({
+            type: "upstream-failure",
+            backend,
+            server,
+            failure: error.failure,
+            message: error.message,
+          }),
+        observers,
+        lookupChallenge,
+      );
       send({ type: "prepared" });
       break;
     case "listen":
       // Only once the pool has seen this worker apply the config in force.
       try {
-        server = proxy!.listen(message.address, true);
+        server = proxy!.listen(message.address, true, message.tlsAddress);
         send({ type: "listening", addr: server.addr });
       } catch (err) {
         if (!(err instanceof ListenError)) throw err;
@@ -67,6 +86,13 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     }
     case "health":
       router.setHealth(message.backend, message.server, message.up);
+      break;
+    case "certificates":
+      proxy?.applyCertificates(message.certificates);
+      break;
+    case "acme-answer":
+      challenges.get(message.id)?.(message.answer);
+      challenges.delete(message.id);
       break;
     case "reopen-log":
       await observers?.reopen();

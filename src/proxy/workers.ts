@@ -13,10 +13,11 @@ import type { DownServer } from "../config/snapshot.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
-import { portHeld } from "./port_owner.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
-import type { UpstreamFailureListener } from "./handler.ts";
+import type { UpstreamFailureListener } from "./request_path.ts";
+import type { ChallengeLookup } from "../acme/challenge.ts";
+import type { ServedCertificate } from "../tls/certificate.ts";
 import type { MetricsRegistry } from "../metrics/registry.ts";
 import type { StripeBuffers } from "../metrics/stripe.ts";
 
@@ -43,6 +44,7 @@ interface Member {
  */
 export class WorkerPool implements DataPlane {
   #addr: Deno.NetAddr | undefined;
+  #tlsAddr: Address | undefined;
   #members: Member[] = [];
   readonly #settings: ProxySettings;
   readonly #logLevel: string;
@@ -51,7 +53,10 @@ export class WorkerPool implements DataPlane {
   readonly #metrics: MetricsRegistry | undefined;
   /** What a replacement worker needs to catch up: the last config and health since. */
   #lastConfig: ToWorker | undefined;
+  #lastCertificates: ToWorker | undefined;
   #health = new Map<string, ToWorker>();
+  /** Answers the workers' ACME challenge lookups. */
+  acmeChallenge: ChallengeLookup = () => Promise.resolve(null);
   /** Where each config's balancer counters go (kept servers keep theirs). */
   readonly #counterSlots = new CounterSlots(true);
   #stopping = false;
@@ -84,12 +89,20 @@ export class WorkerPool implements DataPlane {
     workerUrl: string = WORKER_URL,
     metrics?: MetricsRegistry,
   ): Promise<WorkerPool> {
-    const pool = new WorkerPool(settings, logLevel, onUpstreamFailure, workerUrl, metrics);
+    // One connection count for the whole process: --max-connections is per process.
+    const connectionCount = new Int32Array(new SharedArrayBuffer(4));
+    const pool = new WorkerPool(
+      { ...settings, connectionCount },
+      logLevel,
+      onUpstreamFailure,
+      workerUrl,
+      metrics,
+    );
     try {
       for (let i = 0; i < count; i++) {
         const member = pool.#spawn(i, metrics?.newStripe());
         pool.#members.push(member);
-        await prepared(member, settings, logLevel);
+        await prepared(member, pool.#settings, logLevel);
       }
       return pool;
     } catch (err) {
@@ -104,40 +117,57 @@ export class WorkerPool implements DataPlane {
     return this.#addr;
   }
 
+  /** Where the workers' HTTPS listeners are (after {@link listen}, with `--listen-tls`). */
+  get tlsAddr(): Deno.NetAddr | undefined {
+    const tls = this.#tlsAddr;
+    return tls && { transport: "tcp", hostname: tls.hostname, port: tls.port };
+  }
+
   /**
-   * Opens every worker's listener on `settings.listen`. Port 0 is resolved first, so that every
-   * worker binds the same port. Without `settings.reusePort` the port must be free: workers
-   * share it among themselves, never with another process.
+   * Opens every worker's listeners on `settings.listen` (and `settings.listenTls`). Port 0 is
+   * resolved first, so that every worker binds the same port. Without `settings.reusePort` the
+   * port must be free: workers share it among themselves, never with another process.
    */
   async listen(): Promise<Deno.NetAddr> {
-    let listen = this.#settings.listen;
-    let reserve: Deno.Listener | undefined;
-    try {
-      if (listen.port === 0) {
-        // Hold the port until the workers have it, then let go (its queue is empty: nobody knows
-        // the port yet).
-        reserve = Deno.listen({ hostname: listen.hostname, port: 0, reusePort: true });
-        listen = { ...listen, port: (reserve.addr as Deno.NetAddr).port };
-      } else if (!this.#settings.reusePort && await portHeld(listen.hostname, listen.port)) {
-        throw new Deno.errors.AddrInUse();
+    const reserved: Deno.Listener[] = [];
+    const resolve = (address: Address, what: string): Address => {
+      try {
+        if (address.port === 0) {
+          // Hold the port until the workers have it, then let go (its queue is empty: nobody
+          // knows the port yet).
+          const reserve = Deno.listen({ hostname: address.hostname, port: 0, reusePort: true });
+          reserved.push(reserve);
+          return { ...address, port: (reserve.addr as Deno.NetAddr).port };
+        }
+        if (!this.#settings.reusePort) {
+          // Workers share the port among themselves (SO_REUSEPORT), so their binds would also
+          // succeed beside another process that set it. A socket without it fails if anyone
+          // holds the port. (Deno reads /proc/net/tcp only with --allow-all; for the instant the
+          // probe listens, a connection to the port is reset instead of refused.)
+          Deno.listen({ hostname: address.hostname, port: address.port }).close();
+        }
+        return address;
+      } catch (err) {
+        const reason = err instanceof Deno.errors.AddrInUse
+          ? "address already in use"
+          : err instanceof Error
+          ? err.message
+          : String(err);
+        throw new ListenError(
+          `cannot listen on ${address.hostname}:${address.port} (${what}): ${reason}`,
+        );
       }
-    } catch (err) {
-      const reason = err instanceof Deno.errors.AddrInUse
-        ? "address already in use"
-        : err instanceof Error
-        ? err.message
-        : String(err);
-      throw new ListenError(
-        `cannot listen on ${listen.hostname}:${listen.port} (proxy): ${reason}`,
-      );
-    }
+    };
     try {
-      for (const member of this.#members) await listening(member, listen);
+      const listen = resolve(this.#settings.listen, "proxy");
+      const tls = this.#settings.listenTls && resolve(this.#settings.listenTls, "https proxy");
+      for (const member of this.#members) await listening(member, listen, tls);
+      this.#tlsAddr = tls;
+      this.#addr = { transport: "tcp", hostname: listen.hostname, port: listen.port };
+      return this.#addr;
     } finally {
-      reserve?.close();
+      for (const reserve of reserved) reserve.close();
     }
-    this.#addr = { transport: "tcp", hostname: listen.hostname, port: listen.port };
-    return this.#addr;
   }
 
   /** Workers started again after one failed. */
@@ -166,6 +196,12 @@ export class WorkerPool implements DataPlane {
       m.worker.postMessage(message);
       return applied;
     })).then(() => {});
+  }
+
+  applyCertificates(certificates: readonly ServedCertificate[]): void {
+    const message: ToWorker = { type: "certificates", certificates };
+    this.#lastCertificates = message;
+    for (const m of this.#members) m.worker.postMessage(message);
   }
 
   setHealth(backend: string, server: string, up: boolean): void {
@@ -214,6 +250,13 @@ export class WorkerPool implements DataPlane {
             new UpstreamError(message.failure, message.message, false),
           );
           break;
+        case "acme-challenge": {
+          const { id, token } = message;
+          this.acmeChallenge(token).catch(() => null).then((answer) =>
+            worker.postMessage({ type: "acme-answer", id, answer } satisfies ToWorker)
+          );
+          break;
+        }
         case "stopped":
           member.stopped?.();
           break;
@@ -242,9 +285,10 @@ export class WorkerPool implements DataPlane {
     // A config waiting on the dead worker is applied by the new one: hand the wait over.
     for (const [version, resolve] of failed.waiting) member.waiting.set(version, resolve);
     if (this.#lastConfig !== undefined) member.worker.postMessage(this.#lastConfig);
+    if (this.#lastCertificates !== undefined) member.worker.postMessage(this.#lastCertificates);
     for (const message of this.#health.values()) member.worker.postMessage(message);
     await prepared(member, this.#settings, this.#logLevel);
-    if (this.#addr !== undefined) await listening(member, this.#addr);
+    if (this.#addr !== undefined) await listening(member, this.#addr, this.#tlsAddr);
     this.#restarts++;
   }
 }
@@ -267,6 +311,6 @@ async function prepared(member: Member, settings: ProxySettings, logLevel: strin
   await reply(member, { type: "start", settings, logLevel, stripe: member.stripe }, "prepared");
 }
 
-async function listening(member: Member, address: Address): Promise<void> {
-  await reply(member, { type: "listen", address }, "listening");
+async function listening(member: Member, address: Address, tlsAddress?: Address): Promise<void> {
+  await reply(member, { type: "listen", address, tlsAddress }, "listening");
 }

@@ -27,8 +27,8 @@ export async function createStore(options: Options): Promise<ConfigStore> {
     }
     case "redis": {
       const { RedisStore } = await import("./redis.ts");
-      const { host, port, key, password, db, tls, url } = options.redis;
-      return new RedisStore({ host, port, key, password, db, tls, url });
+      const { host, port, key, password, db, tls, url, sentinels, sentinelName } = options.redis;
+      return new RedisStore({ host, port, key, password, db, tls, url, sentinels, sentinelName });
     }
   }
 }

@@ -21,9 +21,32 @@ async function names(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/**
+ * The store's polls, observed: every `Deno.stat` call goes through this counter (and still does
+ * its work), so a test can wait for a number of polls or for the one in flight to finish instead
+ * of sleeping.
+ */
+const stats = { started: 0, inFlight: 0 };
+const realStat = Deno.stat;
+Deno.stat = async (path) => {
+  stats.started++;
+  stats.inFlight++;
+  try {
+    return await realStat(path);
+  } finally {
+    stats.inFlight--;
+  }
+};
+
 /** Lets a poll that is in flight finish after its watch was aborted (no leaked stat op). */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, POLL_MS * 3));
+async function settle(): Promise<void> {
+  await until(() => stats.inFlight === 0);
+}
+
+/** Resolves once `n` more polls have run. */
+async function polls(n: number): Promise<void> {
+  const target = stats.started + n;
+  await until(() => stats.started >= target && stats.inFlight === 0);
 }
 
 /** Starts watching `store`; returns the number of calls so far and a stop function. */
@@ -138,13 +161,17 @@ Deno.test("file store: watch fires after a new file is renamed over the config",
   await withDir(async (dir) => {
     const path = `${dir}/config.json`;
     await Deno.writeTextFile(path, "{}");
+    const past = new Date(Date.now() - 3600_000);
+    await Deno.utime(path, past, past);
     const store = new FileStore(path, { pollIntervalMs: POLL_MS });
     const watch = watchCount(store);
     try {
       await until(() => watch.calls() >= 1);
-      const before = watch.calls();
-      // Same size as the old content: only the inode (and mtime) tell the change.
+      // Same size and same (old) mtime as the config: only the inode tells the change. An old
+      // mtime also keeps the store from re-reading a recently modified file on every poll.
       await Deno.writeTextFile(`${dir}/new.json`, "[]");
+      await Deno.utime(`${dir}/new.json`, past, past);
+      const before = watch.calls();
       await Deno.rename(`${dir}/new.json`, path);
       await until(() => watch.calls() > before);
     } finally {
@@ -163,12 +190,15 @@ Deno.test("file store: watch does not fire while nothing changes, and stops on a
     const store = new FileStore(path, { pollIntervalMs: POLL_MS });
     const watch = watchCount(store);
     await until(() => watch.calls() >= 1);
-    // Several polls with the file unchanged (a quiet period, not a timing assertion).
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS * 10));
+    // Ten polls with the file unchanged.
+    await polls(10);
     assertEquals(watch.calls(), 1);
     await watch.stop();
+    const polled = stats.started;
     await Deno.writeTextFile(path, '{"changed": true}');
-    await settle();
+    // No poll runs any more: wait the time of several, then check none started.
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS * 5));
+    assertEquals(stats.started, polled);
     assertEquals(watch.calls(), 1);
   });
 });

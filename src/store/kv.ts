@@ -343,6 +343,11 @@ export class KvStore implements ConfigStore {
     return [this.#key, ...parts];
   }
 
+  /** The database this store uses (opened on first use), for other records beside the config. */
+  database(): Promise<Deno.Kv> {
+    return this.#open();
+  }
+
   #open(): Promise<Deno.Kv> {
     if (this.#closed) return Promise.reject(new StoreUnavailableError("kv store is closed"));
     if (!this.#kv) {
@@ -496,8 +501,13 @@ async function commitOrThrow(build: () => Deno.AtomicOperation, what: string): P
  * Runs `fn`, retrying with a growing pause while SQLite reports the file locked: processes
  * sharing one KV file get "database is locked" instead of waiting for each other. Gives up
  * after about five seconds (the caller then reports the store unavailable).
+ *
+ * @example
+ * ```ts
+ * const entry = await whenUnlocked(() => kv.get(["config", "head"]));
+ * ```
  */
-async function whenUnlocked<T>(fn: () => Promise<T>): Promise<T> {
+export async function whenUnlocked<T>(fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + LOCKED_RETRY_MS;
   for (let attempt = 0;; attempt++) {
     try {

@@ -235,3 +235,31 @@ Deno.test("kv store: unusable path rejects with StoreUnavailableError", async ()
     }
   });
 });
+
+Deno.test("kv store: a head whose SHA-256 does not match its chunks is refused on load", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/config.kv`;
+    const text = '{"backends": [], "hosts": []}';
+    const writer = new KvStore({ path });
+    await writer.save(text);
+    await writer.close();
+    // Damage the stored bytes without changing their length or count: only the hash tells.
+    const kv = await Deno.openKv(path);
+    try {
+      const [entry] = await Array.fromAsync(kv.list<Uint8Array>({ prefix: ["config", "chunk"] }));
+      const damaged = entry.value.slice();
+      damaged[damaged.indexOf(0x5b)] = 0x7b; // "[" → "{"
+      await kv.set(entry.key, damaged);
+    } finally {
+      kv.close();
+    }
+    const reader = new KvStore({ path });
+    try {
+      const err = await reader.load().then(() => null, (e) => e);
+      assert(err instanceof Error, "a damaged config was loaded");
+      assert(/damaged/.test(err.message), err.message);
+    } finally {
+      await reader.close();
+    }
+  });
+});

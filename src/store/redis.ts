@@ -15,6 +15,8 @@
  *
  * @module
  */
+import { isIP } from "node:net";
+import { formatHostPort } from "../address.ts";
 import { createClient, ErrorReply, WatchError } from "redis";
 import { log } from "../log.ts";
 import {
@@ -28,6 +30,8 @@ import {
 } from "./store.ts";
 import { hexDigest } from "../digest.ts";
 import { historyId } from "./file_history.ts";
+import { type RedisEndpoint, type RedisNode, resolveEndpoint } from "./redis_options.ts";
+import { askSentinels } from "./sentinel.ts";
 
 /**
  * How to reach the Redis store.
@@ -58,17 +62,17 @@ export interface RedisStoreOptions {
   pollIntervalMs?: number;
   /** How long `load`/`save` wait for a reply (or for the first connection), ms; default 2000. */
   commandTimeoutMs?: number;
+  /**
+   * Sentinels naming the master (`SENTINEL get-master-addr-by-name`); then host, port and url
+   * are not used. The master is asked for at start and every `pollIntervalMs`, and the
+   * connections move when the Sentinels promote another.
+   */
+  sentinels?: readonly RedisNode[];
+  /** The master's name at the Sentinels; default `mymaster`. */
+  sentinelName?: string;
 }
 
-/** Connection settings after defaults and `url` were applied. */
-interface Endpoint {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  db: number;
-  tls: boolean;
-}
+type Endpoint = RedisEndpoint;
 
 /** The longest pause between reconnection attempts. */
 const MAX_BACKOFF_MS = 5000;
@@ -102,12 +106,19 @@ export class RedisStore implements ConfigStore {
   readonly location: string;
   readonly #key: string;
   readonly #channel: string;
-  readonly #endpoint: Endpoint;
+  #endpoint: Endpoint;
   readonly #pollIntervalMs: number;
   readonly #timeoutMs: number;
   readonly #instance = crypto.randomUUID();
-  readonly #client: Client;
+  /** The connection to the master; replaced when the Sentinels name another. */
+  #client: Client;
   #subscriber: Client | null = null;
+  /** Whether a watcher wants the pub/sub connection. */
+  #subscribing = false;
+  readonly #sentinels?: { readonly nodes: readonly RedisNode[]; readonly name: string };
+  #sentinelTimer: Timer | undefined;
+  /** False while the Sentinels have not named a master yet (nothing to connect to). */
+  #masterKnown = true;
   /** `connecting` until the first connection succeeds or fails. */
   #state: "connecting" | "up" | "down" = "connecting";
   #readyWaiters = new Set<() => void>();
@@ -131,13 +142,75 @@ export class RedisStore implements ConfigStore {
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#timeoutMs = options.commandTimeoutMs ?? 2000;
     const { host, port, db, tls } = this.#endpoint;
-    const shownHost = host.includes(":") ? `[${host}]` : host;
-    this.location = `${tls ? "rediss" : "redis"}://${shownHost}:${port}/${db} key=${this.#key}`;
+    const scheme = tls ? "rediss" : "redis";
+    if (options.sentinels !== undefined && options.sentinels.length > 0) {
+      const name = options.sentinelName ?? "mymaster";
+      this.#sentinels = { nodes: options.sentinels, name };
+      this.#masterKnown = false;
+      const nodes = options.sentinels.map((n) => formatHostPort(n.host, n.port)).join(",");
+      this.location = `${scheme}+sentinel://${nodes}/${name}/${db} key=${this.#key}`;
+    } else {
+      this.location = `${scheme}://${formatHostPort(host, port)}/${db} key=${this.#key}`;
+    }
+    // With Sentinels, a placeholder until the master is known: it is never connected, so
+    // commands wait for the first connection as they do while a plain Redis is unreachable.
     this.#client = this.#createClient();
-    this.#client.on("error", (err: unknown) => this.#onDown(err));
-    this.#client.on("ready", () => this.#onUp());
-    // Never awaited: with Redis down the promise does not settle while retries go on.
-    this.#client.connect().catch(() => {});
+    if (this.#sentinels === undefined) this.#connect(this.#client);
+    else void this.#followSentinels();
+  }
+
+  /** Wires a new master connection and starts it (never awaited: with Redis down it does not settle). */
+  #connect(client: Client): void {
+    client.on("error", (err: unknown) => {
+      if (client === this.#client) this.#onDown(err);
+    });
+    client.on("ready", () => {
+      if (client === this.#client) this.#onUp();
+    });
+    client.connect().catch(() => {});
+  }
+
+  /**
+   * Asks the Sentinels for the master now and every poll interval; when they name another
+   * address, moves both connections there (the `ready` of the new one resynchronises).
+   */
+  async #followSentinels(): Promise<void> {
+    const sentinels = this.#sentinels!;
+    let current: string | null = null;
+    let unreachableLogged = false;
+    const check = async () => {
+      const master = await askSentinels(sentinels.nodes, sentinels.name, this.#timeoutMs);
+      if (this.#closed) return;
+      if (master === null) {
+        if (!unreachableLogged) {
+          log("warn", "redis sentinels name no master", { location: this.location });
+        }
+        unreachableLogged = true;
+        if (this.#state === "connecting") this.#onDown(new Error("no master from the sentinels"));
+      } else {
+        unreachableLogged = false;
+        const address = `${master.host}:${master.port}`;
+        if (address !== current) {
+          if (current !== null) {
+            log("warn", "redis sentinels name a new master", { from: current, to: address });
+          }
+          current = address;
+          this.#masterKnown = true;
+          this.#endpoint = { ...this.#endpoint, host: master.host, port: master.port };
+          // The new connection's `ready` then logs and resynchronises like a reconnection.
+          if (this.#state === "up") this.#state = "down";
+          const old = this.#client;
+          this.#client = this.#createClient();
+          this.#connect(this.#client);
+          const subscriber = this.#subscriber;
+          this.#subscriber = null;
+          await Promise.all([closeClient(old), subscriber && closeClient(subscriber)]);
+          if (this.#subscribing) this.#ensureSubscriber();
+        }
+      }
+      if (!this.#closed) this.#sentinelTimer = setTimeout(check, this.#pollIntervalMs);
+    };
+    await check();
   }
 
   async load(): Promise<StoredConfig | null> {
@@ -185,6 +258,19 @@ export class RedisStore implements ConfigStore {
     }, true);
     this.#lastRevision = revision;
     return { text, revision };
+  }
+
+  /**
+   * Sends one raw command on this store's connection (for records beside the config, such as
+   * ACME state), within the command timeout; fails at once while disconnected.
+   */
+  sendCommand(args: string[]): Promise<unknown> {
+    return this.#command((client) => client.sendCommand(args));
+  }
+
+  /** The key holding the config; related records are named after it. */
+  get key(): string {
+    return this.#key;
   }
 
   /** History: a list `KEY:history` of entries, newest first; documents in `KEY:history:ID`. */
@@ -277,6 +363,7 @@ export class RedisStore implements ConfigStore {
     };
     this.#cleanups.add(cleanup);
     signal.addEventListener("abort", cleanup, { once: true });
+    this.#subscribing = true;
     this.#ensureSubscriber();
   }
 
@@ -285,6 +372,7 @@ export class RedisStore implements ConfigStore {
     this.#closed = true;
     for (const cleanup of [...this.#cleanups]) cleanup();
     for (const wake of this.#readyWaiters) wake();
+    clearTimeout(this.#sentinelTimer);
     await Promise.all([
       closeClient(this.#client),
       this.#subscriber && closeClient(this.#subscriber),
@@ -300,7 +388,8 @@ export class RedisStore implements ConfigStore {
         host,
         port,
         tls: true as const,
-        servername: host,
+        // SNI carries host names only; node:tls refuses an IP address there.
+        ...(isIP(host) === 0 ? { servername: host } : {}),
         connectTimeout: 3000,
         reconnectStrategy,
       }
@@ -318,7 +407,7 @@ export class RedisStore implements ConfigStore {
 
   /** One subscriber connection per store, shared by all watchers; node-redis resubscribes. */
   #ensureSubscriber(): void {
-    if (this.#subscriber || this.#closed) return;
+    if (this.#subscriber || this.#closed || !this.#masterKnown) return;
     const subscriber = this.#client.duplicate({ pingInterval: undefined });
     this.#subscriber = subscriber;
     // Its failures mirror the main connection's, which already logs them.
@@ -426,102 +515,6 @@ export class RedisStore implements ConfigStore {
     }
     return true;
   }
-}
-
-/**
- * Options in the shape command-line flags or environment variables give them.
- *
- * @example
- * ```ts
- * const values: RedisFlagValues = { host: Deno.env.get("REDIS_HOST"), port: "6379" };
- * ```
- */
-export interface RedisFlagValues {
-  host?: string;
-  port?: string | number;
-  key?: string;
-  password?: string;
-  db?: string | number;
-  tls?: string | boolean;
-  url?: string;
-}
-
-/**
- * Builds {@link RedisStoreOptions} from string values (flags, env), dropping empty ones.
- * Throws a `TypeError` naming the bad value.
- *
- * @example
- * ```ts
- * const opts = redisOptionsFromFlags({ host: "10.0.0.5", port: "6380", tls: "true" });
- * // { host: "10.0.0.5", port: 6380, tls: true }
- * ```
- */
-export function redisOptionsFromFlags(values: RedisFlagValues): RedisStoreOptions {
-  const out: RedisStoreOptions = {};
-  const text = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
-  if (text(values.host)) out.host = values.host;
-  if (text(values.key)) out.key = values.key;
-  if (text(values.password)) out.password = values.password;
-  if (text(values.url)) out.url = values.url;
-  if (values.port !== undefined && values.port !== "") {
-    out.port = integerIn(values.port, 1, 65535, "redis port");
-  }
-  if (values.db !== undefined && values.db !== "") {
-    out.db = integerIn(values.db, 0, 1_000_000, "redis db");
-  }
-  if (typeof values.tls === "boolean") out.tls = values.tls;
-  else if (text(values.tls)) {
-    const v = values.tls!.toLowerCase();
-    if (!["1", "0", "true", "false", "yes", "no", "on", "off"].includes(v)) {
-      throw new TypeError(`redis tls: expected true or false, got ${JSON.stringify(values.tls)}`);
-    }
-    out.tls = ["1", "true", "yes", "on"].includes(v);
-  }
-  if (out.url !== undefined) resolveEndpoint(out); // fail early on a bad URL
-  return out;
-}
-
-function integerIn(value: string | number, min: number, max: number, what: string): number {
-  const n = typeof value === "number" ? value : /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new TypeError(
-      `${what}: expected an integer ${min}..${max}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return n;
-}
-
-function resolveEndpoint(options: RedisStoreOptions): Endpoint {
-  const base: Endpoint = {
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 6379,
-    username: options.username,
-    password: options.password,
-    db: options.db ?? 0,
-    tls: options.tls ?? false,
-  };
-  if (options.url === undefined) return base;
-  let url: URL;
-  try {
-    url = new URL(options.url);
-  } catch {
-    throw new TypeError("redis url: not a URL (expected redis[s]://host:port/db)");
-  }
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    throw new TypeError(`redis url: expected redis: or rediss:, got ${url.protocol}`);
-  }
-  const path = url.pathname.replace(/^\//, "");
-  if (path !== "" && !/^\d+$/.test(path)) {
-    throw new TypeError(`redis url: database must be a number, got ${JSON.stringify(path)}`);
-  }
-  return {
-    host: url.hostname.replace(/^\[(.*)\]$/, "$1") || base.host,
-    port: url.port === "" ? 6379 : Number(url.port),
-    username: url.username === "" ? undefined : decodeURIComponent(url.username),
-    password: url.password === "" ? base.password : decodeURIComponent(url.password),
-    db: path === "" ? 0 : Number(path),
-    tls: url.protocol === "rediss:",
-  };
 }
 
 async function closeClient(client: Client): Promise<void> {

@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
 import { startRedis, type TestRedis } from "../../tests/_redis.ts";
 import { setLogLevel } from "../log.ts";
-import { redisOptionsFromFlags, RedisStore } from "./redis.ts";
+import { RedisStore } from "./redis.ts";
+import { parseRedisFlags } from "./redis_options.ts";
 import { StoreUnavailableError } from "./store.ts";
 
 const CONFIG = '{"backends":[],"hosts":[]}';
@@ -174,17 +175,25 @@ Deno.test("redis store: Redis down at start-up rejects quickly, then connects", 
 Deno.test("redis store: flag validation and location without password", async () => {
   let threw = false;
   try {
-    redisOptionsFromFlags({ port: "70000" });
+    parseRedisFlags({ port: "70000" });
   } catch (err) {
-    threw = err instanceof TypeError;
+    threw = err instanceof TypeError && /--redis-port/.test(err.message);
   }
-  assert(threw, "bad port must throw");
-  assertEquals(redisOptionsFromFlags({ port: 6380, db: "2", tls: "yes" }), {
-    port: 6380,
-    db: 2,
-    tls: true,
-  });
-  assertEquals(redisOptionsFromFlags({ host: "", port: "", password: "" }), {});
+  assert(threw, "bad port must throw naming the flag");
+  const parsed = parseRedisFlags({ port: "6380", db: "2", tls: "yes", host: "", password: "" });
+  assertEquals([parsed.host, parsed.port, parsed.db, parsed.tls, parsed.password], [
+    "127.0.0.1",
+    6380,
+    2,
+    true,
+    undefined,
+  ]);
+  const sentinel = parseRedisFlags({ sentinel: "127.0.0.1:26379, [::1]:26380" });
+  assertEquals(sentinel.sentinels, [
+    { host: "127.0.0.1", port: 26379 },
+    { host: "::1", port: 26380 },
+  ]);
+  assertEquals(sentinel.sentinelName, "mymaster");
   // Nothing listens on port 1: the store must construct, report, and close without leaks.
   const store = new RedisStore({ url: "rediss://user:secret@[::1]:1/3", key: "k" });
   assertEquals(store.location, "rediss://[::1]:1/3 key=k");

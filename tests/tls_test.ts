@@ -1,0 +1,169 @@
+/**
+ * HTTPS end to end: dynlb as a subprocess with `--listen-tls`, certificates made by a test CA
+ * with openssl, clients that check the chain (openssl s_client, curl --cacert).
+ */
+import { assert, assertEquals } from "./_assert.ts";
+import { configFile, configOf, startBackend } from "./_backend.ts";
+import { makeCa, type TestPair } from "./_certs.ts";
+import { eventually, get, postConfig, startDynlb } from "./_dynlb.ts";
+import { curlHttps, handshake } from "./_tls.ts";
+
+function tlsPort(lb: { tls?: string }): number {
+  assert(lb.tls !== undefined, "dynlb did not report an https listener");
+  return Number(lb.tls.slice(lb.tls.lastIndexOf(":") + 1));
+}
+
+function withCertificates(
+  config: { backends: unknown[]; hosts: unknown[] },
+  certificates: unknown[],
+): unknown {
+  return { ...config, tls: { certificates } };
+}
+
+const files = (p: TestPair) => ({ cert_file: p.certFile, key_file: p.keyFile });
+
+Deno.test("https: requests are proxied with X-Forwarded-Proto https; keys never shown", async () => {
+  await using ca = await makeCa();
+  const a = await ca.issue(["a.test"]);
+  await using backend = await startBackend("a");
+  const config = withCertificates(configOf({ "a.test": [{ port: backend.port }] }), [
+    { cert: a.cert, key: a.key },
+  ]);
+  await using lb = await startDynlb([
+    "--config-file",
+    await configFile(config),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  const port = tlsPort(lb);
+  const response = await curlHttps(port, "a.test", "/x", ca.certFile);
+  assertEquals([response.status, response.body], [200, "a"], response.error);
+  const seen = backend.seen.at(-1)!;
+  assertEquals(seen.headers.get("x-forwarded-proto"), "https");
+  assertEquals(seen.headers.get("host"), `a.test:${port}`);
+  // Plain HTTP still says http.
+  assertEquals((await get(lb, "a.test")).status, 200);
+  assertEquals(backend.seen.at(-1)!.headers.get("x-forwarded-proto"), "http");
+
+  const shown = await (await fetch(lb.admin + "/config")).json();
+  assertEquals(shown.config.tls.certificates[0].key, "<redacted>");
+  assertEquals(shown.config.tls.certificates[0].cert, a.cert);
+  assert(!JSON.stringify(shown).includes("PRIVATE KEY"));
+  assert(!lb.logs().includes("PRIVATE KEY"), "a key reached the log");
+  const history = await (await fetch(lb.admin + "/config/history")).json();
+  const recorded = await fetch(`${lb.admin}/config/history/${history.history[0].hash}`);
+  const recordedText = await recorded.text();
+  assertEquals(recorded.status, 200, recordedText);
+  assertEquals(JSON.parse(recordedText).tls.certificates[0].key, "<redacted>");
+  assert(!recordedText.includes("PRIVATE KEY"), "the history shows a key");
+
+  const listing = await (await fetch(lb.admin + "/certificates")).json();
+  assertEquals(listing.certificates.length, 1);
+  const [entry] = listing.certificates;
+  assertEquals(entry.names, ["a.test"]);
+  assertEquals(entry.source, "inline");
+  assertEquals(entry.issuer, "CN=dynlb test CA");
+  const { cert } = await handshake(port, "a.test", ca.certFile);
+  assertEquals(entry.not_after, new Date(cert.validTo).toISOString());
+});
+
+Deno.test("https: an invalid certificate is refused with its JSON path and changes nothing", async () => {
+  await using ca = await makeCa();
+  const a = await ca.issue(["a.test"]);
+  const b = await ca.issue(["b.test"]);
+  await using backend = await startBackend("a");
+  const routes = configOf({ "a.test": [{ port: backend.port }] });
+  await using lb = await startDynlb([
+    "--config-file",
+    await configFile(withCertificates(routes, [files(a)])),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  const before = await (await fetch(lb.admin + "/config")).json();
+  const refused = await postConfig(lb, withCertificates(routes, [{ cert: a.cert, key: b.key }]));
+  assertEquals(refused.status, 400);
+  assertEquals(refused.body.issues, [{
+    path: "tls.certificates[0].key",
+    message: "the private key does not belong to the certificate",
+  }]);
+  const missing = await postConfig(
+    lb,
+    withCertificates(routes, [{ cert_file: `${ca.dir}/nope.pem`, key_file: a.keyFile }]),
+  );
+  assertEquals(missing.status, 400);
+  assertEquals(
+    (missing.body.issues as { path: string }[])[0].path,
+    "tls.certificates[0].cert_file",
+  );
+  const after = await (await fetch(lb.admin + "/config")).json();
+  assertEquals(after.version, before.version);
+  const { cert } = await handshake(tlsPort(lb), "a.test", ca.certFile);
+  assertEquals(cert.subjectAltName, "DNS:a.test");
+});
+
+Deno.test("https: a certificate file replaced on disk is served on the next handshake", async () => {
+  await using ca = await makeCa();
+  const file = `${ca.dir}/live.pem`;
+  const first = await ca.issue(["a.test"], { file });
+  await using backend = await startBackend("a");
+  await using lb = await startDynlb([
+    "--config-file",
+    await configFile(
+      withCertificates(configOf({ "a.test": [{ port: backend.port }] }), [files(first)]),
+    ),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  const port = tlsPort(lb);
+  const before = await handshake(port, "a.test", ca.certFile);
+  assert(before.verified, before.output);
+  assertEquals(before.cert.fingerprint256, await fingerprintOf(first));
+  // A renewal: a new pair written over the same files (key first, as certbot's symlinks switch
+  // both at once, a mismatch in between is logged and skipped).
+  const second = await ca.issue(["a.test", "www.a.test"], { file: `${ca.dir}/next.pem` });
+  await Deno.writeTextFile(`${ca.dir}/live.pem.tmp`, second.cert);
+  await Deno.writeTextFile(`${ca.dir}/live.pem.key.tmp`, second.key);
+  await Deno.rename(`${ca.dir}/live.pem.key.tmp`, first.keyFile);
+  await Deno.rename(`${ca.dir}/live.pem.tmp`, first.certFile);
+  const secondPrint = await fingerprintOf(second);
+  await eventually(
+    async () => (await handshake(port, "a.test", ca.certFile)).cert.fingerprint256 === secondPrint,
+    10_000,
+    "the new certificate",
+  );
+  const www = await handshake(port, "www.a.test", ca.certFile);
+  assert(www.verified, "the new certificate covers its new name");
+  const response = await curlHttps(port, "a.test", "/", ca.certFile);
+  assertEquals(response.status, 200, response.error);
+});
+
+async function fingerprintOf(pair: TestPair): Promise<string> {
+  const { X509Certificate } = await import("node:crypto");
+  return new X509Certificate(pair.cert).fingerprint256;
+}
+
+Deno.test("redirect_https: plain HTTP gets a 308 to https, the ACME challenge path does not", async () => {
+  await using ca = await makeCa();
+  const a = await ca.issue(["a.test"]);
+  await using backend = await startBackend("a");
+  const routes = configOf({
+    "a.test": [{ port: backend.port }],
+    "b.test": [{ port: backend.port }],
+  });
+  (routes.hosts[0] as Record<string, unknown>).redirect_https = true;
+  await using lb = await startDynlb([
+    "--config-file",
+    await configFile(withCertificates(routes, [{ cert: a.cert, key: a.key }])),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  const port = tlsPort(lb);
+  const redirected = await get(lb, "A.test:8080", "/p?q=1", { redirect: "manual" });
+  assertEquals(redirected.status, 308);
+  assertEquals(redirected.headers.get("location"), `https://a.test:${port}/p?q=1`);
+  assertEquals((await get(lb, "b.test", "/p")).status, 200, "other hosts are not redirected");
+  const challenge = await get(lb, "a.test", "/.well-known/acme-challenge/abcdefghijklmnopqrstuv");
+  assertEquals(challenge.status, 404, "challenges are answered (unknown token), not redirected");
+  const followed = await curlHttps(port, "a.test", "/p", ca.certFile);
+  assertEquals(followed.status, 200);
+});
