@@ -33,6 +33,9 @@ export type Prelude = (
  */
 export function proxyProtocolPrelude(trusted: CidrSet, timeoutMs: number): Prelude {
   return async (conn, wire, peer) => {
+    // On a TLS listener the first bytes are the TLS handshake, read inside the socket: a PROXY
+    // header would have to come before it, which `Deno.listenTls` cannot see.
+    if (peer.proto === "https") return peer;
     // Closing the socket makes the pending read fail, which ends the connection.
     let expired = false;
     const timer = setTimeout(() => {
