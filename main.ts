@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { formatHostPort } from "./src/address.ts";
 import { helpText, OptionError, type Options, parseOptions } from "./src/cli/options.ts";
 import { start, StartupError } from "./src/app.ts";
 import { formatIssues, parseConfig } from "./src/config/schema.ts";
@@ -165,9 +166,7 @@ function printDemoHints(demo: Demo, proxy: Deno.NetAddr, admin: Deno.NetAddr): v
 }
 
 function hostPort(addr: Deno.NetAddr): string {
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
+  return formatHostPort(addr.hostname, addr.port);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -10,7 +10,7 @@ import { type AdminListener, openAdmin } from "./admin/listen.ts";
 import type { Options } from "./cli/options.ts";
 import { ControlPlane } from "./control/control_plane.ts";
 import type { DataPlane } from "./control/data_plane.ts";
-import type { UpstreamFailureListener } from "./proxy/handler.ts";
+import type { UpstreamFailureListener } from "./proxy/request_path.ts";
 import { Router } from "./proxy/router.ts";
 import { prepareProxy, type ProxyServer, type ProxySettings } from "./proxy/server.ts";
 import { WorkerPool } from "./proxy/workers.ts";
@@ -98,8 +98,16 @@ export async function start(options: Options): Promise<Running> {
   const settings: ProxySettings = {
     listen: options.listen,
     reusePort: options.reusePort,
+    listener: options.listener,
     transport: options.upstreamTransport,
     timeouts: { connectMs: options.connectTimeoutMs, responseMs: options.responseTimeoutMs },
+    client: {
+      headerMs: options.clientHeaderTimeoutMs,
+      idleMs: options.clientIdleTimeoutMs,
+      bodyMs: options.clientBodyTimeoutMs,
+      tunnelIdleMs: options.tunnelIdleTimeoutMs,
+    },
+    maxConnections: options.maxConnections,
     retries: options.retries,
     metricsBuckets: options.metricsBuckets,
     accessLog: options.accessLog === null

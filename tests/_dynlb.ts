@@ -17,12 +17,15 @@ export interface Mode {
   readonly workers: 1 | 2;
   /** `--upstream-transport`: dynlb's own HTTP/1.1 client or `fetch`. */
   readonly transport: "h1" | "fetch";
+  /** `--listener`: dynlb's own HTTP/1.1 server or `Deno.serve`. */
+  readonly listener: "h1" | "serve";
 }
 
 /** The flag each `Mode` field sets. */
 const MODE_FLAGS: Readonly<Record<keyof Mode, string>> = {
   workers: "--workers",
   transport: "--upstream-transport",
+  listener: "--listener",
 };
 
 /**
@@ -30,14 +33,14 @@ const MODE_FLAGS: Readonly<Record<keyof Mode, string>> = {
  * default mode: every integration test runs in it (and `startDynlb` uses it when no mode is
  * given). Tests marked `"every"` also run in the other rows. The rows form a pairwise
  * (orthogonal) array: every value of every dimension, and every pair of values of two
- * dimensions, is run end to end, with four rows instead of the full product. A third two-valued
- * dimension (the listener) keeps four rows: add h1, serve, serve, h1 in this order.
+ * dimensions, is run end to end, with four rows instead of the full product (three two-valued
+ * dimensions: workers, transport, listener).
  */
 export const MODES: readonly Mode[] = [
-  { workers: 2, transport: "h1" },
-  { workers: 1, transport: "fetch" },
-  { workers: 1, transport: "h1" },
-  { workers: 2, transport: "fetch" },
+  { workers: 2, transport: "h1", listener: "h1" },
+  { workers: 1, transport: "fetch", listener: "serve" },
+  { workers: 1, transport: "h1", listener: "serve" },
+  { workers: 2, transport: "fetch", listener: "h1" },
 ];
 
 /** The mode every integration test runs in. */

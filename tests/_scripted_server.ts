@@ -77,8 +77,8 @@ export class RawConn {
   }
 }
 
-/** A running raw server. */
-export interface RawServer {
+/** A running raw server (`await using` closes it). */
+export interface RawServer extends AsyncDisposable {
   readonly port: number;
   /** Connections accepted so far. */
   readonly accepted: number;
@@ -129,10 +129,15 @@ export function rawServer(handle: (conn: RawConn, index: number) => Promise<void
       return accepted;
     },
     async close() {
-      listener.close();
+      try {
+        listener.close();
+      } catch { /* closed before */ }
       await loop;
       for (const raw of open) raw.close();
       await Promise.all(handlers);
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
     },
   };
 }

@@ -21,9 +21,9 @@ import {
   startWsBackend,
 } from "./_websocket.ts";
 
-type Listener = "serve";
-const LISTENERS: readonly Listener[] = ["serve"];
-const listenerArgs = (_listener: Listener): string[] => [];
+type Listener = "serve" | "h1";
+const LISTENERS: readonly Listener[] = ["serve", "h1"];
+const listenerArgs = (listener: Listener): string[] => ["--listener", listener];
 
 const decoder = new TextDecoder();
 
@@ -146,13 +146,21 @@ for (const listener of LISTENERS) {
     }
   });
 
-  Deno.test(t("SIGTERM ends open sockets, and dynlb exits 0"), async () => {
+  Deno.test(t("SIGTERM ends open sockets (h1: after the drain), and dynlb exits 0"), async () => {
     await using echo = await startWsBackend("a");
     await using lb = await start({ "ws.test": [{ port: echo.port }] }, "--shutdown-timeout", "2");
     await using ws = await openWebSocket(lb.proxy, "ws.test");
     ws.send("x");
     await nextMessage(ws);
     const exited = lb.stop("SIGTERM");
+    if (listener === "h1") {
+      // The h1 listener lets tunnels run during the drain, then cuts them at the timeout.
+      ws.send("during the drain");
+      assertEquals(await nextMessage(ws), "during the drain");
+      assertEquals((await closeEvent(ws)).wasClean, false, "cut, not closed with a code");
+      assertEquals(await exited, 0);
+      return;
+    }
     const event = await closeEvent(ws);
     // Deno.serve closes upgraded sockets itself when it shuts down: "going away".
     assertEquals(event.code, 1001);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type HeaderList, headerValue } from "../proxy/hop.ts";
 
 /** Longest client id kept. */
 export const MAX_REQUEST_ID = 128;
@@ -37,7 +38,7 @@ export function saneRequestId(value: string): boolean {
  * clientRequestId(new Headers(), "x-request-id"); // null
  * ```
  */
-export function clientRequestId(headers: Headers, name: string): string | null {
-  const given = headers.get(name);
+export function clientRequestId(headers: HeaderList, name: string): string | null {
+  const given = headerValue(headers, name);
   return given !== null && saneRequestId(given) ? given : null;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../address.ts";
 
 /** One server of one backend, ready to forward to. */
 export interface Upstream {
@@ -25,7 +26,6 @@ export interface Upstream {
  * ```
  */
 export function upstreamOf(addr: string, port: number, weight: number): Upstream {
-  const host = addr.includes(":") && !addr.startsWith("[") ? `[${addr}]` : addr;
-  const key = `${host}:${port}`;
+  const key = formatHostPort(addr, port);
   return { key, addr, port, weight, origin: `http://${key}` };
 }

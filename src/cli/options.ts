@@ -42,6 +42,12 @@ export interface Options {
   readonly redis: RedisOptions;
   readonly workers: number;
   readonly upstreamTransport: "h1" | "fetch";
+  readonly listener: "h1" | "serve";
+  readonly clientHeaderTimeoutMs: number;
+  readonly clientIdleTimeoutMs: number;
+  readonly clientBodyTimeoutMs: number;
+  readonly tunnelIdleTimeoutMs: number;
+  readonly maxConnections: number;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
   readonly retries: number;
@@ -207,6 +213,42 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     type: "string",
     fallback: "h1",
     help: "upstream client: h1 (own pooled HTTP/1.1) or fetch",
+  },
+  "listener": {
+    env: "DYNLB_LISTENER",
+    type: "string",
+    fallback: "h1",
+    help: "client side: h1 (own HTTP/1.1 server) or serve (Deno.serve)",
+  },
+  "client-header-timeout": {
+    env: "DYNLB_CLIENT_HEADER_TIMEOUT",
+    type: "string",
+    fallback: "10",
+    help: "seconds for a client's request head (then 408 and close; h1 listener)",
+  },
+  "client-idle-timeout": {
+    env: "DYNLB_CLIENT_IDLE_TIMEOUT",
+    type: "string",
+    fallback: "60",
+    help: "seconds an idle keep-alive client connection stays open (h1 listener)",
+  },
+  "client-body-timeout": {
+    env: "DYNLB_CLIENT_BODY_TIMEOUT",
+    type: "string",
+    fallback: "60",
+    help: "seconds without request-body bytes before the exchange is aborted (h1 listener)",
+  },
+  "tunnel-idle-timeout": {
+    env: "DYNLB_TUNNEL_IDLE_TIMEOUT",
+    type: "string",
+    fallback: "600",
+    help: "seconds an Upgrade tunnel may carry no byte before it is closed (h1 listener)",
+  },
+  "max-connections": {
+    env: "DYNLB_MAX_CONNECTIONS",
+    type: "string",
+    fallback: "16384",
+    help: "open client connections per process; more are closed at once (h1 listener)",
   },
   "connect-timeout": {
     env: "DYNLB_CONNECT_TIMEOUT",
@@ -384,6 +426,12 @@ export function parseOptions(
       str("upstream-transport"),
       ["h1", "fetch"] as const,
     ),
+    listener: oneOf("listener", str("listener"), ["h1", "serve"] as const),
+    clientHeaderTimeoutMs: seconds("client-header-timeout", str("client-header-timeout")),
+    clientIdleTimeoutMs: seconds("client-idle-timeout", str("client-idle-timeout")),
+    clientBodyTimeoutMs: seconds("client-body-timeout", str("client-body-timeout")),
+    tunnelIdleTimeoutMs: seconds("tunnel-idle-timeout", str("tunnel-idle-timeout")),
+    maxConnections: integer("max-connections", str("max-connections"), 1, 1 << 24),
     connectTimeoutMs: seconds("connect-timeout", str("connect-timeout")),
     responseTimeoutMs: seconds("response-timeout", str("response-timeout")),
     retries: integer("retries", str("retries"), 0, 100),

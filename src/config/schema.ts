@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../address.ts";
 import * as v from "valibot";
 import type { Config, ConfigIssue, ParseResult } from "./types.ts";
 import { BALANCERS } from "../balance/selector.ts";
@@ -384,7 +385,7 @@ function crossCheck(config: Config): ConfigIssue[] {
     b.servers.forEach((s, j) => {
       // `::1` and `[::1]` (or `Api` and `api`) are one server: compare what is connected to.
       const addr = s.addr.toLowerCase().replace(/^\[(.*)\]$/, "$1");
-      const key = addr.includes(":") ? `[${addr}]:${s.port}` : `${addr}:${s.port}`;
+      const key = formatHostPort(addr, s.port);
       const firstServer = seen.get(key);
       if (firstServer !== undefined) {
         issues.push({

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { formatHostPort } from "../address.ts";
 
 /** The outcome of one probe. */
 export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -59,9 +60,8 @@ export function httpProbe(
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<ProbeResult> {
-  const host = addr.includes(":") && !addr.startsWith("[") ? `[${addr}]` : addr;
   const request = encoder.encode(
-    `GET ${uri} HTTP/1.1\r\nHost: ${host}:${port}\r\n` +
+    `GET ${uri} HTTP/1.1\r\nHost: ${formatHostPort(addr, port)}\r\n` +
       "User-Agent: dynlb-health-check/0.1\r\nAccept: */*\r\nConnection: close\r\n\r\n",
   );
   return withDeadline(addr, port, timeoutMs, signal, async (conn) => {

@@ -6,6 +6,7 @@
  * @module
  */
 import { cookieValue, type RequestContext } from "../balance/selector.ts";
+import { type HeaderList, headerValue } from "./hop.ts";
 
 /**
  * A request's context over its headers, client address and raw target.
@@ -17,12 +18,12 @@ import { cookieValue, type RequestContext } from "../balance/selector.ts";
  * ```
  */
 export class ExchangeContext implements RequestContext {
-  readonly #headers: Headers;
+  readonly #headers: HeaderList;
   readonly #clientIp: string;
   readonly #target: string;
   #cookies: string | null | undefined;
 
-  constructor(headers: Headers, clientIp: string, target: string) {
+  constructor(headers: HeaderList, clientIp: string, target: string) {
     this.#headers = headers;
     this.#clientIp = clientIp;
     this.#target = target;
@@ -33,11 +34,11 @@ export class ExchangeContext implements RequestContext {
   }
 
   header(name: string): string | null {
-    return this.#headers.get(name);
+    return headerValue(this.#headers, name.toLowerCase());
   }
 
   cookie(name: string): string | null {
-    if (this.#cookies === undefined) this.#cookies = this.#headers.get("cookie");
+    if (this.#cookies === undefined) this.#cookies = headerValue(this.#headers, "cookie");
     return cookieValue(this.#cookies, name);
   }
 

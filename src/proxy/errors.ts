@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { replyToResponse } from "./reply.ts";
+import type { UpstreamReply } from "./transport.ts";
 
 /** Machine-readable reason of an answer the proxy made itself. */
 export type ProxyErrorCode =
@@ -13,6 +15,12 @@ export type ProxyErrorCode =
   | "upstream-timeout"
   | "internal"
   | "bad-request"
+  | "method-not-allowed"
+  | "request-timeout"
+  | "target-too-long"
+  | "head-too-large"
+  | "not-implemented"
+  | "version-not-supported"
   | "upgrade-not-supported";
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -22,11 +30,82 @@ const STATUS: Record<ProxyErrorCode, number> = {
   "upstream-timeout": 504,
   "internal": 500,
   "bad-request": 400,
+  "method-not-allowed": 405,
+  "request-timeout": 408,
+  "target-too-long": 414,
+  "head-too-large": 431,
+  "not-implemented": 501,
+  "version-not-supported": 505,
   "upgrade-not-supported": 501,
 };
 
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  414: "URI Too Long",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+};
+
+/** The error code for a status the request parser refuses with. */
+const CODE_OF_STATUS: Record<number, ProxyErrorCode> = {
+  400: "bad-request",
+  405: "method-not-allowed",
+  408: "request-timeout",
+  414: "target-too-long",
+  431: "head-too-large",
+  501: "not-implemented",
+  505: "version-not-supported",
+};
+
 /**
- * Builds an error response: `status`, `text/plain`, the message and the code header.
+ * The code of a status the h1 listener answers a refused request with.
+ *
+ * @example
+ * ```ts
+ * codeOfStatus(431); // "head-too-large"
+ * ```
+ */
+export function codeOfStatus(status: number): ProxyErrorCode {
+  return CODE_OF_STATUS[status] ?? "bad-request";
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Builds an error answer as a reply (what the h1 listener writes): `status`, `text/plain`, the
+ * message and the code header.
+ *
+ * @example
+ * ```ts
+ * errorReply("no-server", 'no server available for backend "b"').status; // 503
+ * ```
+ */
+export function errorReply(code: ProxyErrorCode, message: string): UpstreamReply {
+  const status = STATUS[code];
+  const body = encoder.encode(`dynlb: ${message}\n`);
+  return {
+    status,
+    reason: REASONS[status] ?? "",
+    headers: [
+      ["content-type", "text/plain; charset=utf-8"],
+      ["x-dynlb-error", code],
+      ["cache-control", "no-store"],
+    ],
+    contentLength: body.length,
+    body,
+  };
+}
+
+/**
+ * Builds an error response (for `Deno.serve`).
  *
  * @example
  * ```ts
@@ -34,12 +113,5 @@ const STATUS: Record<ProxyErrorCode, number> = {
  * ```
  */
 export function proxyError(code: ProxyErrorCode, message: string): Response {
-  return new Response(`dynlb: ${message}\n`, {
-    status: STATUS[code],
-    headers: {
-      "content-type": "text/plain; charset=utf-8",
-      "x-dynlb-error": code,
-      "cache-control": "no-store",
-    },
-  });
+  return replyToResponse(errorReply(code, message));
 }

@@ -6,10 +6,14 @@
  * @module
  */
 import type { Upstream } from "../balance/upstream.ts";
-import { upstreamHeaders, withoutHopByHop } from "./hop.ts";
+import { connectionNamed, dropOnForward, upstreamHeaders } from "./hop.ts";
+import { replyToResponse } from "./reply.ts";
 import {
+  type BodySource,
+  streamSource,
   type TransportTimeouts,
   UpstreamError,
+  type UpstreamReply,
   type UpstreamRequest,
   type UpstreamTransport,
 } from "./transport.ts";
@@ -46,20 +50,23 @@ export class FetchTransport implements UpstreamTransport {
     this.#deadlineMs = timeouts.connectMs + timeouts.responseMs;
   }
 
-  async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
+  async exchange(request: UpstreamRequest, upstream: Upstream): Promise<UpstreamReply> {
     const sent = upstreamHeaders(request.headers, request.forwarded);
     // fetch would add `accept-encoding: gzip,br` (then decode) and `user-agent: Deno/…` when
     // absent; say what the client said instead: no coding preference, no user agent.
     if (!sent.has("accept-encoding")) sent.set("accept-encoding", "identity");
     if (!sent.has("user-agent")) sent.set("user-agent", "");
     const timeout = AbortSignal.timeout(this.#deadlineMs);
-    const body = request.body instanceof ReadableStream ? new GuardedBody(request.body) : null;
+    const source = request.body;
+    const body = source === null || source instanceof Uint8Array ? null : new GuardedBody(
+      source instanceof ReadableStream ? streamSource(source) : source,
+    );
     let response: Response;
     try {
       response = await fetch(upstream.origin + request.target, {
         method: request.method,
         headers: sent,
-        body: body?.stream ?? request.body,
+        body: body?.stream ?? (source as Uint8Array<ArrayBuffer> | null),
         redirect: "manual",
         client: this.#client,
         signal: AbortSignal.any([request.signal, timeout]),
@@ -67,21 +74,31 @@ export class FetchTransport implements UpstreamTransport {
     } catch (err) {
       throw classify(err, timeout.aborted, body?.started ?? false);
     }
-    const headers = withoutHopByHop(response.headers);
-    const coding = headers.get("content-encoding");
-    if (
-      coding !== null && DECODED_BY_FETCH.has(coding.trim().toLowerCase()) &&
-      sent.get("accept-encoding") !== "identity"
-    ) {
-      // The body arrives decoded while the headers still describe the encoded bytes.
-      headers.delete("content-encoding");
-      headers.delete("content-length");
+    const coding = response.headers.get("content-encoding");
+    // The body arrives decoded while the headers still describe the encoded bytes.
+    const decoded = coding !== null && DECODED_BY_FETCH.has(coding.trim().toLowerCase()) &&
+      sent.get("accept-encoding") !== "identity";
+    const named = connectionNamed(response.headers);
+    const headers: [string, string][] = [];
+    for (const pair of response.headers) {
+      const name = pair[0];
+      if (dropOnForward(name, named, false)) continue;
+      if (decoded && (name === "content-encoding" || name === "content-length")) continue;
+      headers.push(pair);
     }
-    return new Response(response.body, {
+    const length = response.headers.get("content-length");
+    return {
       status: response.status,
-      statusText: response.statusText,
+      reason: response.statusText,
       headers,
-    });
+      contentLength: length === null || decoded ? -1 : Number(length),
+      body: response.body,
+    };
+  }
+
+  /** {@link exchange} as a `Response`. */
+  async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
+    return replyToResponse(await this.exchange(request, upstream));
   }
 
   close(): void {
@@ -98,31 +115,34 @@ class GuardedBody {
   started = false;
   readonly stream: ReadableStream<Uint8Array>;
 
-  constructor(source: ReadableStream<Uint8Array>) {
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  constructor(source: BodySource) {
     this.stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         this.started = true;
-        reader ??= source.getReader();
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        const chunk = await source.next();
+        if (chunk === null) controller.close();
+        else controller.enqueue(chunk);
       },
       cancel: (reason) => {
         // Leave an untouched source alone so a retry can still send it.
-        if (this.started) return (reader ?? source).cancel(reason);
+        if (this.started) source.cancel(reason);
       },
     }, { highWaterMark: 0 });
   }
 }
 
+/**
+ * Turns a `fetch` rejection into a typed {@link UpstreamError}. Deno 2.9.6 gives `fetch`
+ * failures no error class or code (the cause is a plain `Error`), so this is the one place that
+ * reads the text: hyper's `client error (Connect)` marks a failure before anything was sent.
+ */
 function classify(err: unknown, timedOut: boolean, bodyConsumed: boolean): UpstreamError {
   if (timedOut) {
     return new UpstreamError("timeout", "upstream response timed out", bodyConsumed, err);
   }
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : "";
   const message = cause || (err instanceof Error ? err.message : String(err));
-  if (/connect error|connection refused|os error 111|timed out/i.test(cause)) {
+  if (cause.includes("client error (Connect)")) {
     return new UpstreamError("connect", message, bodyConsumed, err);
   }
   return new UpstreamError("broken", message, bodyConsumed, err);

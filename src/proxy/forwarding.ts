@@ -8,7 +8,7 @@
  * @module
  */
 import type { CidrSet } from "./cidr.ts";
-import type { Forwarded } from "./hop.ts";
+import { type Forwarded, type HeaderList, headerValue } from "./hop.ts";
 
 /** What the listener knows about the client of one request. */
 export interface ClientFacts {
@@ -33,7 +33,7 @@ export interface ClientFacts {
  * ```
  */
 export function forwardingOf(
-  headers: Headers,
+  headers: HeaderList,
   host: string,
   client: ClientFacts,
   trusted: CidrSet,
@@ -42,11 +42,11 @@ export function forwardingOf(
   if (!trusted.has(address)) {
     return { for: address, host, proto: client.proto, realIp: address };
   }
-  const prior = headers.get("x-forwarded-for");
+  const prior = headerValue(headers, "x-forwarded-for");
   return {
     for: prior === null || prior.trim() === "" ? address : `${prior}, ${address}`,
-    host: headers.get("x-forwarded-host") ?? host,
-    proto: headers.get("x-forwarded-proto") ?? client.proto,
-    realIp: headers.get("x-real-ip") ?? address,
+    host: headerValue(headers, "x-forwarded-host") ?? host,
+    proto: headerValue(headers, "x-forwarded-proto") ?? client.proto,
+    realIp: headerValue(headers, "x-real-ip") ?? address,
   };
 }

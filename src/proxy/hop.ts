@@ -19,23 +19,43 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Copies `source` into a new `Headers` without hop-by-hop fields and without those named by its
- * `Connection` header.
+ * Whether a listener's header pair stays behind when forwarded: only the forwarding headers the
+ * proxy replaces (the h1 parser already dropped hop-by-hop fields).
  *
  * @example
  * ```ts
- * const h = withoutHopByHop(new Headers({ connection: "x-a", "x-a": "1", "x-b": "2" }));
- * h.has("x-a"); // false
+ * isReplacedForwardingHeader("x-real-ip"); // true
  * ```
  */
-export function withoutHopByHop(source: Headers): Headers {
-  const named = connectionNamed(source);
-  const out = new Headers();
-  for (const [name, value] of source) {
-    // Headers iterates lower-cased names; set-cookie comes as separate entries.
-    if (!dropOnForward(name, named, false)) out.append(name, value);
-  }
-  return out;
+export function isReplacedForwardingHeader(name: string): boolean {
+  return REPLACED.has(name);
+}
+
+/**
+ * Request headers as a listener hands them over: a `Headers` from `Deno.serve` (hop-by-hop fields
+ * and `Content-Length` still in it), or `[lower-case name, value]` pairs from the h1 listener's
+ * parser, which already left out hop-by-hop fields, those named by `Connection`,
+ * `Content-Length`, `Transfer-Encoding` and `Expect`.
+ *
+ * @example
+ * ```ts
+ * const list: HeaderList = [["host", "a.test"], ["accept", "*\/*"]];
+ * ```
+ */
+export type HeaderList = Headers | readonly (readonly [string, string])[];
+
+/**
+ * The value of a field of a {@link HeaderList} (`name` lower case); the first one for pairs.
+ *
+ * @example
+ * ```ts
+ * headerValue([["host", "a.test"]], "host"); // "a.test"
+ * ```
+ */
+export function headerValue(list: HeaderList, name: string): string | null {
+  if (list instanceof Headers) return list.get(name);
+  for (let i = 0; i < list.length; i++) if (list[i][0] === name) return list[i][1];
+  return null;
 }
 
 /** The forwarding headers the proxy sets on every request, replacing any the client sent. */
@@ -102,8 +122,8 @@ export function dropOnForward(
  * upstreamHeaders(request.headers, { for: "10.0.0.1", host: "a.test", proto: "http", realIp: "10.0.0.1" });
  * ```
  */
-export function upstreamHeaders(source: Headers, forwarded?: Forwarded): Headers {
-  const named = connectionNamed(source);
+export function upstreamHeaders(source: HeaderList, forwarded?: Forwarded): Headers {
+  const named = source instanceof Headers ? connectionNamed(source) : undefined;
   const out = new Headers();
   for (const [name, value] of source) {
     if (!dropOnForward(name, named, forwarded !== undefined)) out.append(name, value);

@@ -1,20 +1,25 @@
 /**
- * The proxy listener: `Deno.serve` with the proxy handler, in the main isolate or in a worker.
- * Everything it needs arrives as plain data so a worker can build it from a message.
+ * The proxy listeners, in the main isolate or in a worker: dynlb's own HTTP/1.1 server (`h1`, the
+ * default) or `Deno.serve` (`serve`), plain and (with `--listen-tls`) HTTPS, all in front of the
+ * same request path (`request_path.ts`). Everything it needs arrives as plain data so a worker
+ * can build it from a message.
  *
  * @module
  */
+import { formatHostPort } from "../address.ts";
 import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
 import type { ChallengeLookup } from "../acme/challenge.ts";
 import type { ServedCertificate } from "../tls/certificate.ts";
-import { TlsEndpoint, type TlsOpener, type TlsServing } from "../tls/endpoint.ts";
+import { listenTlsWithSni, TlsEndpoint, type TlsOpener, type TlsServing } from "../tls/endpoint.ts";
 import type { CertificateIndex } from "../tls/index.ts";
 import { CidrSet } from "./cidr.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
+import { type ClientTimeouts, H1Server } from "./h1/server.ts";
 import { H1Transport } from "./h1/transport.ts";
-import { createProxyHandler, type UpstreamFailureListener } from "./handler.ts";
+import { replyToResponse } from "./reply.ts";
+import { RequestPath, targetOf, type UpstreamFailureListener } from "./request_path.ts";
 import type { Observers, ObserveSettings } from "./observe.ts";
 import type { Router } from "./router.ts";
 import type { Snapshot } from "../config/snapshot.ts";
@@ -24,13 +29,26 @@ import { upgradeOf, WebSocketRelay } from "./websocket_relay.ts";
 /** Upstream clients to choose from with `--upstream-transport`. */
 export type TransportName = "h1" | "fetch";
 
+/** Client-side listeners to choose from with `--listener`. */
+export type ListenerName = "h1" | "serve";
+
 /** Settings of one proxy listener (structured-cloneable, for workers). */
 export interface ProxySettings extends ObserveSettings {
   readonly listen: Address;
   /** Share the port with other isolates (SO_REUSEPORT). */
   readonly reusePort: boolean;
+  readonly listener: ListenerName;
   readonly transport: TransportName;
   readonly timeouts: TransportTimeouts;
+  /** Client connection timeouts (h1 listener). */
+  readonly client: ClientTimeouts;
+  /** Client connections per process (h1 listener). */
+  readonly maxConnections: number;
+  /**
+   * The process-wide connection counter (a `SharedArrayBuffer` view) when several isolates
+   * listen; absent: this isolate counts alone.
+   */
+  readonly connectionCount?: Int32Array;
   readonly retries: number;
   /** `--trusted-proxies`: CIDR ranges (already validated). */
   readonly trustedProxies: readonly string[];
@@ -123,25 +141,28 @@ export function prepareProxy(
   const transport = createTransport(settings.transport, settings.timeouts);
   observers?.watchPool(transport);
   const trustedProxies = new CidrSet(settings.trustedProxies);
+  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
+  const pathOptions = {
+    router,
+    transport,
+    retries: settings.retries,
+    onUpstreamFailure,
+    trustedProxies,
+    recorder: observers?.recorder,
+    accessLog: observers?.accessLog,
+    requestIdHeader: settings.requestIdHeader,
+    acmeChallenge,
+  };
+  if (settings.listener === "h1") {
+    return prepareH1(settings, transport, pathOptions, observers);
+  }
   const relays: WebSocketRelay[] = [];
   /** The handler of one listener: the proxy path, WebSockets to the relay. */
   const handlerFor = (
     proto: "http" | "https",
     httpsPort?: number,
   ): Deno.ServeHandler<Deno.NetAddr> => {
-    const proxy = createProxyHandler({
-      router,
-      transport,
-      retries: settings.retries,
-      onUpstreamFailure,
-      trustedProxies,
-      recorder: observers?.recorder,
-      accessLog: observers?.accessLog,
-      requestIdHeader: settings.requestIdHeader,
-      proto,
-      acmeChallenge,
-      httpsPort,
-    });
+    const proxy = serveHandler(new RequestPath({ ...pathOptions, httpsPort }), proto);
     const relay = new WebSocketRelay({
       router,
       timeouts: settings.timeouts,
@@ -164,7 +185,6 @@ export function prepareProxy(
       }
     };
   };
-  router.onSnapshot((snapshot) => transport.retain?.(serverKeys(snapshot)));
   const close = () => {
     for (const relay of relays) relay.close();
     transport.close();
@@ -173,7 +193,7 @@ export function prepareProxy(
   // answer that completes from then on tells the client.
   let draining = false;
   const finish = (response: Response) => draining ? withConnectionClose(response) : response;
-  const serveHandler =
+  const closing =
     (handler: Deno.ServeHandler<Deno.NetAddr>): Deno.ServeHandler<Deno.NetAddr> =>
     (request, info) => {
       const response = handler(request, info);
@@ -185,14 +205,14 @@ export function prepareProxy(
     listen(address = settings.listen, reusePort = settings.reusePort, tlsAddress) {
       tlsAddress ??= settings.listenTls;
       if (tlsAddress !== undefined) {
-        const httpsHandler = serveHandler(handlerFor("https"));
+        const httpsHandler = closing(handlerFor("https"));
         tls = openTls(tlsAddress, (index, at) => serveTls("https proxy", at, index, httpsHandler));
         tls.update(certificates);
       }
       const https = tls;
       let server;
       try {
-        const handler = serveHandler(handlerFor("http", https?.addr.port));
+        const handler = closing(handlerFor("http", https?.addr.port));
         server = listen("proxy", address, handler, reusePort);
       } catch (err) {
         void https?.shutdown();
@@ -217,12 +237,156 @@ export function prepareProxy(
   };
 }
 
+/**
+ * The `h1` listener: one {@link H1Server} for the plain port and every generation of the TLS
+ * port (each listener tells its scheme), so a drain covers them all.
+ */
+function prepareH1(
+  settings: ProxySettings,
+  transport: UpstreamTransport,
+  pathOptions: ConstructorParameters<typeof RequestPath>[0],
+  observers: Observers | undefined,
+): PreparedProxy {
+  // Only the h1 client can tunnel: with fetch, upgrade requests still go through one.
+  const tunnels = transport instanceof H1Transport ? transport : new H1Transport(settings.timeouts);
+  const closeTransports = () => {
+    transport.close();
+    if (tunnels !== transport) tunnels.close();
+  };
+  let certificates: readonly ServedCertificate[] = [];
+  let tls: TlsEndpoint | undefined;
+  return {
+    listen(address = settings.listen, reusePort = settings.reusePort, tlsAddress) {
+      tlsAddress ??= settings.listenTls;
+      // The TLS port is bound first (a placeholder until certificates arrive): redirects need
+      // its port, and its generations are served by the server made next.
+      const later: { server?: H1Server } = {};
+      if (tlsAddress !== undefined) {
+        tls = openTls(tlsAddress, (index, at) => {
+          const server = later.server!;
+          const listener = listenTlsWithSni(index, at);
+          server.serve(listener, { proto: "https" });
+          return {
+            addr: listener.addr,
+            stopAccepting: () => server.stopServing(listener),
+            shutdown: () => server.shutdown(),
+          };
+        });
+      }
+      const server = later.server = new H1Server({
+        path: new RequestPath({
+          ...pathOptions,
+          upgradeTransport: tunnels,
+          httpsPort: tls?.addr.port,
+        }),
+        timeouts: settings.client,
+        maxConnections: settings.maxConnections,
+        connectionCount: settings.connectionCount,
+        onTunnel: observers?.recorder && ((delta) => observers.recorder!.tunnel(delta)),
+      });
+      tls?.update(certificates);
+      const https = tls;
+      let listener: Deno.TcpListener;
+      try {
+        listener = listenTcp("proxy", address, reusePort);
+      } catch (err) {
+        void https?.shutdown();
+        throw err;
+      }
+      server.serve(listener, { proto: "http" });
+      return {
+        addr: listener.addr,
+        tlsAddr: https?.addr,
+        shutdown: async () => {
+          await Promise.all([server.shutdown(), https?.shutdown()]);
+        },
+        close: () => {
+          server.close();
+          closeTransports();
+        },
+      };
+    },
+    applyCertificates(next) {
+      certificates = next;
+      tls?.update(next);
+    },
+    close: closeTransports,
+  };
+}
+
+/**
+ * The `Deno.serve` handler in front of the request path.
+ *
+ * @example
+ * ```ts
+ * Deno.serve({ port: 8080 }, serveHandler(new RequestPath({ router, transport, retries: 2 })));
+ * ```
+ */
+export function serveHandler(
+  path: RequestPath,
+  proto: "http" | "https" = "http",
+): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
+  return async (request, info) => {
+    let headers = request.headers;
+    let authority = headers.get("host");
+    if (authority === null && proto === "https") {
+      // HTTP/2 (offered by ALPN on the `serve` listener's HTTPS) carries the host in
+      // `:authority`, which Deno.serve puts in the URL only: the upstream still needs a Host.
+      authority = authorityOf(request.url);
+      headers = new Headers(headers);
+      headers.set("host", authority);
+    }
+    const length = headers.get("content-length");
+    const reply = await path.handle({
+      method: request.method,
+      target: targetOf(request.url),
+      authority,
+      headers,
+      body: request.body,
+      bodyLength: length === null ? -1 : Number(length),
+      client: { address: info.remoteAddr.hostname, proto },
+      signal: request.signal,
+    });
+    const delivered = reply.delivered;
+    if (delivered !== undefined) info.completed.then(delivered, delivered);
+    return replyToResponse(reply);
+  };
+}
+
+/** The `host[:port]` of an absolute URL, without parsing the rest. */
+function authorityOf(url: string): string {
+  const start = url.indexOf("://") + 3;
+  const slash = url.indexOf("/", start);
+  return url.slice(start, slash === -1 ? undefined : slash);
+}
+
+/**
+ * A TCP listener on an address, with a start-up error that names the address and the cause.
+ *
+ * @example
+ * ```ts
+ * const listener = listenTcp("proxy", { hostname: "127.0.0.1", port: 0 });
+ * ```
+ */
+export function listenTcp(what: string, address: Address, reusePort = false): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname: address.hostname, port: address.port, reusePort });
+  } catch (err) {
+    const where = formatHostPort(address.hostname, address.port);
+    throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`, {
+      cause: err,
+    });
+  }
+}
+
 function openTls(address: Address, opener: TlsOpener): TlsEndpoint {
   try {
     return new TlsEndpoint(address, opener);
   } catch (err) {
     throw new ListenError(
-      `cannot listen on ${address.hostname}:${address.port} (https proxy): ${listenReason(err)}`,
+      `cannot listen on ${formatHostPort(address.hostname, address.port)} (https proxy): ${
+        listenReason(err)
+      }`,
     );
   }
 }
@@ -320,7 +484,7 @@ export function listen(
       },
     }, handler);
   } catch (err) {
-    const where = `${address.hostname}:${address.port}`;
+    const where = formatHostPort(address.hostname, address.port);
     throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`, {
       cause: err,
     });

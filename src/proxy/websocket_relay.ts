@@ -12,7 +12,7 @@ import { forwardTarget } from "../config/route.ts";
 import { ExchangeContext } from "./context.ts";
 import { proxyError } from "./errors.ts";
 import { type ClientFacts, forwardingOf } from "./forwarding.ts";
-import { targetOf } from "./handler.ts";
+import { targetOf } from "./request_path.ts";
 import { connectionNamed, upstreamHeaders } from "./hop.ts";
 import type { CidrSet } from "./cidr.ts";
 import type { Router } from "./router.ts";

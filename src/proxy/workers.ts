@@ -15,7 +15,7 @@ import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { ListenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
-import type { UpstreamFailureListener } from "./handler.ts";
+import type { UpstreamFailureListener } from "./request_path.ts";
 import type { ChallengeLookup } from "../acme/challenge.ts";
 import type { ServedCertificate } from "../tls/certificate.ts";
 import type { MetricsRegistry } from "../metrics/registry.ts";
@@ -89,12 +89,20 @@ export class WorkerPool implements DataPlane {
     workerUrl: string = WORKER_URL,
     metrics?: MetricsRegistry,
   ): Promise<WorkerPool> {
-    const pool = new WorkerPool(settings, logLevel, onUpstreamFailure, workerUrl, metrics);
+    // One connection count for the whole process: --max-connections is per process.
+    const connectionCount = new Int32Array(new SharedArrayBuffer(4));
+    const pool = new WorkerPool(
+      { ...settings, connectionCount },
+      logLevel,
+      onUpstreamFailure,
+      workerUrl,
+      metrics,
+    );
     try {
       for (let i = 0; i < count; i++) {
         const member = pool.#spawn(i, metrics?.newStripe());
         pool.#members.push(member);
-        await prepared(member, settings, logLevel);
+        await prepared(member, pool.#settings, logLevel);
       }
       return pool;
     } catch (err) {

@@ -20,8 +20,11 @@ Deno.test("a worker that dies is replaced, with the running config, before it li
     {
       listen: { hostname: "127.0.0.1", port: 0 },
       reusePort: true,
+      listener: "h1",
       transport: "h1",
       timeouts: { connectMs: 1000, responseMs: 5000 },
+      client: { headerMs: 10_000, idleMs: 60_000, bodyMs: 60_000, tunnelIdleMs: 600_000 },
+      maxConnections: 1024,
       retries: 1,
       trustedProxies: [],
     },
@@ -67,8 +70,11 @@ Deno.test("applyConfig resolves only once every worker routes by the config", as
     {
       listen: { hostname: "127.0.0.1", port: 0 },
       reusePort: true,
+      listener: "h1",
       transport: "h1",
       timeouts: { connectMs: 1000, responseMs: 5000 },
+      client: { headerMs: 10_000, idleMs: 60_000, bodyMs: 60_000, tunnelIdleMs: 600_000 },
+      maxConnections: 1024,
       retries: 1,
       trustedProxies: [],
     },

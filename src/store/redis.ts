@@ -16,6 +16,7 @@
  * @module
  */
 import { isIP } from "node:net";
+import { formatHostPort } from "../address.ts";
 import { createClient, ErrorReply, WatchError } from "redis";
 import { log } from "../log.ts";
 import {
@@ -141,16 +142,15 @@ export class RedisStore implements ConfigStore {
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#timeoutMs = options.commandTimeoutMs ?? 2000;
     const { host, port, db, tls } = this.#endpoint;
-    const show = (h: string, p: number) => `${h.includes(":") ? `[${h}]` : h}:${p}`;
     const scheme = tls ? "rediss" : "redis";
     if (options.sentinels !== undefined && options.sentinels.length > 0) {
       const name = options.sentinelName ?? "mymaster";
       this.#sentinels = { nodes: options.sentinels, name };
       this.#masterKnown = false;
-      const nodes = options.sentinels.map((n) => show(n.host, n.port)).join(",");
+      const nodes = options.sentinels.map((n) => formatHostPort(n.host, n.port)).join(",");
       this.location = `${scheme}+sentinel://${nodes}/${name}/${db} key=${this.#key}`;
     } else {
-      this.location = `${scheme}://${show(host, port)}/${db} key=${this.#key}`;
+      this.location = `${scheme}://${formatHostPort(host, port)}/${db} key=${this.#key}`;
     }
     // With Sentinels, a placeholder until the master is known: it is never connected, so
     // commands wait for the first connection as they do while a plain Redis is unreachable.

@@ -190,6 +190,55 @@ class ChunkedBody implements BodyReader {
   }
 }
 
+/**
+ * Reads a chunked body without decoding it: each chunk handed out is the coding exactly as the
+ * server sent it (sizes, extensions, data, trailers), checked by the same decoder, so it can be
+ * passed to an HTTP/1.1 client without re-chunking. Ends with the last chunk's trailer section.
+ *
+ * @example
+ * ```ts
+ * const body = rawChunkedReader(wire, DEFAULT_LIMITS);
+ * ```
+ */
+export function rawChunkedReader(wire: Wire, limits: HeadLimits): BodyReader {
+  return new RawChunkedBody(wire, limits);
+}
+
+class RawChunkedBody implements BodyReader {
+  readonly #wire: Wire;
+  readonly #decoder: ChunkedDecoder;
+
+  constructor(wire: Wire, limits: HeadLimits) {
+    this.#wire = wire;
+    this.#decoder = new ChunkedDecoder(limits);
+  }
+
+  get complete(): boolean {
+    return this.#decoder.done;
+  }
+
+  async next(): Promise<Uint8Array | null> {
+    const w = this.#wire;
+    const d = this.#decoder;
+    if (d.done) return null;
+    while (w.start === w.end) {
+      if (!await w.fill()) {
+        throw new EofError("upstream closed the connection inside a chunked body", false);
+      }
+    }
+    const from = w.start;
+    while (w.start < w.end && !d.done) {
+      if (d.inData) {
+        const avail = w.end - w.start;
+        const n = avail < d.remaining ? avail : d.remaining;
+        w.start += n;
+        d.took(n);
+      } else w.start = d.frame(w.buf, w.start, w.end);
+    }
+    return w.buf.slice(from, w.start);
+  }
+}
+
 class CloseBody implements BodyReader {
   readonly #wire: Wire;
   #ended = false;

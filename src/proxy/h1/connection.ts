@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Tunnel } from "../transport.ts";
 import {
   findHeadEnd,
   type HeadLimits,
@@ -128,8 +129,8 @@ export class Wire {
 }
 
 /**
- * Reads response heads until a final one (skipping interim 1xx heads) and leaves the wire at
- * its body.
+ * Reads response heads until a final one (skipping interim 1xx heads; a 101 is final when
+ * `upgrading`) and leaves the wire at its body.
  *
  * @throws {ParseError} on a malformed or oversized head, {@link EofError} on end of stream.
  * @example
@@ -137,7 +138,11 @@ export class Wire {
  * const head = await readResponseHead(wire, DEFAULT_LIMITS);
  * ```
  */
-export async function readResponseHead(wire: Wire, limits: HeadLimits): Promise<ResponseHead> {
+export async function readResponseHead(
+  wire: Wire,
+  limits: HeadLimits,
+  upgrading = false,
+): Promise<ResponseHead> {
   let empty = true;
   for (;;) {
     let scanned = 0; // bytes after wire.start already scanned
@@ -148,8 +153,11 @@ export async function readResponseHead(wire: Wire, limits: HeadLimits): Promise<
         const head = parseHead(wire.buf, wire.start, end, limits);
         wire.start = end;
         if (head.status >= 200) return head;
-        // 101 would switch protocols, which this client never asks for.
-        if (head.status === 101) throw new ParseError("unexpected 101 Switching Protocols");
+        // 101 switches protocols: only an answer to an upgrade request may do that.
+        if (head.status === 101) {
+          if (upgrading) return head;
+          throw new ParseError("unexpected 101 Switching Protocols");
+        }
         break;
       }
       scanned = wire.end - wire.start;
@@ -215,6 +223,20 @@ export class H1Connection {
       if (isIdle()) onDead();
     };
     this.wire.prefetch().then(check, check);
+  }
+
+  /**
+   * The socket as a tunnel (after a 101), with the bytes already read past the head. The
+   * connection must have left its pool.
+   */
+  tunnel(buffered: Uint8Array): Tunnel {
+    const conn = this.#conn;
+    return {
+      read: (p) => conn.read(p),
+      write: (p) => conn.write(p),
+      close: () => this.close(),
+      buffered,
+    };
   }
 
   /** Closes the socket; further reads and writes fail. Idempotent. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { HOP_BY_HOP } from "../hop.ts";
 
 /**
  * A response that breaks the protocol (or the configured limits).
@@ -70,6 +71,8 @@ export interface ResponseHead {
   readonly transferEncoded: boolean;
   /** Whether the connection may carry another exchange after this one (version + Connection). */
   readonly keepAlive: boolean;
+  /** The `Upgrade` value (a hop-by-hop field, kept for a 101), or `null`. */
+  readonly upgrade: string | null;
 }
 
 const CR = 13;
@@ -123,7 +126,7 @@ export function findHeadEnd(buf: Uint8Array, from: number, start: number, end: n
   while (i < end) {
     i = buf.indexOf(LF, i);
     if (i < 0 || i >= end) return -1;
-    if (i === start || buf[i - 1] !== CR) throw new ParseError("bare LF in response head");
+    if (i === start || buf[i - 1] !== CR) throw new ParseError("bare LF in head");
     if (i - 3 >= start && buf[i - 2] === LF && buf[i - 3] === CR) return i + 1;
     i++;
   }
@@ -132,8 +135,15 @@ export function findHeadEnd(buf: Uint8Array, from: number, start: number, end: n
 
 const decoder = new TextDecoder();
 
-/** Decodes bytes as Latin-1 (the ByteString `Headers` wants); ASCII takes the native path. */
-function latin1(buf: Uint8Array, start: number, end: number, high: boolean): string {
+/**
+ * Decodes bytes as Latin-1 (the ByteString `Headers` wants); ASCII takes the native path.
+ *
+ * @example
+ * ```ts
+ * latin1(new Uint8Array([0x68, 0x69]), 0, 2, false); // "hi"
+ * ```
+ */
+export function latin1(buf: Uint8Array, start: number, end: number, high: boolean): string {
   if (!high) return decoder.decode(buf.subarray(start, end));
   let s = "";
   for (let i = start; i < end; i += 4096) {
@@ -142,64 +152,99 @@ function latin1(buf: Uint8Array, start: number, end: number, high: boolean): str
   return s;
 }
 
-/** Field names the parser acts on, as lower-case bytes, grouped by length. */
-const N_CONTENT_LENGTH = bytes("content-length");
-const N_TRANSFER_ENCODING = bytes("transfer-encoding");
-const N_CONNECTION = bytes("connection");
-const N_KEEP_ALIVE = bytes("keep-alive");
-const N_PROXY_CONNECTION = bytes("proxy-connection");
-const N_PROXY_AUTHENTICATE = bytes("proxy-authenticate");
-const N_PROXY_AUTHORIZATION = bytes("proxy-authorization");
-const N_TE = bytes("te");
-const N_TRAILER = bytes("trailer");
-const N_UPGRADE = bytes("upgrade");
+/**
+ * Kinds of header fields the parsers act on; everything else is {@link F_OTHER}.
+ *
+ * @example
+ * ```ts
+ * fieldKind(bytes, 0, 4) === F_HOST;
+ * ```
+ */
+export const F_OTHER = 0;
+/** `Content-Length`. */
+export const F_CONTENT_LENGTH = 1;
+/** `Transfer-Encoding`. */
+export const F_TRANSFER_ENCODING = 2;
+/** `Connection`. */
+export const F_CONNECTION = 3;
+/** Any other hop-by-hop field of {@link HOP_BY_HOP}. */
+export const F_HOP = 4;
+/** `Upgrade` (hop-by-hop; requests keep its value for a tunnel). */
+export const F_UPGRADE = 5;
+/** `Host` (requests only; an ordinary field in responses). */
+export const F_HOST = 6;
+/** `Expect` (requests only: the proxy answers `100-continue` itself). */
+export const F_EXPECT = 7;
+
 const V_CHUNKED = bytes("chunked");
 const V_CLOSE = bytes("close");
+const V_KEEP_ALIVE = bytes("keep-alive");
 
 function bytes(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
 
-/** Case-insensitive match of `buf[s, s+len)` against a lower-case name of letters and '-'. */
-function is(buf: Uint8Array, s: number, len: number, name: Uint8Array): boolean {
+/**
+ * Case-insensitive match of `buf[s, s+len)` against a lower-case name of letters and '-'.
+ *
+ * @example
+ * ```ts
+ * is(new TextEncoder().encode("Close"), 0, 5, new TextEncoder().encode("close")); // true
+ * ```
+ */
+export function is(buf: Uint8Array, s: number, len: number, name: Uint8Array): boolean {
   if (len !== name.length) return false;
   // `| 0x20` lower-cases letters; only CR shares '-' under it, and CR is never in a token.
   for (let i = 0; i < len; i++) if ((buf[s + i] | 0x20) !== name[i]) return false;
   return true;
 }
 
-const F_OTHER = 0;
-const F_CONTENT_LENGTH = 1;
-const F_TRANSFER_ENCODING = 2;
-const F_CONNECTION = 3;
-const F_HOP = 4;
-
-function classify(buf: Uint8Array, s: number, len: number): number {
-  switch (len) {
-    case 2:
-      return is(buf, s, len, N_TE) ? F_HOP : F_OTHER;
-    case 7:
-      return is(buf, s, len, N_TRAILER) || is(buf, s, len, N_UPGRADE) ? F_HOP : F_OTHER;
-    case 10:
-      if (is(buf, s, len, N_CONNECTION)) return F_CONNECTION;
-      return is(buf, s, len, N_KEEP_ALIVE) ? F_HOP : F_OTHER;
-    case 14:
-      return is(buf, s, len, N_CONTENT_LENGTH) ? F_CONTENT_LENGTH : F_OTHER;
-    case 16:
-      return is(buf, s, len, N_PROXY_CONNECTION) ? F_HOP : F_OTHER;
-    case 17:
-      return is(buf, s, len, N_TRANSFER_ENCODING) ? F_TRANSFER_ENCODING : F_OTHER;
-    case 18:
-      return is(buf, s, len, N_PROXY_AUTHENTICATE) ? F_HOP : F_OTHER;
-    case 19:
-      return is(buf, s, len, N_PROXY_AUTHORIZATION) ? F_HOP : F_OTHER;
-    default:
-      return F_OTHER;
-  }
+/**
+ * Names the parsers recognise, by length. Built from the one hop-by-hop list in `hop.ts`, so the
+ * wire parsers and the `Headers`-based paths drop exactly the same fields.
+ */
+const KNOWN: [Uint8Array, number][][] = [];
+function know(name: string, kind: number): void {
+  const b = bytes(name);
+  (KNOWN[b.length] ??= []).push([b, kind]);
+}
+know("content-length", F_CONTENT_LENGTH);
+know("transfer-encoding", F_TRANSFER_ENCODING);
+know("connection", F_CONNECTION);
+know("upgrade", F_UPGRADE);
+know("host", F_HOST);
+know("expect", F_EXPECT);
+for (const name of HOP_BY_HOP) {
+  if (!KNOWN[name.length]?.some(([b]) => is(b, 0, b.length, bytes(name)))) know(name, F_HOP);
 }
 
-/** Skips optional whitespace forward. */
-function skipOws(buf: Uint8Array, i: number, end: number): number {
+/**
+ * The kind of the field named by `buf[s, s+len)` (case-insensitive).
+ *
+ * @example
+ * ```ts
+ * fieldKind(new TextEncoder().encode("Keep-Alive"), 0, 10); // F_HOP
+ * ```
+ */
+export function fieldKind(buf: Uint8Array, s: number, len: number): number {
+  const candidates = KNOWN[len];
+  if (candidates === undefined) return F_OTHER;
+  for (let k = 0; k < candidates.length; k++) {
+    const [name, kind] = candidates[k];
+    if (is(buf, s, len, name)) return kind;
+  }
+  return F_OTHER;
+}
+
+/**
+ * Skips optional whitespace forward.
+ *
+ * @example
+ * ```ts
+ * skipOws(new TextEncoder().encode("  x"), 0, 3); // 2
+ * ```
+ */
+export function skipOws(buf: Uint8Array, i: number, end: number): number {
   while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
   return i;
 }
@@ -271,7 +316,7 @@ function connection(
     const len = i - t;
     if (len > 0) {
       if (is(buf, t, len, V_CLOSE)) st.close = true;
-      else if (is(buf, t, len, N_KEEP_ALIVE)) st.keepAlive = true;
+      else if (is(buf, t, len, V_KEEP_ALIVE)) st.keepAlive = true;
       else (st.named ??= []).push(text.substring(t - offset, i - offset).toLowerCase());
     }
     while (i < e && buf[i] !== COMMA) i++;
@@ -354,6 +399,7 @@ export function parseHead(
     named: null,
   };
   const headers: [string, string][] = [];
+  let upgrade: string | null = null;
   i = lineStart;
   while (buf[i] !== CR) {
     const n = i;
@@ -364,10 +410,12 @@ export function parseHead(
     let ve = i;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
     i += 2;
-    const kind = classify(buf, n, nameEnd - n);
+    const kind = fieldKind(buf, n, nameEnd - n);
     if (kind === F_CONTENT_LENGTH) contentLength(buf, vs, ve, st);
     switch (kind) {
       case F_OTHER:
+      case F_HOST:
+      case F_EXPECT:
       case F_CONTENT_LENGTH:
         headers.push([
           text.substring(n - start, nameEnd - start),
@@ -379,6 +427,9 @@ export function parseHead(
         break;
       case F_CONNECTION:
         connection(buf, vs, ve, text, start, st);
+        break;
+      case F_UPGRADE:
+        upgrade = text.substring(vs - start, ve - start);
         break;
     }
   }
@@ -399,5 +450,6 @@ export function parseHead(
     chunked: st.te === 1,
     transferEncoded: st.te !== 0,
     keepAlive: minor === 1 ? !st.close : st.keepAlive && !st.close,
+    upgrade,
   };
 }

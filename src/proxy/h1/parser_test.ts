@@ -5,32 +5,9 @@
  */
 import { assert, assertEquals } from "../../../tests/_assert.ts";
 import { bodyReader, framingOf } from "./body.ts";
-import { type ByteSource, EofError, readResponseHead, Wire } from "./connection.ts";
+import { EofError, readResponseHead, Wire } from "./connection.ts";
+import { bytesOf, Parts, random, splits } from "./_parts.ts";
 import { DEFAULT_LIMITS, type HeadLimits, ParseError } from "./parser.ts";
-
-/** Serves the given parts, one part (or what fits) per read. */
-class Parts implements ByteSource {
-  #parts: Uint8Array[];
-  #i = 0;
-  #off = 0;
-
-  constructor(parts: Uint8Array[]) {
-    this.#parts = parts;
-  }
-
-  read(p: Uint8Array): Promise<number | null> {
-    while (this.#i < this.#parts.length && this.#parts[this.#i].length === this.#off) {
-      this.#i++;
-      this.#off = 0;
-    }
-    if (this.#i >= this.#parts.length) return Promise.resolve(null);
-    const part = this.#parts[this.#i];
-    const n = Math.min(p.length, part.length - this.#off);
-    p.set(part.subarray(this.#off, this.#off + n));
-    this.#off += n;
-    return Promise.resolve(n);
-  }
-}
 
 type Outcome =
   | {
@@ -48,12 +25,6 @@ function latin1(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);
   return s;
-}
-
-function bytesOf(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
 }
 
 async function decode(
@@ -83,12 +54,6 @@ async function decode(
     if (err instanceof ParseError || err instanceof EofError) return { error: err.name };
     throw err;
   }
-}
-
-/** Every split into two parts, and one byte per part. */
-function* splits(bytes: Uint8Array): Generator<Uint8Array[]> {
-  for (let k = 1; k < bytes.length; k++) yield [bytes.subarray(0, k), bytes.subarray(k)];
-  yield Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
 }
 
 const VALID: { name: string; method?: string; text: string; expect: Partial<Outcome> }[] = [
@@ -301,16 +266,6 @@ Deno.test("malformed responses fail with a parse error at every split", async ()
     }
   }
 });
-
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING = bytesOf("\r\n: ;,0123456789abcdefABCDEF\t\0\x7f\xff-HTTP/1.");
 

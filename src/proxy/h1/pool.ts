@@ -77,6 +77,11 @@ export class ServerPool {
     this.#drop(conn);
   }
 
+  /** Forgets a busy connection without closing it (it became a tunnel). */
+  detach(conn: H1Connection): void {
+    this.#members.delete(conn);
+  }
+
   /** Closes idle connections older than the idle timeout; returns how many stay idle. */
   sweep(now: number): number {
     const idle = this.#idle;

@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { connectionNamed, dropOnForward, type Forwarded } from "../hop.ts";
+import {
+  connectionNamed,
+  dropOnForward,
+  type Forwarded,
+  type HeaderList,
+  isReplacedForwardingHeader,
+} from "../hop.ts";
 
 /**
  * The encoded request head and how the request body goes out.
@@ -22,10 +28,11 @@ export interface RequestFraming {
 }
 
 /**
- * Builds the request head. Headers go out as given (lower-cased by `Headers`) except hop-by-hop
- * ones and, with `forwarded`, the forwarding headers it replaces; `Host` falls back to
- * `fallbackHost`; `Transfer-Encoding` is this client's own business, so the given one is dropped
- * and `chunked` is declared when a body without `Content-Length` follows.
+ * Builds the request head. Headers go out as given except hop-by-hop ones and, with `forwarded`,
+ * the forwarding headers it replaces; `Host` falls back to `fallbackHost`; `Transfer-Encoding`
+ * is this client's own business, so the given one is dropped and `chunked` is declared when a
+ * body without a length follows. `bodyLength` (-1: unknown) is used for pairs; a `Headers`
+ * carries its own `Content-Length`. `upgrade` asks the server to switch protocols.
  *
  * @example
  * ```ts
@@ -36,25 +43,41 @@ export interface RequestFraming {
 export function requestHead(
   method: string,
   target: string,
-  headers: Headers,
+  headers: HeaderList,
   hasBody: boolean,
   fallbackHost: string,
   forwarded?: Forwarded,
+  bodyLength = -1,
+  upgrade?: string,
 ): RequestFraming {
   let head = method + " " + target + " HTTP/1.1\r\n";
   let host = false;
   let length = -1;
-  const named = connectionNamed(headers);
   const replace = forwarded !== undefined;
   const id = forwarded?.requestId;
-  for (const [name, value] of headers) {
-    if (name.length === 4 && name === "host") host = true;
-    else if (name.length === 14 && name === "content-length") length = Number(value);
-    else if (dropOnForward(name, named, replace) || name === id?.name) continue;
-    head += name + ": " + value + "\r\n";
+  if (headers instanceof Headers) {
+    const named = connectionNamed(headers);
+    for (const [name, value] of headers) {
+      if (name.length === 4 && name === "host") host = true;
+      else if (name.length === 14 && name === "content-length") length = Number(value);
+      else if (dropOnForward(name, named, replace) || name === id?.name) continue;
+      head += name + ": " + value + "\r\n";
+    }
+  } else {
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i];
+      if (name.length === 4 && name === "host") host = true;
+      else if (replace && (isReplacedForwardingHeader(name) || name === id?.name)) continue;
+      head += name + ": " + value + "\r\n";
+    }
+    if (hasBody && bodyLength >= 0) {
+      length = bodyLength;
+      head += "content-length: " + bodyLength + "\r\n";
+    }
   }
   if (!host) head += "host: " + fallbackHost + "\r\n";
   if (hasBody && length < 0) head += "transfer-encoding: chunked\r\n";
+  if (upgrade !== undefined) head += "connection: upgrade\r\nupgrade: " + upgrade + "\r\n";
   if (forwarded !== undefined) {
     head += "x-forwarded-for: " + forwarded.for + "\r\nx-forwarded-host: " + forwarded.host +
       "\r\nx-forwarded-proto: " + forwarded.proto + "\r\nx-real-ip: " + forwarded.realIp + "\r\n";

@@ -4,25 +4,35 @@
  * decoding), keeps `Content-Length` on uploads, has separate connect and response timeouts, and
  * costs far less CPU per request.
  *
- * Response bodies: a `Content-Length` body that arrived whole with the head is returned as bytes
- * (no stream); anything else streams through a pull-based `ReadableStream`, one socket read per
- * pull. The upstream `Content-Length` stays on the response: `Deno.serve` (2.9.6) then sends that
- * length instead of chunking, also for a stream body (a longer stream is cut at the length; for
- * a null body on GET it sends `content-length: 0`, for HEAD it keeps the given value).
+ * {@link H1Transport.exchange} is the byte-level API the h1 listener uses: the reply's head as
+ * pairs and its body as chunks read straight off the socket (optionally still chunk-coded, so an
+ * HTTP/1.1 client gets the server's framing without re-chunking). {@link H1Transport.send}
+ * wraps the same in a `Response` (for `Deno.serve` and tests).
  *
- * Whoever receives a response must read its body to the end or cancel it: only then does the
+ * Response bodies: a `Content-Length` body of at most 64 KiB is read whole (bytes, no stream);
+ * anything else is handed out chunk by chunk, one socket read per `next()`. The upstream
+ * `Content-Length` stays on the reply: `Deno.serve` (2.9.6) then sends that length instead of
+ * chunking, also for a stream body.
+ *
+ * Whoever receives a reply must read its body to the end or cancel it: only then does the
  * connection go back to the pool (or get closed).
  *
  * @module
  */
 import type { Upstream } from "../../balance/upstream.ts";
+import { replyToResponse } from "../reply.ts";
 import {
+  type BodySource,
+  IDEMPOTENT_METHODS,
+  type ReplyBody,
+  streamSource,
   type TransportTimeouts,
   UpstreamError,
+  type UpstreamReply,
   type UpstreamRequest,
   type UpstreamTransport,
 } from "../transport.ts";
-import { bodyReader, framingOf } from "./body.ts";
+import { type BodyReader, bodyReader, framingOf, rawChunkedReader } from "./body.ts";
 import { EofError, H1Connection, readResponseHead } from "./connection.ts";
 import { DEFAULT_LIMITS, type HeadLimits, ParseError, type ResponseHead } from "./parser.ts";
 import { ServerPool } from "./pool.ts";
@@ -57,12 +67,15 @@ const MAX_COALESCED = 64 * 1024;
 /** Response bodies with a `Content-Length` up to this are read whole before answering. */
 const SMALL_BODY = 64 * 1024;
 
-function responseInit(head: ResponseHead): ResponseInit {
-  return { status: head.status, statusText: head.reason, headers: head.headers };
+function reply(head: ResponseHead, body: UpstreamReply["body"]): UpstreamReply {
+  return {
+    status: head.status,
+    reason: head.reason,
+    headers: head.headers,
+    contentLength: head.contentLength,
+    body,
+  };
 }
-
-/** Methods safe to send again after the upstream may have seen them. */
-const REPLAYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /**
  * Pooled HTTP/1.1 client transport.
@@ -70,7 +83,7 @@ const REPLAYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
  * @example
  * ```ts
  * const transport = new H1Transport({ connectMs: 5000, responseMs: 60000 });
- * const response = await transport.send(request, upstreamOf("127.0.0.1", 8080, 1));
+ * const reply = await transport.exchange(request, upstreamOf("127.0.0.1", 8080, 1));
  * transport.close();
  * ```
  */
@@ -102,6 +115,7 @@ export class H1Transport implements UpstreamTransport {
     return this.#pools.get(key);
   }
 
+  /** Pooled connections of every server: idle, and busy (for the pool gauges). */
   pooled(): { idle: number; active: number } {
     let idle = 0;
     let size = 0;
@@ -112,7 +126,12 @@ export class H1Transport implements UpstreamTransport {
     return { idle, active: size - idle };
   }
 
+  /** {@link exchange} as a `Response`. */
   async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
+    return replyToResponse(await this.exchange(request, upstream));
+  }
+
+  async exchange(request: UpstreamRequest, upstream: Upstream): Promise<UpstreamReply> {
     if (request.signal.aborted) throw new UpstreamError("broken", "client went away", false);
     let pool = this.#pools.get(upstream.key);
     if (pool === undefined) {
@@ -215,7 +234,7 @@ class Exchange {
   readonly #request: UpstreamRequest;
   readonly #reused: boolean;
   #bodyConsumed = false;
-  #bodyReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #bodySource: BodySource | null = null;
   #pumping = false;
   #pumpFailed = false;
   #progressed = false;
@@ -242,7 +261,7 @@ class Exchange {
     this.#reused = reused;
   }
 
-  async run(upstream: Upstream): Promise<Response> {
+  async run(upstream: Upstream): Promise<UpstreamReply> {
     const request = this.#request;
     request.signal.addEventListener("abort", this.#onAbort);
     // It may have gone while the connection was being opened.
@@ -257,6 +276,8 @@ class Exchange {
         request.body !== null,
         upstream.key,
         request.forwarded,
+        request.bodyLength,
+        request.upgrade,
       );
       const chunked = request.body !== null && length < 0;
       let first: Uint8Array | null = null;
@@ -278,52 +299,62 @@ class Exchange {
         written = true;
       } else if (body !== null) {
         this.#bodyConsumed = true;
-        const reader = this.#bodyReader = body.getReader();
-        const r = await reader.read();
-        if (r.done) last = true;
+        const source = this.#bodySource = body instanceof ReadableStream
+          ? streamSource(body)
+          : body;
+        const chunk = await source.next();
+        if (chunk === null) last = true;
         else {
-          sent = r.value.length;
+          sent = chunk.length;
           if (length >= 0 && sent > length) {
             throw new BodyError("body longer than its Content-Length");
           }
           last = length >= 0 && sent === length;
-          if (sent <= MAX_COALESCED) first = r.value;
+          if (sent <= MAX_COALESCED) first = chunk;
           else {
             await this.#conn.write(encodeRequest(text, null, chunked, false));
             written = true;
-            await this.#conn.write(chunked ? frameChunk(r.value) : r.value);
+            await this.#conn.write(chunked ? frameChunk(chunk) : chunk);
           }
         }
       }
       if (!written) await this.#conn.write(encodeRequest(text, first, chunked, last));
       written = true;
       this.#armTimer();
-      if (this.#bodyReader !== null) {
+      if (this.#bodySource !== null && !last) {
         this.#pumping = true;
-        this.#pump(this.#bodyReader, chunked, length, sent, last);
+        this.#pump(this.#bodySource, chunked, length, sent);
       }
-      head = await readResponseHead(this.#conn.wire, this.#transport.limits);
+      head = await readResponseHead(
+        this.#conn.wire,
+        this.#transport.limits,
+        request.upgrade !== undefined,
+      );
     } catch (err) {
       this.#stopTimer();
       this.#finish(false);
       if (this.#reused && !this.#bodyConsumed && !this.#aborted && !this.#timedOut) {
         // A pooled connection the upstream had closed: nothing was answered, so try afresh.
         // Once written, only a method that may run twice is sent again (as Go's transport does).
-        if (!written || (err instanceof EofError && err.empty && REPLAYABLE.has(request.method))) {
+        if (
+          !written ||
+          (err instanceof EofError && err.empty && IDEMPOTENT_METHODS.has(request.method))
+        ) {
           throw STALE;
         }
       }
       throw this.#failure(err);
     }
+    if (head.status === 101) return this.#tunnel(head);
     const framing = framingOf(head, request.method);
     if (framing === "length" && head.contentLength <= SMALL_BODY) {
       // Small bodies are read whole (still under the response deadline): a fixed-size body is
-      // much cheaper for Deno.serve to send than a stream, and nginx buffers this much too.
+      // much cheaper to send on than a stream, and nginx buffers this much too.
       try {
         const body = await this.#readSmallBody(head.contentLength);
         this.#stopTimer();
         this.#finish(head.keepAlive);
-        return response(body, responseInit(head));
+        return reply(head, body);
       } catch (err) {
         this.#stopTimer();
         this.#finish(false);
@@ -331,7 +362,29 @@ class Exchange {
       }
     }
     this.#stopTimer();
-    return this.#respond(head);
+    return this.#reply(head, framing);
+  }
+
+  /** The server switched protocols: its connection leaves the pool and becomes a tunnel. */
+  #tunnel(head: ResponseHead): UpstreamReply {
+    this.#stopTimer();
+    this.#finished = true;
+    this.#request.signal.removeEventListener("abort", this.#onAbort);
+    this.#pool.detach(this.#conn);
+    const wire = this.#conn.wire;
+    const buffered = wire.buf.slice(wire.start, wire.end);
+    wire.start = wire.end;
+    const headers: [string, string][] = [
+      ...head.headers,
+      ["connection", "upgrade"],
+      ["upgrade", head.upgrade ?? this.#request.upgrade ?? ""],
+    ];
+    return {
+      ...reply(head, null),
+      headers,
+      contentLength: -1,
+      tunnel: this.#conn.tunnel(buffered),
+    };
   }
 
   async #readSmallBody(length: number): Promise<Uint8Array<ArrayBuffer>> {
@@ -348,44 +401,27 @@ class Exchange {
     return body;
   }
 
-  #respond(head: ResponseHead): Response {
-    const framing = framingOf(head, this.#request.method);
+  #reply(head: ResponseHead, framing: ReturnType<typeof framingOf>): UpstreamReply {
     const wire = this.#conn.wire;
-    const init = responseInit(head);
     try {
       if (framing === "none") {
         this.#finish(head.keepAlive);
-        return response(null, init);
+        return reply(head, null);
       }
       const length = head.contentLength;
       if (framing === "length" && wire.end - wire.start >= length) {
-        // The whole body already arrived with the head: no stream needed.
+        // The whole body already arrived with the head.
         const bytes = wire.buf.slice(wire.start, wire.start + length);
         wire.start += length;
         this.#finish(head.keepAlive);
-        return response(bytes, init);
+        return reply(head, bytes);
       }
-      const body = bodyReader(wire, framing, length, this.#transport.limits);
-      const keepAlive = head.keepAlive;
-      const stream = new ReadableStream<Uint8Array>({
-        pull: async (controller) => {
-          let chunk: Uint8Array | null;
-          try {
-            chunk = await body.next();
-          } catch (err) {
-            this.#finish(false);
-            controller.error(this.#failure(err));
-            return;
-          }
-          if (chunk !== null) controller.enqueue(chunk);
-          if (chunk === null || body.complete) {
-            this.#finish(keepAlive && body.complete);
-            controller.close();
-          }
-        },
-        cancel: () => this.#finish(false),
-      }, { highWaterMark: 0 });
-      return response(stream, init);
+      const limits = this.#transport.limits;
+      const raw = framing === "chunked" && this.#request.rawChunked === true;
+      const reader = raw
+        ? rawChunkedReader(wire, limits)
+        : bodyReader(wire, framing, length, limits);
+      return reply(head, new UpstreamBody(this, reader, head.keepAlive, raw));
     } catch (err) {
       this.#finish(false);
       throw this.#failure(err);
@@ -394,48 +430,43 @@ class Exchange {
 
   /** Streams the rest of the request body while the response is awaited. */
   async #pump(
-    reader: ReadableStreamDefaultReader<Uint8Array>,
+    source: BodySource,
     chunked: boolean,
     length: number,
     sent: number,
-    ended: boolean,
   ): Promise<void> {
     const conn = this.#conn;
     try {
-      while (!ended) {
-        let r: ReadableStreamReadResult<Uint8Array>;
+      for (;;) {
+        let chunk: Uint8Array | null;
         try {
-          r = await reader.read();
+          chunk = await source.next();
         } catch (err) {
           // The client's upload broke: the upstream would wait for the rest forever.
           conn.close();
           throw err;
         }
-        if (r.done) break;
+        if (chunk === null) break;
         this.#progressed = true;
-        const chunk = r.value;
         if (chunk.length === 0) continue;
         sent += chunk.length;
         if (length >= 0 && sent > length) {
           throw new BodyError("body longer than its Content-Length");
         }
         await conn.write(chunked ? frameChunk(chunk) : chunk);
+        if (length >= 0 && sent === length) break;
       }
       if (length >= 0 && sent !== length) {
         throw new BodyError("body shorter than its Content-Length");
       }
-      if (chunked && !ended) await conn.write(LAST_CHUNK);
+      if (chunked) await conn.write(LAST_CHUNK);
       // The upstream has the whole request now: the connection's framing no longer depends on
-      // the client's stream.
+      // the client's body.
       this.#pumping = false;
-      if (length >= 0 && ended) {
-        const r = await reader.read();
-        if (!r.done) reader.cancel().catch(() => {});
-      }
     } catch (err) {
       this.#pumpFailed = true;
       if (err instanceof BodyError) conn.close();
-      reader.cancel(err).catch(() => {});
+      source.cancel(err);
     } finally {
       this.#pumping = false;
     }
@@ -462,7 +493,14 @@ class Exchange {
     this.#deadline = undefined;
   }
 
-  /** Ends the exchange once: the connection goes back to the pool only after a clean one. */
+  /**
+   * @internal Ends the exchange once: the connection goes back to the pool only after a clean
+   * one.
+   */
+  finish(reusable: boolean): void {
+    this.#finish(reusable);
+  }
+
   #finish(reusable: boolean): void {
     if (this.#finished) return;
     this.#finished = true;
@@ -477,8 +515,13 @@ class Exchange {
     } else {
       this.#pool.discard(conn);
       // Releases the client's upload (a no-op when it was read to the end).
-      this.#bodyReader?.cancel().catch(() => {});
+      if (this.#pumping) this.#bodySource?.cancel();
     }
+  }
+
+  /** @internal */
+  failure(err: unknown): UpstreamError {
+    return this.#failure(err);
   }
 
   #failure(err: unknown): UpstreamError {
@@ -502,15 +545,44 @@ class Exchange {
 }
 
 /**
- * Builds the response; a reason phrase `Response` refuses (some obs-text) is dropped rather
- * than failing a valid answer.
+ * A response body read off the connection chunk by chunk; the connection is released when the
+ * body ends cleanly, closed when it breaks or is cancelled (the client went away).
  */
-function response(body: BodyInit | null, init: ResponseInit): Response {
-  try {
-    return new Response(body, init);
-  } catch (err) {
-    if (init.statusText === "") throw err;
-    return new Response(body, { ...init, statusText: "" });
+class UpstreamBody implements ReplyBody {
+  readonly chunkedRaw: boolean;
+  readonly #exchange: Exchange;
+  readonly #reader: BodyReader;
+  readonly #keepAlive: boolean;
+  #done = false;
+
+  constructor(exchange: Exchange, reader: BodyReader, keepAlive: boolean, raw: boolean) {
+    this.#exchange = exchange;
+    this.#reader = reader;
+    this.#keepAlive = keepAlive;
+    this.chunkedRaw = raw;
+  }
+
+  async next(): Promise<Uint8Array | null> {
+    if (this.#done) return null;
+    let chunk: Uint8Array | null;
+    try {
+      chunk = await this.#reader.next();
+    } catch (err) {
+      this.#done = true;
+      this.#exchange.finish(false);
+      throw this.#exchange.failure(err);
+    }
+    if (chunk === null || this.#reader.complete) {
+      this.#done = true;
+      this.#exchange.finish(this.#keepAlive && this.#reader.complete);
+    }
+    return chunk;
+  }
+
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#exchange.finish(false);
   }
 }
 

@@ -135,7 +135,7 @@ Deno.test("Host falls back to the upstream key", async () => {
   const transport = new H1Transport(TIMEOUTS);
   try {
     const r = request("GET", "/");
-    r.headers.delete("host");
+    (r.headers as Headers).delete("host");
     const res = await transport.send(r, upstream);
     assertEquals((await res.json()).host, upstream.key);
   } finally {
