@@ -4,7 +4,9 @@
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { type Backend, configFile, deadPort, startBackend } from "./_backend.ts";
+import { makeCa } from "./_certs.ts";
 import { type Dynlb, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
+import { curlHttps } from "./_tls.ts";
 
 /** A backend that answers its name after `ms` milliseconds. */
 function delayed(name: string, ms: number): Promise<Backend> {
@@ -153,3 +155,27 @@ modeTest(
     assertMatch(moved.headers.get("set-cookie") ?? "", /^dynlb_srv=[0-9a-f]{16};/);
   },
 );
+
+Deno.test("sticky cookie: Secure over HTTPS, not over plain HTTP", async () => {
+  await using ca = await makeCa();
+  const pair = await ca.issue(["s.test"]);
+  await using a = await startBackend("a");
+  const path = await configFile({
+    backends: [backendOf("round_robin", [a], { sticky: { cookie: "srv" } })],
+    hosts: [{ host: "s.test", backend_name: "pool" }],
+    tls: { certificates: [{ cert: pair.cert, key: pair.key }] },
+  });
+  await using lb = await startDynlb(["--config-file", path, "--listen-tls", "127.0.0.1:0"]);
+  const port = Number(lb.tls!.slice(lb.tls!.lastIndexOf(":") + 1));
+  const https = await curlHttps(port, "s.test", "/", ca.certFile, ["-i"]);
+  assertEquals(https.status, 200, https.error);
+  assertMatch(
+    https.body,
+    /\r\nset-cookie: srv=[0-9a-f]{16}; Path=\/; HttpOnly; SameSite=Lax; Secure\r\n/i,
+  );
+  const plain = await get(lb, "s.test");
+  assertMatch(
+    plain.headers.get("set-cookie") ?? "",
+    /^srv=[0-9a-f]{16}; Path=\/; HttpOnly; SameSite=Lax$/,
+  );
+});

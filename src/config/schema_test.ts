@@ -537,3 +537,34 @@ Deno.test("schema: balancer, hash_on and sticky are checked with their paths", (
     },
   ]);
 });
+
+Deno.test("schema: length limits of names, hosts, addresses and check paths, at their paths", () => {
+  const label = (n: number) => "a".repeat(n);
+  // A name of 253 characters made of labels.
+  const longHost = [label(63), label(63), label(63), label(61)].join(".");
+  const cases: Array<[string, number, (doc: ReturnType<typeof base>, text: string) => void]> = [
+    ["backends[0].backend_name", 255, (doc, text) => {
+      doc.backends[0].backend_name = text;
+      doc.hosts[0].backend_name = text;
+    }],
+    ["hosts[0].host", 253, (doc, text) => doc.hosts[0].host = text],
+    ["backends[1].servers[0].addr", 253, (doc, text) => {
+      doc.backends[1].servers = [{ addr: text, port: 10002 }];
+    }],
+    ["backends[1].health_check.uri", 2048, (doc, text) => {
+      doc.backends[1].health_check = { type: "http", uri: "/" + text.slice(1) };
+    }],
+  ];
+  for (const [path, limit, set] of cases) {
+    const fitting = base();
+    set(fitting, path.endsWith("host") || path.endsWith("addr") ? longHost : label(limit));
+    assert(validateConfig(fitting).ok, `${path}: ${limit} characters refused`);
+    const over = base();
+    set(over, path.endsWith("host") || path.endsWith("addr") ? "b" + longHost : label(limit + 1));
+    assertEquals(
+      messageAt(validateConfig(over), path),
+      `must be at most ${limit} characters`,
+      path,
+    );
+  }
+});

@@ -21,9 +21,32 @@ async function names(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/**
+ * The store's polls, observed: every `Deno.stat` call goes through this counter (and still does
+ * its work), so a test can wait for a number of polls or for the one in flight to finish instead
+ * of sleeping.
+ */
+const stats = { started: 0, inFlight: 0 };
+const realStat = Deno.stat;
+Deno.stat = async (path) => {
+  stats.started++;
+  stats.inFlight++;
+  try {
+    return await realStat(path);
+  } finally {
+    stats.inFlight--;
+  }
+};
+
 /** Lets a poll that is in flight finish after its watch was aborted (no leaked stat op). */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, POLL_MS * 3));
+async function settle(): Promise<void> {
+  await until(() => stats.inFlight === 0);
+}
+
+/** Resolves once `n` more polls have run. */
+async function polls(n: number): Promise<void> {
+  const target = stats.started + n;
+  await until(() => stats.started >= target && stats.inFlight === 0);
 }
 
 /** Starts watching `store`; returns the number of calls so far and a stop function. */
@@ -167,12 +190,15 @@ Deno.test("file store: watch does not fire while nothing changes, and stops on a
     const store = new FileStore(path, { pollIntervalMs: POLL_MS });
     const watch = watchCount(store);
     await until(() => watch.calls() >= 1);
-    // Several polls with the file unchanged (a quiet period, not a timing assertion).
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS * 10));
+    // Ten polls with the file unchanged.
+    await polls(10);
     assertEquals(watch.calls(), 1);
     await watch.stop();
+    const polled = stats.started;
     await Deno.writeTextFile(path, '{"changed": true}');
-    await settle();
+    // No poll runs any more: wait the time of several, then check none started.
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS * 5));
+    assertEquals(stats.started, polled);
     assertEquals(watch.calls(), 1);
   });
 });
