@@ -119,6 +119,9 @@ async function check(path: string): Promise<number> {
   }
   const { backends, hosts } = result.config;
   console.log(`${path}: ok (${backends.length} backends, ${hosts.length} hosts)`);
+  if (result.warnings.length > 0) {
+    console.error(`${result.warnings.length} warning(s)\n${formatIssues(result.warnings)}`);
+  }
   return 0;
 }
 

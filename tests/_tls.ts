@@ -50,7 +50,8 @@ export async function handshake(
 
 /**
  * An HTTPS request with curl to `https://NAME:port/path`, NAME resolved to 127.0.0.1, the chain
- * checked against `caFile`. Resolves with the status (0 when curl failed), body and stderr.
+ * checked against `caFile`. Resolves with the status (0 when curl failed), HTTP version, body and
+ * stderr.
  *
  * @example
  * ```ts
@@ -63,7 +64,7 @@ export async function curlHttps(
   path: string,
   caFile: string,
   extra: string[] = [],
-): Promise<{ status: number; body: string; error: string }> {
+): Promise<{ status: number; body: string; error: string; version: string }> {
   const out = await new Deno.Command("curl", {
     args: [
       "-sS",
@@ -74,7 +75,7 @@ export async function curlHttps(
       "--resolve",
       `${name}:${port}:127.0.0.1`,
       "-w",
-      "\n%{http_code}",
+      "\n%{http_version} %{http_code}",
       ...extra,
       `https://${name}:${port}${path}`,
     ],
@@ -84,8 +85,10 @@ export async function curlHttps(
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   const cut = text.lastIndexOf("\n");
+  const [version, status] = text.slice(cut + 1).split(" ");
   return {
-    status: Number(text.slice(cut + 1)) || 0,
+    status: Number(status) || 0,
+    version,
     body: text.slice(0, cut),
     error: new TextDecoder().decode(out.stderr),
   };

@@ -234,3 +234,21 @@ Deno.test("If-Match holds against the store: KV and Redis, two instances", async
     ]);
   }
 });
+
+Deno.test("history: a history that cannot be written never fails a config change", async () => {
+  await using a = await startBackend("a");
+  const path = await configFile(configOf({ "x.test": [{ port: a.port }] }));
+  const dataDir = path.replace(/config\.json$/, "data");
+  await Deno.mkdir(dataDir);
+  await Deno.writeTextFile(`${dataDir}/history`, "a file where the directory should be");
+  await using lb = await startDynlb(["--config-file", path, "--data-dir", dataDir]);
+  const next = configOf({ "y.test": [{ port: a.port }] });
+  const saved = await admin(lb, "/config", { body: next, headers: { "x-save": "1" } });
+  assertEquals(saved.status, 200);
+  assertEquals(JSON.parse(await Deno.readTextFile(path)), next);
+  assertEquals((await get(lb, "y.test")).body, "a");
+  assertMatch(lb.logs(), /WARN\s+config history not recorded/);
+  const list = await admin(lb, "/config/history");
+  assertEquals(list.status, 503);
+  assertMatch(String(list.body.error), /store unavailable: cannot read history/);
+});

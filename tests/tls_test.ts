@@ -167,3 +167,96 @@ Deno.test("redirect_https: plain HTTP gets a 308 to https, the ACME challenge pa
   const followed = await curlHttps(port, "a.test", "/p", ca.certFile);
   assertEquals(followed.status, 200);
 });
+
+Deno.test("https: SNI picks the exact name, then a wildcard, then the first certificate", async () => {
+  await using ca = await makeCa();
+  const first = await ca.issue(["first.test"]);
+  const wildcard = await ca.issue(["*.w.test"]);
+  const exact = await ca.issue(["a.w.test", "a.test"]);
+  await using backend = await startBackend("a");
+  const routes = configOf({
+    "a.test": [{ port: backend.port }],
+    "b.w.test": [{ port: backend.port }],
+  });
+  await using lb = await startDynlb([
+    "--config-file",
+    await configFile(withCertificates(routes, [files(first), files(wildcard), files(exact)])),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  const port = tlsPort(lb);
+  const served = async (name: string | null) => {
+    const { cert, verified, output } = await handshake(port, name, ca.certFile);
+    // Names no certificate has get the default one, which does not verify for them.
+    if (name !== null && !/unknown|c\.d\./.test(name)) assert(verified, `${name}: ${output}`);
+    return cert.fingerprint256;
+  };
+  const print = async (pair: TestPair) => await fingerprintOf(pair);
+  assertEquals(await served("a.w.test"), await print(exact), "exact beats wildcard");
+  assertEquals(await served("A.TEST"), await print(exact), "names are case-insensitive");
+  assertEquals(await served("b.w.test"), await print(wildcard));
+  assertEquals(await served(null), await print(first), "no SNI: the first certificate");
+  assertEquals(await served("c.d.w.test"), await print(first), "a wildcard covers one label");
+  assertEquals(await served("unknown.test"), await print(first));
+  for (const name of ["a.test", "b.w.test"]) {
+    const response = await curlHttps(port, name, "/", ca.certFile);
+    assertEquals([response.status, response.body], [200, "a"], response.error);
+  }
+});
+
+Deno.test("https: a new config's certificates serve new handshakes, open connections stay", async () => {
+  await using ca = await makeCa();
+  const one = await ca.issue(["a.test"]);
+  const two = await ca.issue(["a.test", "b.test"]);
+  await using backend = await startBackend("a");
+  const routes = configOf({ "a.test": [{ port: backend.port }] });
+  await using lb = await startDynlb([
+    "--config-file",
+    await configFile(withCertificates(routes, [files(one)])),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  const port = tlsPort(lb);
+  // A keep-alive connection opened before the change.
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+  const conn = await Deno.startTls(tcp, { hostname: "a.test", caCerts: [ca.cert] });
+  const ask = async () => {
+    await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+  };
+  assert((await ask()).startsWith("HTTP/1.1 200"));
+  assertEquals((await postConfig(lb, withCertificates(routes, [files(two)]))).status, 200);
+  const twoPrint = await fingerprintOf(two);
+  await eventually(
+    async () => (await handshake(port, "a.test", ca.certFile)).cert.fingerprint256 === twoPrint,
+    5_000,
+    "the new certificate",
+  );
+  assert((await ask()).startsWith("HTTP/1.1 200"), "the open connection still works");
+  conn.close();
+});
+
+Deno.test("https on the serve listener: the first certificate for every name, HTTP/2 by ALPN", async () => {
+  await using ca = await makeCa();
+  const first = await ca.issue(["a.test"]);
+  const other = await ca.issue(["b.test"]);
+  await using backend = await startBackend("a");
+  const routes = configOf({ "a.test": [{ port: backend.port }] });
+  await using lb = await startDynlb([
+    "--listener",
+    "serve",
+    "--config-file",
+    await configFile(withCertificates(routes, [files(first), files(other)])),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  const port = tlsPort(lb);
+  const firstPrint = await fingerprintOf(first);
+  assertEquals((await handshake(port, "b.test", ca.certFile)).cert.fingerprint256, firstPrint);
+  const h2 = await curlHttps(port, "a.test", "/", ca.certFile, ["--http2"]);
+  assertEquals([h2.status, h2.version, h2.body], [200, "2", "a"], h2.error);
+  assertEquals(backend.seen.at(-1)!.headers.get("host"), `a.test:${port}`);
+  assertEquals(backend.seen.at(-1)!.headers.get("x-forwarded-proto"), "https");
+});

@@ -58,7 +58,6 @@ export class FileAcmeStore implements AcmeStore {
   }
 
   async revision(): Promise<string> {
-    await this.#mkdir();
     try {
       return await Deno.readTextFile(`${this.dir}/revision`);
     } catch (err) {
@@ -114,8 +113,8 @@ export class FileAcmeStore implements AcmeStore {
     return this.#ready;
   }
 
+  /** Reads never create the directory: a lookup by an instance without ACME leaves no trace. */
   async #readJson<T>(file: string): Promise<T | null> {
-    await this.#mkdir();
     let text: string;
     try {
       text = await Deno.readTextFile(`${this.dir}/${file}`);

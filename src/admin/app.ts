@@ -1,8 +1,12 @@
 /**
  * The admin API (Hono), served on 127.0.0.1:9001 by default:
  *
- * - `POST /config` — replace the whole config; `x-save: 1` also writes it to the store.
- * - `GET /config` — the running config, its version and hash (inline private keys redacted).
+ * - `POST /config` — replace the whole config; `x-save: 1` also writes it to the store;
+ *   `If-Match` makes it conditional (412).
+ * - `GET /config` — the running config, its version and hash (inline private keys redacted);
+ *   `ETag: "HASH"`.
+ * - `GET /config/history`, `GET /config/history/HASH`, `POST /config/rollback`,
+ *   `GET /config/diff` — see `history.ts`.
  * - `GET /certificates` — every certificate served over HTTPS: names, issuer, expiry, source.
  * - `GET /status` — every backend and server with its health state.
  * - `GET /healthz` — liveness of the proxy process itself.
@@ -10,7 +14,7 @@
  * - `GET /` — the dashboard; `GET /dashboard.json` — what it shows, for scripts too.
  *
  * Every answer is JSON; errors carry `error` and, for a refused config, `issues` with the JSON
- * path of each problem.
+ * path of each problem. `guard.ts` comes first: token, `Host` and `Origin` checks.
  *
  * @module
  */

@@ -39,6 +39,20 @@ const VALID: Record<string, unknown> = {
     ],
     default_backend: "web",
   },
+  tls: {
+    backends: [{ backend_name: "web", servers: [{ addr: "127.0.0.1", port: 8080 }] }],
+    hosts: [{ host: "www.example.com", backend_name: "web" }],
+    tls: {
+      // Certificates must exist to validate; their structure is covered by the invalid cases.
+      certificates: [],
+      acme: { email: "ops@example.com", hosts: ["www.example.com"] },
+    },
+  },
+  "acme for every host": {
+    backends: [],
+    hosts: [],
+    tls: { acme: { hosts: "all", directory: "https://acme.example/dir" } },
+  },
 };
 
 /** Documents with structural faults both must refuse. */
@@ -76,6 +90,17 @@ const INVALID: Record<string, unknown> = {
     hosts: [],
   },
   "$schema not a string": { $schema: 1, backends: [], hosts: [] },
+  "unknown tls field": { backends: [], hosts: [], tls: { certs: [] } },
+  "certificate without key": {
+    backends: [],
+    hosts: [],
+    tls: { certificates: [{ cert_file: "/a.pem", kee_file: "/a.key" }] },
+  },
+  "acme hosts neither a list nor all": {
+    backends: [],
+    hosts: [],
+    tls: { acme: { hosts: "some" } },
+  },
 };
 
 Deno.test("json schema: every config dynlb accepts passes it, $schema included", () => {

@@ -10,7 +10,7 @@
 import { formatHostPort } from "../address.ts";
 import * as v from "valibot";
 import type { Config, ConfigIssue, ParseResult } from "./types.ts";
-import { BALANCERS } from "../balance/selector.ts";
+import { BALANCERS, isToken } from "../balance/selector.ts";
 import { parseHashOn } from "../balance/hash.ts";
 import { normalizeHost } from "./host.ts";
 import { normalizePrefix } from "./prefix_table.ts";
@@ -96,12 +96,15 @@ const addr = v.pipe(
   v.check(isAddr, "must be an IP address or host name, without scheme or port"),
 );
 
-const uri = v.pipe(
-  v.string("must be a string"),
-  v.startsWith("/", "must be a path starting with /"),
-  v.maxLength(2048, "must be at most 2048 characters"),
-  v.regex(/^[\x21-\x7e]+$/, "must not contain spaces or control characters"),
-);
+/** A path (and maybe query) of printable ASCII, at most `max` characters. */
+const pathOf = (max: number) =>
+  v.pipe(
+    v.string("must be a string"),
+    v.startsWith("/", "must be a path starting with /"),
+    v.maxLength(max, `must be at most ${max} characters`),
+    v.regex(/^[\x21-\x7e]+$/, "must not contain spaces or control characters"),
+  );
+const uri = pathOf(2048);
 
 const healthCheck = v.pipe(
   v.strictObject({
@@ -160,15 +163,13 @@ const server = v.strictObject({
   ),
 }, "must be an object");
 
-/** RFC 6265 cookie names and RFC 9110 field names are both `token`s. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 const sticky = v.strictObject({
   cookie: v.pipe(
     v.string("must be a string"),
     v.minLength(1, "must not be empty"),
     v.maxLength(128, "must be at most 128 characters"),
-    v.regex(TOKEN, "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)"),
+    // RFC 6265 cookie names are RFC 9110 `token`s.
+    v.check(isToken, "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)"),
   ),
   max_age: v.optional(v.pipe(
     v.number("must be a whole number of seconds"),
@@ -216,10 +217,7 @@ const backend = v.pipe(
 
 const pathRoute = v.strictObject({
   prefix: v.pipe(
-    v.string("must be a string"),
-    v.startsWith("/", "must be a path starting with /"),
-    v.maxLength(1024, "must be at most 1024 characters"),
-    v.regex(/^[\x21-\x7e]+$/, "must not contain spaces or control characters"),
+    pathOf(1024),
     v.check((p) => !p.includes("?") && !p.includes("#"), "must be a path without ? or #"),
   ),
   backend_name: nonEmptyName,

@@ -279,7 +279,8 @@ export class RedisStore implements ConfigStore {
     discard: async (id) => {
       const list = `${this.#key}:history`;
       const items = await this.#command((client) => client.lRange(list, 0, -1));
-      const item = items.find((text) => text.includes(`"id":${JSON.stringify(id)}`));
+      // LREM needs the element's exact text.
+      const item = items.find((text) => parseEntry(text)?.id === id);
       if (item === undefined) return;
       await this.#command(
         (client) => client.multi().lRem(list, 1, item).del(this.#historyKey(id)).exec(),
@@ -308,11 +309,8 @@ export class RedisStore implements ConfigStore {
         .lTrim(list, 0, keep - 1)
         .exec(), true);
     const dropped = (replies[2] as unknown as string[]).flatMap((text) => {
-      try {
-        return [this.#historyKey((JSON.parse(text) as { id: string }).id)];
-      } catch {
-        return [];
-      }
+      const entry = parseEntry(text);
+      return entry === null ? [] : [this.#historyKey(entry.id)];
     });
     if (dropped.length > 0) await this.#command((client) => client.del(dropped), true);
     return id;
@@ -320,13 +318,7 @@ export class RedisStore implements ConfigStore {
 
   async #historyEntries(): Promise<Array<HistoryEntry & { id: string }>> {
     const items = await this.#command((client) => client.lRange(`${this.#key}:history`, 0, -1));
-    return items.flatMap((text) => {
-      try {
-        return [JSON.parse(text) as HistoryEntry & { id: string }];
-      } catch {
-        return []; // not ours: skipped
-      }
-    });
+    return items.flatMap((text) => parseEntry(text) ?? []); // elements not ours are skipped
   }
 
   #historyKey(id: string): string {
@@ -514,6 +506,16 @@ export class RedisStore implements ConfigStore {
       log("info", "redis store: EVAL refused, polling with GET", { error: err.message });
     }
     return true;
+  }
+}
+
+/** A history list element, or `null` when it is not one of ours. */
+function parseEntry(text: string): (HistoryEntry & { id: string }) | null {
+  try {
+    const entry = JSON.parse(text) as HistoryEntry & { id: string };
+    return typeof entry?.id === "string" && typeof entry.hash === "string" ? entry : null;
+  } catch {
+    return null;
   }
 }
 
