@@ -64,6 +64,12 @@ export interface ProxyServer {
   readonly addr: Deno.NetAddr;
   /** Where the HTTPS listener is, with `--listen-tls`. */
   readonly tlsAddr?: Deno.NetAddr;
+  /**
+   * Closes the listeners and resolves once no connection can be accepted any more; open
+   * connections stay (the first step of `shutdown`, for several workers to take together).
+   * Absent on the `serve` listener: `Deno.serve` cannot stop accepting without closing.
+   */
+  stopAccepting?(): Promise<void>;
   /** Stops accepting and resolves when requests in flight are done. */
   shutdown(): Promise<void>;
   /** Closes upstream connections (after `shutdown`). */
@@ -303,6 +309,8 @@ function prepareH1(
       return {
         addr: listener.addr,
         tlsAddr: https?.addr,
+        // TLS generations are listeners of the same server: this stops them all.
+        stopAccepting: () => server.stopAccepting(),
         shutdown: async () => {
           await Promise.all([server.shutdown(), https?.shutdown()]);
         },
