@@ -222,7 +222,12 @@ async function main(): Promise<void> {
         rounds: settings.rounds,
         duration: settings.duration,
         warmup: settings.warmup,
-        dynlbs: [settings.dynlb],
+        // The default (h1) listener tunnels bytes; the serve listener relays messages.
+        dynlbs: ["h1", "serve"].map((listener) => ({
+          ...settings.dynlb,
+          name: `${dynlbName(ctx, "ws")}-${listener}`,
+          args: ["--listener", listener],
+        })),
       });
       json.websocket = { samples, tunnels };
       sections.push(markdown);
