@@ -387,7 +387,7 @@ function maxConnections(wanted: number): number {
   const limit = openFileLimit();
   const budget = connectionBudget(wanted, limit);
   if (budget < wanted) {
-    log("warn", "--max-connections lowered to fit the open-file limit (raise it with ulimit -n)", {
+    log("info", "--max-connections lowered to fit the open-file limit (raise it with ulimit -n)", {
       wanted,
       used: budget,
       open_file_limit: limit,
