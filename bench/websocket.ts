@@ -31,7 +31,13 @@ export interface WebSocketRunSettings {
   /** Seconds of warm-up per proxy. */
   readonly warmup: number;
   /** The dynlbs to measure (nginx is always the reference). */
-  readonly dynlbs: readonly { transport: "h1" | "fetch"; workers: number; args?: string[] }[];
+  readonly dynlbs: readonly {
+    /** Name in the tables. */
+    name: string;
+    transport: "h1" | "fetch";
+    workers: number;
+    args?: string[];
+  }[];
 }
 
 /** One echo scenario: clients in a closed loop, each message this many bytes. */
@@ -50,7 +56,7 @@ const HERE = new URL(".", import.meta.url).pathname;
  * @example
  * ```ts
  * const { markdown } = await websocketRun({ dir, quick: true, rounds: 1, duration: 2,
- *   warmup: 1, dynlbs: [{ transport: "h1", workers: 2 }] });
+ *   warmup: 1, dynlbs: [{ name: "dynlb", transport: "h1", workers: 2 }] });
  * ```
  */
 export async function websocketRun(settings: WebSocketRunSettings) {
@@ -62,9 +68,9 @@ export async function websocketRun(settings: WebSocketRunSettings) {
   ]);
   await backend.waitFor(/listening \d+/);
   const proxies: Proxy[] = [await startNginxWebSocket(settings.dir, backendPort)];
-  for (const [i, d] of settings.dynlbs.entries()) {
+  for (const d of settings.dynlbs) {
     const proxy = await startDynlb({
-      name: `dynlb-ws-${i}`,
+      name: d.name,
       dir: settings.dir,
       transport: d.transport,
       workers: d.workers,
