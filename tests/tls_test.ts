@@ -162,8 +162,13 @@ Deno.test("redirect_https: plain HTTP gets a 308 to https, the ACME challenge pa
   assertEquals(redirected.status, 308);
   assertEquals(redirected.headers.get("location"), `https://a.test:${port}/p?q=1`);
   assertEquals((await get(lb, "b.test", "/p")).status, 200, "other hosts are not redirected");
+  // An unknown token goes on to routing (a backend's own ACME client), never to the redirect.
   const challenge = await get(lb, "a.test", "/.well-known/acme-challenge/abcdefghijklmnopqrstuv");
-  assertEquals(challenge.status, 404, "challenges are answered (unknown token), not redirected");
+  assertEquals([challenge.status, challenge.body], [200, "a"]);
+  assertEquals(
+    backend.seen.at(-1)!.url.endsWith("/.well-known/acme-challenge/abcdefghijklmnopqrstuv"),
+    true,
+  );
   const followed = await curlHttps(port, "a.test", "/p", ca.certFile);
   assertEquals(followed.status, 200);
 });

@@ -161,11 +161,13 @@ export class RequestPath {
       // path is the one thing a redirect_https host still answers on plain HTTP.
       const target = request.target;
       const acme = this.#acmeChallenge;
-      if (acme !== undefined && target.startsWith(CHALLENGE_PREFIX)) {
-        return await responseToReply(await challengeResponse(target, acme));
+      const challenge = target.startsWith(CHALLENGE_PREFIX);
+      if (challenge && acme !== undefined) {
+        const answer = await challengeResponse(target, acme);
+        if (answer !== null) return await responseToReply(answer);
       }
       const host = request.authority;
-      if (host !== null && this.#router.redirectsHttps(host)) {
+      if (!challenge && host !== null && this.#router.redirectsHttps(host)) {
         return await responseToReply(httpsRedirect(host, target, this.#httpsPort));
       }
     }
