@@ -91,7 +91,7 @@ interface ProxyPlane {
 export async function start(options: Options): Promise<Running> {
   const token = await adminToken(options);
   checkAdminExposure(options, token);
-  if (options.proxyProtocol) {
+  if (options.proxyProtocol && options.listener === "serve") {
     // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
     throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
   }
@@ -115,6 +115,7 @@ export async function start(options: Options): Promise<Running> {
       : { path: options.accessLog, format: options.accessLogFormat },
     requestIdHeader: options.requestIdHeader,
     trustedProxies: options.trustedProxies,
+    proxyProtocol: options.proxyProtocol,
     listenTls: options.listenTls,
   };
   const metrics = options.metricsBuckets === null
