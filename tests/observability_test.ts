@@ -288,3 +288,26 @@ Deno.test("dynlb_store_up follows Redis going away and coming back", async () =>
   await eventually(async () => await storeUp() === 1, 10_000, "store up again in /metrics");
   await Deno.remove(dir, { recursive: true });
 });
+
+for (const workers of [1, 2]) {
+  Deno.test(`[workers=${workers} listener=h1] dynlb_open_connections counts client connections as they open and close`, async () => {
+    await using a = await startBackend("a");
+    const path = await configFile(configOf({ "x.test": [{ port: a.port }] }));
+    await using lb = await startDynlb(["--config-file", path], {
+      mode: { workers: workers as 1 | 2, transport: "h1", listener: "h1" },
+    });
+    const open = async () =>
+      sum(parseMetrics(await scrape(lb)), "dynlb_open_connections", { listener: "http" });
+    assertEquals(await open(), 0);
+    const { hostname, port } = new URL(lb.proxy);
+    const conns = await Promise.all(
+      Array.from({ length: 5 }, () => Deno.connect({ hostname, port: Number(port) })),
+    );
+    try {
+      await eventually(async () => await open() === 5, 5_000, "5 open connections");
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+    await eventually(async () => await open() === 0, 5_000, "no open connection");
+  });
+}
