@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { eventually, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
 import { parseMetrics, promtoolCheck, scrape, sum } from "./_metrics.ts";
+import { rawServer } from "./_raw_server.ts";
 import { startRedis } from "./_redis.ts";
 
 modeTest(
@@ -311,3 +312,23 @@ for (const workers of [1, 2]) {
     await eventually(async () => await open() === 0, 5_000, "no open connection");
   });
 }
+
+Deno.test("a malformed upstream response counts as kind=malformed, a refused connection as connect", async () => {
+  await using garbage = rawServer("HTTP/1.1 2OO OK\r\nbad header line\r\n\r\n");
+  const dead = deadPort();
+  const path = await configFile(configOf({
+    "bad.test": [{ port: garbage.port }],
+    "dead.test": [{ port: dead }],
+  }));
+  // The h1 upstream client tells a malformed response from a broken connection.
+  await using lb = await startDynlb(["--config-file", path, "--upstream-transport", "h1"]);
+  assertEquals((await get(lb, "bad.test", "/", { method: "POST", body: "x" })).status, 502);
+  assertEquals((await get(lb, "dead.test")).status, 502);
+  const m = parseMetrics(await scrape(lb));
+  const errors = (backend: string, kind: string) =>
+    sum(m, "dynlb_upstream_errors_total", { backend, kind });
+  assertEquals(errors("b-bad.test", "malformed"), 1);
+  assertEquals(errors("b-bad.test", "broken"), 0);
+  assertEquals(errors("b-dead.test", "connect"), 1);
+  assertEquals(sum(m, "dynlb_requests_total", { backend: "b-bad.test", code: "502" }), 1);
+});
