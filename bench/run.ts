@@ -40,6 +40,7 @@ import { websocketRun } from "./websocket.ts";
 import { httpsRun } from "./https.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
 import { upgradeRun } from "./upgrade.ts";
+import { slowClientRun } from "./slow_clients.ts";
 
 const RUNS = [
   "throughput",
@@ -53,6 +54,7 @@ const RUNS = [
   "observability",
   "metrics-scale",
   "https",
+  "slow-clients",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -195,6 +197,22 @@ async function main(): Promise<void> {
         progress,
       );
       json.upgrade = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("slow-clients")) {
+      const { rows, markdown } = await slowClientRun(
+        ctx.dir,
+        backends.routes,
+        {
+          slow: 2000,
+          headerTimeoutSeconds: 10,
+          durationSeconds: settings.quick ? 3 : 5,
+          connections: 32,
+        },
+        settings.dynlb,
+        progress,
+      );
+      json.slowClients = rows;
       sections.push(markdown);
     }
     if (settings.runs.includes("websocket")) {

@@ -137,7 +137,16 @@ if (import.meta.main) {
     const [clients, seconds, size] = rest.map(Number);
     console.log(JSON.stringify(await echo(url, host, clients, seconds, size)));
   } else if (mode === "upload") {
-    console.log(JSON.stringify(await upload(url, host, Number(rest[0]))));
+    const bytes = Number(rest[0]);
+    const started = performance.now();
+    // A proxy that gives up (closes the tunnel) is a result, not a failure of the run.
+    const result = await upload(url, host, bytes).catch((err) => ({
+      bytes,
+      seconds: (performance.now() - started) / 1000,
+      counted: -1,
+      error: String(err),
+    }));
+    console.log(JSON.stringify(result));
   } else {
     console.error("usage: ws_load.ts echo URL HOST CLIENTS SECONDS SIZE | upload URL HOST BYTES");
     Deno.exit(2);
