@@ -123,6 +123,7 @@ export async function websocketRun(settings: WebSocketRunSettings) {
       const row: TunnelRow = {
         proxy: proxy.name,
         complete: r.counted === bytes,
+        error: r.error,
         seconds: r.seconds,
         mibPerSecond: bytes / 2 ** 20 / r.seconds,
         cpuSeconds: usage.cpuSeconds,
@@ -155,13 +156,15 @@ interface EchoSample {
 interface TunnelRow {
   readonly proxy: string;
   readonly complete: boolean;
+  /** Why the tunnel ended early, when it did. */
+  readonly error?: string;
   readonly seconds: number;
   readonly mibPerSecond: number;
   readonly cpuSeconds: number;
   readonly peakRssMiB: number;
 }
 
-async function load(args: string[]): Promise<Record<string, number>> {
+async function load(args: string[]): Promise<Record<string, number> & { error?: string }> {
   const out = await runTracked(DENO_RUN[0], [...DENO_RUN.slice(1), `${HERE}ws_load.ts`, ...args]);
   const text = new TextDecoder().decode(out.stdout);
   if (!out.success) {
@@ -229,7 +232,7 @@ function report(
       ["proxy", "complete", "seconds", "MiB/s", "proxy CPU s", "proxy peak RSS MiB"],
       tunnels.map((t) => [
         t.proxy,
-        t.complete ? "yes" : "no",
+        t.complete ? "yes" : `no (${t.error ?? "bytes missing"})`,
         fmt(t.seconds),
         fmt(t.mibPerSecond),
         fmt(t.cpuSeconds),

@@ -4,7 +4,7 @@
  */
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, startBackend } from "./_backend.ts";
-import { startDynlb } from "./_dynlb.ts";
+import { eventually, startDynlb } from "./_dynlb.ts";
 import { concat, PROXY_V2_LOCAL, proxyV2Tcp6 } from "./_proxy_header.ts";
 
 const encoder = new TextEncoder();
@@ -38,7 +38,7 @@ function v2Tcp6(source: number[]): Uint8Array {
 }
 
 /** dynlb with `--proxy-protocol`, trusting `trusted`, routing `pp.test` to `port`. */
-async function startBehind(port: number, trusted: string) {
+async function startBehind(port: number, trusted: string, ...more: string[]) {
   const path = await configFile(configOf({ "pp.test": [{ port }] }));
   return await startDynlb([
     "--config-file",
@@ -46,12 +46,14 @@ async function startBehind(port: number, trusted: string) {
     "--trusted-proxies",
     trusted,
     "--proxy-protocol",
+    ...more,
   ]);
 }
 
-Deno.test("proxy protocol: the address a v1 or v2 header carries is the one forwarded", async () => {
+Deno.test("proxy protocol: the address a v1 or v2 header carries is forwarded and logged", async () => {
   await using backend = await startBackend("pp");
-  await using lb = await startBehind(backend.port, "127.0.0.0/8");
+  const log = `${await Deno.makeTempDir({ prefix: "dynlb-pp-" })}/access.log`;
+  await using lb = await startBehind(backend.port, "127.0.0.0/8", "--access-log", log);
   const v1 = encoder.encode("PROXY TCP4 203.0.113.9 127.0.0.1 40000 8080\r\n");
   // The PROXY source is the HTTP client: it is no trusted proxy, so its X-Forwarded-For goes.
   const answer = await exchange(lb.proxy, concat(v1, request("X-Forwarded-For: 6.6.6.6\r\n")));
@@ -78,6 +80,25 @@ Deno.test("proxy protocol: the address a v1 or v2 header carries is the one forw
     backend.seen.slice(before).map((s) => s.headers.get("x-real-ip")),
     ["203.0.113.9", "203.0.113.9"],
   );
+  // The access log names the client the header carried, not the balancer.
+  let clients: unknown[] = [];
+  await eventually(
+    async () => {
+      const text = await Deno.readTextFile(log).catch(() => "");
+      clients = text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l).client);
+      return clients.length === 5;
+    },
+    5000,
+    "five access log lines",
+  );
+  assertEquals(clients, [
+    "203.0.113.9",
+    "2001:db8::7",
+    "127.0.0.5",
+    "203.0.113.9",
+    "203.0.113.9",
+  ]);
+  await Deno.remove(log.slice(0, log.lastIndexOf("/")), { recursive: true });
 });
 
 Deno.test("proxy protocol: a trusted peer without a header is refused, LOCAL is served", async () => {
