@@ -40,6 +40,7 @@ import { websocketRun } from "./websocket.ts";
 import { httpsRun } from "./https.ts";
 import { runWrk, wrkVersion } from "./wrk.ts";
 import { upgradeRun } from "./upgrade.ts";
+import { slowClientRun } from "./slow_clients.ts";
 
 const RUNS = [
   "throughput",
@@ -53,6 +54,7 @@ const RUNS = [
   "observability",
   "metrics-scale",
   "https",
+  "slow-clients",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -197,6 +199,22 @@ async function main(): Promise<void> {
       json.upgrade = rows;
       sections.push(markdown);
     }
+    if (settings.runs.includes("slow-clients")) {
+      const { rows, markdown } = await slowClientRun(
+        ctx.dir,
+        backends.routes,
+        {
+          slow: 2000,
+          headerTimeoutSeconds: 10,
+          durationSeconds: settings.quick ? 3 : 5,
+          connections: 32,
+        },
+        settings.dynlb,
+        progress,
+      );
+      json.slowClients = rows;
+      sections.push(markdown);
+    }
     if (settings.runs.includes("websocket")) {
       const { samples, tunnels, markdown } = await websocketRun({
         dir,
@@ -204,7 +222,12 @@ async function main(): Promise<void> {
         rounds: settings.rounds,
         duration: settings.duration,
         warmup: settings.warmup,
-        dynlbs: [settings.dynlb],
+        // The default (h1) listener tunnels bytes; the serve listener relays messages.
+        dynlbs: ["h1", "serve"].map((listener) => ({
+          ...settings.dynlb,
+          name: `${dynlbName(ctx, "ws")}-${listener}`,
+          args: ["--listener", listener],
+        })),
       });
       json.websocket = { samples, tunnels };
       sections.push(markdown);

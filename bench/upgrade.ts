@@ -49,7 +49,10 @@ export interface UpgradeRow {
   readonly meanRps: number;
   /** Fewest answers in one whole second of the run. */
   readonly worstSecond: number;
-  /** Seconds the switch took, from its first step until the old process was gone. */
+  /**
+   * Seconds the switch took, from its first step until the old process was gone (for dynlb
+   * this includes starting the new process, which shares the CPU with the one serving).
+   */
   readonly switchSeconds: number;
 }
 
@@ -135,7 +138,7 @@ export async function upgradeRun(
     `${settings.durationSeconds / 2} s; failed = wrk socket errors + non-2xx, wrk does not ` +
     `retry; worst second = fewest answers in one whole wall-clock second)\n\n` +
     table(
-      ["proxy", "how", "requests", "failed", "mean req/s", "worst 1 s", "switch s"],
+      ["proxy", "how", "requests", "failed", "mean req/s", "worst 1 s", "worst ÷ mean", "switch s"],
       rows.map((r) => [
         r.proxy,
         r.how,
@@ -143,6 +146,7 @@ export async function upgradeRun(
         String(r.failed),
         fmt(r.meanRps),
         String(r.worstSecond),
+        fmt(r.worstSecond / r.meanRps),
         fmt(r.switchSeconds),
       ]),
     );

@@ -31,7 +31,13 @@ export interface WebSocketRunSettings {
   /** Seconds of warm-up per proxy. */
   readonly warmup: number;
   /** The dynlbs to measure (nginx is always the reference). */
-  readonly dynlbs: readonly { transport: "h1" | "fetch"; workers: number; args?: string[] }[];
+  readonly dynlbs: readonly {
+    /** Name in the tables. */
+    name: string;
+    transport: "h1" | "fetch";
+    workers: number;
+    args?: string[];
+  }[];
 }
 
 /** One echo scenario: clients in a closed loop, each message this many bytes. */
@@ -50,7 +56,7 @@ const HERE = new URL(".", import.meta.url).pathname;
  * @example
  * ```ts
  * const { markdown } = await websocketRun({ dir, quick: true, rounds: 1, duration: 2,
- *   warmup: 1, dynlbs: [{ transport: "h1", workers: 2 }] });
+ *   warmup: 1, dynlbs: [{ name: "dynlb", transport: "h1", workers: 2 }] });
  * ```
  */
 export async function websocketRun(settings: WebSocketRunSettings) {
@@ -62,9 +68,9 @@ export async function websocketRun(settings: WebSocketRunSettings) {
   ]);
   await backend.waitFor(/listening \d+/);
   const proxies: Proxy[] = [await startNginxWebSocket(settings.dir, backendPort)];
-  for (const [i, d] of settings.dynlbs.entries()) {
+  for (const d of settings.dynlbs) {
     const proxy = await startDynlb({
-      name: `dynlb-ws-${i}`,
+      name: d.name,
       dir: settings.dir,
       transport: d.transport,
       workers: d.workers,
@@ -117,6 +123,7 @@ export async function websocketRun(settings: WebSocketRunSettings) {
       const row: TunnelRow = {
         proxy: proxy.name,
         complete: r.counted === bytes,
+        error: r.error,
         seconds: r.seconds,
         mibPerSecond: bytes / 2 ** 20 / r.seconds,
         cpuSeconds: usage.cpuSeconds,
@@ -149,13 +156,15 @@ interface EchoSample {
 interface TunnelRow {
   readonly proxy: string;
   readonly complete: boolean;
+  /** Why the tunnel ended early, when it did. */
+  readonly error?: string;
   readonly seconds: number;
   readonly mibPerSecond: number;
   readonly cpuSeconds: number;
   readonly peakRssMiB: number;
 }
 
-async function load(args: string[]): Promise<Record<string, number>> {
+async function load(args: string[]): Promise<Record<string, number> & { error?: string }> {
   const out = await runTracked(DENO_RUN[0], [...DENO_RUN.slice(1), `${HERE}ws_load.ts`, ...args]);
   const text = new TextDecoder().decode(out.stdout);
   if (!out.success) {
@@ -223,7 +232,7 @@ function report(
       ["proxy", "complete", "seconds", "MiB/s", "proxy CPU s", "proxy peak RSS MiB"],
       tunnels.map((t) => [
         t.proxy,
-        t.complete ? "yes" : "no",
+        t.complete ? "yes" : `no (${t.error ?? "bytes missing"})`,
         fmt(t.seconds),
         fmt(t.mibPerSecond),
         fmt(t.cpuSeconds),

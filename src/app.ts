@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { connectionBudget, openFileLimit } from "./proxy/fd_limit.ts";
 import { createAdminApp } from "./admin/app.ts";
 import { type AdminListener, openAdmin } from "./admin/listen.ts";
 import type { Options } from "./cli/options.ts";
@@ -91,7 +92,7 @@ interface ProxyPlane {
 export async function start(options: Options): Promise<Running> {
   const token = await adminToken(options);
   checkAdminExposure(options, token);
-  if (options.proxyProtocol) {
+  if (options.proxyProtocol && options.listener === "serve") {
     // Deno.serve hides the socket, so nothing can read a PROXY header before HTTP starts.
     throw new StartupError("--proxy-protocol needs the h1 listener (--listener h1)");
   }
@@ -107,7 +108,7 @@ export async function start(options: Options): Promise<Running> {
       bodyMs: options.clientBodyTimeoutMs,
       tunnelIdleMs: options.tunnelIdleTimeoutMs,
     },
-    maxConnections: options.maxConnections,
+    maxConnections: maxConnections(options.maxConnections),
     retries: options.retries,
     metricsBuckets: options.metricsBuckets,
     accessLog: options.accessLog === null
@@ -115,6 +116,7 @@ export async function start(options: Options): Promise<Running> {
       : { path: options.accessLog, format: options.accessLogFormat },
     requestIdHeader: options.requestIdHeader,
     trustedProxies: options.trustedProxies,
+    proxyProtocol: options.proxyProtocol,
     listenTls: options.listenTls,
   };
   const metrics = options.metricsBuckets === null
@@ -375,4 +377,21 @@ async function startProxyPlane(
     shutdown: () => pool.shutdown(),
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * `--max-connections`, lowered (with a warning) to what the file-descriptor limit allows, so the
+ * proxy never takes the descriptors the admin API and the stores need.
+ */
+function maxConnections(wanted: number): number {
+  const limit = openFileLimit();
+  const budget = connectionBudget(wanted, limit);
+  if (budget < wanted) {
+    log("info", "--max-connections lowered to fit the open-file limit (raise it with ulimit -n)", {
+      wanted,
+      used: budget,
+      open_file_limit: limit,
+    });
+  }
+  return budget;
 }

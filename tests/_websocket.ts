@@ -321,3 +321,47 @@ export async function rawWebSocket(
     },
   };
 }
+
+/**
+ * A WebSocket server that completes the handshake and then never reads: what a stuck or slow
+ * server looks like to a relay.
+ *
+ * @example
+ * ```ts
+ * await using stuck = stallingWsServer();
+ * ```
+ */
+export function stallingWsServer(): { port: number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      const buffer = new Uint8Array(8192);
+      const n = await conn.read(buffer);
+      const head = new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+      const key = head.match(/sec-websocket-key: *(\S+)/i)?.[1] ?? "";
+      const digest = await crypto.subtle.digest(
+        "SHA-1",
+        new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
+      );
+      const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+      await conn.write(new TextEncoder().encode(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      ));
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+      await accepting;
+    },
+  };
+}

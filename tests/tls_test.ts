@@ -162,8 +162,13 @@ Deno.test("redirect_https: plain HTTP gets a 308 to https, the ACME challenge pa
   assertEquals(redirected.status, 308);
   assertEquals(redirected.headers.get("location"), `https://a.test:${port}/p?q=1`);
   assertEquals((await get(lb, "b.test", "/p")).status, 200, "other hosts are not redirected");
+  // An unknown token goes on to routing (a backend's own ACME client), never to the redirect.
   const challenge = await get(lb, "a.test", "/.well-known/acme-challenge/abcdefghijklmnopqrstuv");
-  assertEquals(challenge.status, 404, "challenges are answered (unknown token), not redirected");
+  assertEquals([challenge.status, challenge.body], [200, "a"]);
+  assertEquals(
+    backend.seen.at(-1)!.url.endsWith("/.well-known/acme-challenge/abcdefghijklmnopqrstuv"),
+    true,
+  );
   const followed = await curlHttps(port, "a.test", "/p", ca.certFile);
   assertEquals(followed.status, 200);
 });
@@ -259,4 +264,30 @@ Deno.test("https on the serve listener: the first certificate for every name, HT
   assertEquals([h2.status, h2.version, h2.body], [200, "2", "a"], h2.error);
   assertEquals(backend.seen.at(-1)!.headers.get("host"), `a.test:${port}`);
   assertEquals(backend.seen.at(-1)!.headers.get("x-forwarded-proto"), "https");
+});
+
+Deno.test("https: a stored config whose certificate expired still starts; a POST of it is refused", async () => {
+  await using ca = await makeCa();
+  const valid = await ca.issue(["a.test"]);
+  const expired = await ca.issue(["old.test"], { days: -1 });
+  await using backend = await startBackend("a");
+  const config = withCertificates(configOf({ "a.test": [{ port: backend.port }] }), [
+    files(valid),
+    files(expired),
+  ]);
+  // Expired after it was saved (certbot failed): a restart must not take every host down.
+  await using lb = await startDynlb([
+    "--config-file",
+    await configFile(config),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  await lb.waitForLog("certificate expired");
+  const response = await curlHttps(tlsPort(lb), "a.test", "/", ca.certFile);
+  assertEquals(response.status, 200, response.error);
+  const refused = await postConfig(lb, config);
+  assertEquals(refused.status, 400);
+  const issues = refused.body.issues as { path: string; message: string }[];
+  assertEquals(issues[0].path, "tls.certificates[1].cert_file");
+  assert(issues[0].message.startsWith("the certificate expired on "), issues[0].message);
 });

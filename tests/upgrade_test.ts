@@ -13,8 +13,14 @@ const CLIENTS = 16;
 
 // With Deno.serve and several workers a connection one worker accepts while another already
 // closes can be closed before its first request (see README: Restarts and upgrades).
-for (const workers of [1]) {
-  Deno.test(`[workers=${workers}] upgrade under keep-alive load: 0 failed requests, admin handed over`, async () => {
+const UPGRADE_MODES = [
+  { workers: 2, listener: "h1" },
+  { workers: 1, listener: "h1" },
+  { workers: 1, listener: "serve" },
+] as const;
+
+for (const { workers, listener } of UPGRADE_MODES) {
+  Deno.test(`[workers=${workers} listener=${listener}] upgrade under keep-alive load: 0 failed requests, admin handed over`, async () => {
     await using a = await startBackend("a");
     await using b = await startBackend("b");
     const path = await configFile(configOf({ "u.test": [{ port: a.port }, { port: b.port }] }));
@@ -27,6 +33,8 @@ for (const workers of [1]) {
       `127.0.0.1:${adminPort}`,
       "--workers",
       String(workers),
+      "--listener",
+      listener,
       "--reuse-port",
       "--config-file",
       path,
@@ -97,54 +105,56 @@ for (const workers of [1, 2]) {
   });
 }
 
-Deno.test("SIGTERM: an idle keep-alive connection is closed, a busy one gets Connection: close, then closes", async () => {
-  const arrived = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  await using slow = await startBackend("slow", async (request) => {
-    if (new URL(request.url).pathname === "/slow") {
-      arrived.resolve();
-      await release.promise;
-    }
-    return new Response("done");
-  });
-  const path = await configFile(configOf({ "s.test": [{ port: slow.port }] }));
-  await using lb = await startDynlb(["--config-file", path]);
-  const { port } = new URL(lb.proxy);
-  const open = async () => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
-    return { conn, reader: new ResponseReader(conn) };
-  };
-  const request = (target: string) =>
-    new TextEncoder().encode(`GET ${target} HTTP/1.1\r\nHost: s.test\r\n\r\n`);
-  const idle = await open();
-  await idle.conn.write(request("/"));
-  assertEquals((await idle.reader.read()).body, "done");
-  const busy = await open();
-  await busy.conn.write(request("/"));
-  assertEquals((await busy.reader.read()).body, "done");
-  await busy.conn.write(request("/slow"));
-  await arrived.promise;
-
-  const exited = lb.stop("SIGTERM");
-  // Every worker is draining once none accepts any more.
-  await eventually(
-    async () => {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port: Number(port) })).close();
-        return false;
-      } catch {
-        return true;
+for (const listener of ["h1", "serve"]) {
+  Deno.test(`[listener=${listener}] SIGTERM: an idle keep-alive connection is closed, a busy one gets Connection: close, then closes`, async () => {
+    const arrived = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    await using slow = await startBackend("slow", async (request) => {
+      if (new URL(request.url).pathname === "/slow") {
+        arrived.resolve();
+        await release.promise;
       }
-    },
-    10_000,
-    "listeners closed",
-  );
-  assertEquals(await idle.reader.closed(), true, "the idle connection is closed");
-  release.resolve();
-  const last = await busy.reader.read();
-  assertEquals([last.status, last.body, last.close], [200, "done", true]);
-  assertEquals(await busy.reader.closed(), true, "then the busy one is closed");
-  assertEquals(await exited, 0);
-  idle.conn.close();
-  busy.conn.close();
-});
+      return new Response("done");
+    });
+    const path = await configFile(configOf({ "s.test": [{ port: slow.port }] }));
+    await using lb = await startDynlb(["--config-file", path, "--listener", listener]);
+    const { port } = new URL(lb.proxy);
+    const open = async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+      return { conn, reader: new ResponseReader(conn) };
+    };
+    const request = (target: string) =>
+      new TextEncoder().encode(`GET ${target} HTTP/1.1\r\nHost: s.test\r\n\r\n`);
+    const idle = await open();
+    await idle.conn.write(request("/"));
+    assertEquals((await idle.reader.read()).body, "done");
+    const busy = await open();
+    await busy.conn.write(request("/"));
+    assertEquals((await busy.reader.read()).body, "done");
+    await busy.conn.write(request("/slow"));
+    await arrived.promise;
+
+    const exited = lb.stop("SIGTERM");
+    // Every worker is draining once none accepts any more.
+    await eventually(
+      async () => {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port: Number(port) })).close();
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      10_000,
+      "listeners closed",
+    );
+    assertEquals(await idle.reader.closed(), true, "the idle connection is closed");
+    release.resolve();
+    const last = await busy.reader.read();
+    assertEquals([last.status, last.body, last.close], [200, "done", true]);
+    assertEquals(await busy.reader.closed(), true, "then the busy one is closed");
+    assertEquals(await exited, 0);
+    idle.conn.close();
+    busy.conn.close();
+  });
+}

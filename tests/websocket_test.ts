@@ -18,6 +18,7 @@ import {
   OP,
   openWebSocket,
   rawWebSocket,
+  stallingWsServer,
   startWsBackend,
 } from "./_websocket.ts";
 
@@ -168,6 +169,24 @@ for (const listener of LISTENERS) {
     await echo.closedAt(0);
   });
 
+  if (listener === "h1") {
+    Deno.test(t("a non-101 answer to an upgrade stays an ordinary HTTP exchange"), async () => {
+      await using echo = await startWsBackend("a");
+      await using lb = await start({ "ws.test": [{ port: echo.port }] });
+      await using raw = await rawWebSocket(lb.proxy, "ws.test", "/plain");
+      assertEquals(raw.status, 200);
+      const length = Number(raw.head.match(/content-length: *(\d+)/i)?.[1]);
+      assertEquals(length, "plain answer from a".length);
+      // The connection is still HTTP: a second request on it gets its own answer.
+      await raw.write("GET /next HTTP/1.1\r\nHost: ws.test\r\nConnection: close\r\n\r\n");
+      const rest = await raw.rest();
+      assertMatch(rest, /^plain answer from a/);
+      assertMatch(rest, /HTTP\/1\.1 200[^]*http answer from a$/);
+      await using refused = await rawWebSocket(lb.proxy, "ws.test", "/refuse");
+      assertEquals(refused.status, 403);
+    });
+  }
+
   Deno.test(t("the server speaks first"), async () => {
     await using echo = await startWsBackend("a");
     await using lb = await start({ "ws.test": [{ port: echo.port }] });
@@ -207,4 +226,41 @@ Deno.test("[listener=serve] websocket: a refused upgrade is a 502, other upgrade
   const answer = decoder.decode(buffer.subarray(0, n ?? 0));
   assertMatch(answer, /^HTTP\/1\.1 501/);
   assertMatch(answer, /x-dynlb-error: upgrade-not-supported/i);
+});
+
+Deno.test("[listener=serve] websocket: a server that stops reading ends the relay, not dynlb", async () => {
+  await using stuck = stallingWsServer();
+  await using echo = await startWsBackend("a");
+  const path = await configFile(configOf({
+    "stuck.test": [{ port: stuck.port }],
+    "ws.test": [{ port: echo.port }],
+  }));
+  await using lb = await startDynlb(["--config-file", path, ...listenerArgs("serve")]);
+  await using raw = await rawWebSocket(lb.proxy, "stuck.test");
+  assertEquals(raw.status, 101);
+  // More than the relay may hold (32 MiB) for a server that reads nothing.
+  const mib = new Uint8Array(1024 * 1024);
+  const sending = (async () => {
+    for (let i = 0; i < 48; i++) await raw.send(OP.binary, mib);
+  })().catch(() => {});
+  // The relay gives up: a close frame (1011) or, when the client is still sending as dynlb
+  // closes, a reset that takes the frame with it. Without the bound it would buffer forever.
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const ending = await Promise.race([
+    (async () => {
+      for (;;) {
+        const frame = await raw.frame();
+        if (frame.opcode === OP.close) return new DataView(frame.payload.buffer).getUint16(0);
+      }
+    })().catch(() => "connection ended"),
+    new Promise((resolve) => deadline = setTimeout(() => resolve("still open after 30 s"), 30_000)),
+  ]);
+  clearTimeout(deadline);
+  assert(ending === 1011 || ending === "connection ended", `ended with ${ending}`);
+  raw.close();
+  await sending;
+  // dynlb itself is fine.
+  await using ws = await openWebSocket(lb.proxy, "ws.test");
+  ws.send("still here");
+  assertEquals(await nextMessage(ws), "still here");
 });

@@ -15,7 +15,7 @@
  */
 import { keyHash } from "./key_hash.ts";
 import { RoundRobinSelector } from "./round_robin.ts";
-import type { RequestContext, Selector, SelectorInput } from "./selector.ts";
+import { isToken, type RequestContext, type Selector, type SelectorInput } from "./selector.ts";
 import type { Upstream } from "./upstream.ts";
 
 /** Average ring points per server (Ketama's 160). */
@@ -43,7 +43,7 @@ export function parseHashOn(text: string): HashOn | undefined {
   if (colon === -1) return undefined;
   const kind = text.slice(0, colon);
   const name = text.slice(colon + 1);
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return undefined;
+  if (!isToken(name)) return undefined;
   if (kind === "header") return { kind, name: name.toLowerCase() };
   if (kind === "cookie") return { kind, name };
   return undefined;

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { TCHAR } from "../proxy/h1/parser.ts";
 import type { Upstream } from "./upstream.ts";
 import type { BackendMemory } from "./memory.ts";
 
@@ -95,4 +96,22 @@ export function cookieValue(header: string | null, name: string): string | null 
     start = end + 1;
   }
   return null;
+}
+
+/**
+ * Whether `text` is an RFC 9110 `token` (what header and cookie names are made of).
+ *
+ * @example
+ * ```ts
+ * isToken("X-User"); // true
+ * isToken("a b"); // false
+ * ```
+ */
+export function isToken(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff || TCHAR[c] !== 1) return false;
+  }
+  return true;
 }

@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { cookieValue } from "./selector.ts";
+import { cookieValue, isToken } from "./selector.ts";
 
 Deno.test("cookieValue finds a cookie by exact name", () => {
   assertEquals(cookieValue("a=1; srv=x7; b=2", "srv"), "x7");
@@ -11,4 +11,11 @@ Deno.test("cookieValue finds a cookie by exact name", () => {
   assertEquals(cookieValue("srv", "srv"), null);
   assertEquals(cookieValue(null, "srv"), null);
   assertEquals(cookieValue("srv=; a=1", "srv"), "");
+});
+
+Deno.test("isToken accepts RFC 9110 token characters only", () => {
+  for (const ok of ["a", "X-User", "!#$%&'*+.^_`|~-09AZaz"]) assertEquals(isToken(ok), true, ok);
+  for (const bad of ["", "a b", "a;b", "a=b", "é", "a\u0100", "(x)", '"q"']) {
+    assertEquals(isToken(bad), false, bad);
+  }
 });

@@ -390,6 +390,13 @@ export function parseOptions(
   }
 
   const dataDir = str("data-dir");
+  const trustedProxies = cidrs("trusted-proxies", value("trusted-proxies") ?? "");
+  const proxyProtocol = flag(value("proxy-protocol"));
+  if (proxyProtocol && trustedProxies.length === 0) {
+    throw new OptionError(
+      "--proxy-protocol needs --trusted-proxies: PROXY headers are accepted from trusted peers only",
+    );
+  }
   return {
     command,
     args: rest,
@@ -437,8 +444,8 @@ export function parseOptions(
     retries: integer("retries", str("retries"), 0, 100),
     shutdownTimeoutMs: seconds("shutdown-timeout", str("shutdown-timeout")),
     maxConfigBytes: integer("max-config-bytes", str("max-config-bytes"), 1024, 2 ** 31),
-    trustedProxies: cidrs("trusted-proxies", value("trusted-proxies") ?? ""),
-    proxyProtocol: flag(value("proxy-protocol")),
+    trustedProxies,
+    proxyProtocol,
     reusePort: flag(value("reuse-port")),
     logLevel: oneOf("log-level", str("log-level"), ["debug", "info", "warn", "error"] as const),
     metricsBuckets: /^(1|true|yes|on)$/i.test(env.DYNLB_NO_METRICS ?? "")

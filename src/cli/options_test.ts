@@ -61,8 +61,13 @@ Deno.test("options: trusted proxies are CIDR lists, checked at start-up", () => 
     optionError(() => parseOptions(["--trusted-proxies", "lb.internal"], {})).message,
     /--trusted-proxies: "lb\.internal" is not an IP address or CIDR range/,
   );
-  assertEquals(parseOptions(["--proxy-protocol"], {}).proxyProtocol, true);
-  assertEquals(parseOptions([], { DYNLB_PROXY_PROTOCOL: "1" }).proxyProtocol, true);
+  const trusting = ["--trusted-proxies", "10.0.0.0/8"];
+  assertEquals(parseOptions([...trusting, "--proxy-protocol"], {}).proxyProtocol, true);
+  assertEquals(parseOptions(trusting, { DYNLB_PROXY_PROTOCOL: "1" }).proxyProtocol, true);
+  assertMatch(
+    optionError(() => parseOptions(["--proxy-protocol"], {})).message,
+    /--proxy-protocol needs --trusted-proxies/,
+  );
 });
 
 Deno.test("options: a flag beats its environment variable, which beats the default", () => {

@@ -10,11 +10,11 @@
 import { formatHostPort } from "../address.ts";
 import * as v from "valibot";
 import type { Config, ConfigIssue, ParseResult } from "./types.ts";
-import { BALANCERS } from "../balance/selector.ts";
+import { BALANCERS, isToken } from "../balance/selector.ts";
 import { parseHashOn } from "../balance/hash.ts";
 import { normalizeHost } from "./host.ts";
 import { normalizePrefix } from "./prefix_table.ts";
-import { loadCertificates, readConfigFile } from "../tls/material.ts";
+import { type ExpiredCertificates, loadCertificates, readConfigFile } from "../tls/material.ts";
 import { describeCertificate } from "../tls/certificate.ts";
 
 /** Defaults applied to an `health_check` object's absent fields. */
@@ -96,12 +96,15 @@ const addr = v.pipe(
   v.check(isAddr, "must be an IP address or host name, without scheme or port"),
 );
 
-const uri = v.pipe(
-  v.string("must be a string"),
-  v.startsWith("/", "must be a path starting with /"),
-  v.maxLength(2048, "must be at most 2048 characters"),
-  v.regex(/^[\x21-\x7e]+$/, "must not contain spaces or control characters"),
-);
+/** A path (and maybe query) of printable ASCII, at most `max` characters. */
+const pathOf = (max: number) =>
+  v.pipe(
+    v.string("must be a string"),
+    v.startsWith("/", "must be a path starting with /"),
+    v.maxLength(max, `must be at most ${max} characters`),
+    v.regex(/^[\x21-\x7e]+$/, "must not contain spaces or control characters"),
+  );
+const uri = pathOf(2048);
 
 const healthCheck = v.pipe(
   v.strictObject({
@@ -160,15 +163,13 @@ const server = v.strictObject({
   ),
 }, "must be an object");
 
-/** RFC 6265 cookie names and RFC 9110 field names are both `token`s. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 const sticky = v.strictObject({
   cookie: v.pipe(
     v.string("must be a string"),
     v.minLength(1, "must not be empty"),
     v.maxLength(128, "must be at most 128 characters"),
-    v.regex(TOKEN, "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)"),
+    // RFC 6265 cookie names are RFC 9110 `token`s.
+    v.check(isToken, "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)"),
   ),
   max_age: v.optional(v.pipe(
     v.number("must be a whole number of seconds"),
@@ -216,10 +217,7 @@ const backend = v.pipe(
 
 const pathRoute = v.strictObject({
   prefix: v.pipe(
-    v.string("must be a string"),
-    v.startsWith("/", "must be a path starting with /"),
-    v.maxLength(1024, "must be at most 1024 characters"),
-    v.regex(/^[\x21-\x7e]+$/, "must not contain spaces or control characters"),
+    pathOf(1024),
     v.check((p) => !p.includes("?") && !p.includes("#"), "must be a path without ? or #"),
   ),
   backend_name: nonEmptyName,
@@ -320,7 +318,10 @@ export const ConfigSchema = v.strictObject({
  * if (!result.ok) console.error(result.issues);
  * ```
  */
-export function validateConfig(input: unknown): ParseResult {
+export function validateConfig(
+  input: unknown,
+  options: { expired?: ExpiredCertificates } = {},
+): ParseResult {
   const parsed = v.safeParse(ConfigSchema, input, { abortEarly: false });
   if (!parsed.success) {
     return { ok: false, issues: parsed.issues.map(toConfigIssue) };
@@ -328,7 +329,7 @@ export function validateConfig(input: unknown): ParseResult {
   const config = parsed.output as Config;
   const issues = crossCheck(config);
   const warnings: ConfigIssue[] = [];
-  if (config.tls !== undefined) checkTls(config, issues, warnings);
+  if (config.tls !== undefined) checkTls(config, issues, warnings, options.expired ?? "refuse");
   return issues.length > 0
     ? { ok: false, issues }
     : { ok: true, config, document: input, warnings };
@@ -342,7 +343,10 @@ export function validateConfig(input: unknown): ParseResult {
  * const result = parseConfig(await Deno.readTextFile("config.json"));
  * ```
  */
-export function parseConfig(text: string): ParseResult {
+export function parseConfig(
+  text: string,
+  options: { expired?: ExpiredCertificates } = {},
+): ParseResult {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -352,7 +356,7 @@ export function parseConfig(text: string): ParseResult {
       issues: [{ path: "", message: `invalid JSON: ${(err as Error).message}` }],
     };
   }
-  return validateConfig(json);
+  return validateConfig(json, options);
 }
 
 /**
@@ -445,8 +449,13 @@ function crossCheck(config: Config): ConfigIssue[] {
 }
 
 /** Certificates must load (files readable, PEM valid, key matching, not expired). */
-function checkTls(config: Config, issues: ConfigIssue[], warnings: ConfigIssue[]): void {
-  const loaded = loadCertificates(config.tls!.certificates);
+function checkTls(
+  config: Config,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+  expired: ExpiredCertificates,
+): void {
+  const loaded = loadCertificates(config.tls!.certificates, undefined, undefined, expired);
   issues.push(...loaded.issues);
   warnings.push(...loaded.warnings);
   const caFile = config.tls!.acme?.ca_cert_file;

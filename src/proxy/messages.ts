@@ -44,6 +44,8 @@ export type ToWorker =
   | { readonly type: "reopen-log" }
   | { readonly type: "certificates"; readonly certificates: readonly ServedCertificate[] }
   | { readonly type: "acme-answer"; readonly id: number; readonly answer: string | null }
+  /** First step of a drain: close the listeners, keep the connections. */
+  | { readonly type: "stop-accepting" }
   | { readonly type: "shutdown" };
 
 /** Worker → main. */
@@ -60,4 +62,5 @@ export type FromWorker =
     readonly message: string;
   }
   | { readonly type: "acme-challenge"; readonly id: number; readonly token: string }
+  | { readonly type: "stopped-accepting" }
   | { readonly type: "stopped" };

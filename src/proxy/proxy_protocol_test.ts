@@ -13,31 +13,13 @@ import {
   V1_MAX_BYTES,
   V2_MAX_BYTES,
 } from "./proxy_protocol.ts";
-
-const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
-
-function ascii(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
-
-function concat(...parts: ArrayLike<number>[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-/** A v2 header: version/command byte, family/protocol byte, the body after the fixed part. */
-function v2(command: number, family: number, body: ArrayLike<number>): Uint8Array {
-  return concat(SIGNATURE, [command, family, body.length >> 8, body.length & 0xff], body);
-}
-
-function be16(n: number): number[] {
-  return [n >> 8, n & 0xff];
-}
+import {
+  ascii,
+  be16,
+  concat,
+  proxyV2 as v2,
+  V2_SIGNATURE as SIGNATURE,
+} from "../../tests/_proxy_header.ts";
 
 type Outcome = ProxyHeader | null | { error: string };
 

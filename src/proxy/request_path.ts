@@ -161,11 +161,13 @@ export class RequestPath {
       // path is the one thing a redirect_https host still answers on plain HTTP.
       const target = request.target;
       const acme = this.#acmeChallenge;
-      if (acme !== undefined && target.startsWith(CHALLENGE_PREFIX)) {
-        return await responseToReply(await challengeResponse(target, acme));
+      const challenge = target.startsWith(CHALLENGE_PREFIX);
+      if (challenge && acme !== undefined) {
+        const answer = await challengeResponse(target, acme);
+        if (answer !== null) return await responseToReply(answer);
       }
       const host = request.authority;
-      if (host !== null && this.#router.redirectsHttps(host)) {
+      if (!challenge && host !== null && this.#router.redirectsHttps(host)) {
         return await responseToReply(httpsRedirect(host, target, this.#httpsPort));
       }
     }
@@ -245,7 +247,7 @@ export class RequestPath {
               reply = errorReply("upstream-unreachable", "client went away");
               break;
             }
-            recorder?.upstreamError(pool, upstream, error.failure);
+            recorder?.upstreamError(pool, upstream, error.kind);
             this.#onUpstreamFailure?.(pool.name, upstream.key, error);
             // Retries go through the same selector (and sticky cookie), never to a server tried.
             const next: Upstream | undefined =

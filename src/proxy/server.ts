@@ -14,6 +14,7 @@ import type { ServedCertificate } from "../tls/certificate.ts";
 import { listenTlsWithSni, TlsEndpoint, type TlsOpener, type TlsServing } from "../tls/endpoint.ts";
 import type { CertificateIndex } from "../tls/index.ts";
 import { CidrSet } from "./cidr.ts";
+import { proxyProtocolPrelude } from "./proxy_prelude.ts";
 import { proxyError } from "./errors.ts";
 import { FetchTransport } from "./fetch_transport.ts";
 import { type ClientTimeouts, H1Server } from "./h1/server.ts";
@@ -21,6 +22,7 @@ import { H1Transport } from "./h1/transport.ts";
 import { replyToResponse } from "./reply.ts";
 import { RequestPath, targetOf, type UpstreamFailureListener } from "./request_path.ts";
 import type { Observers, ObserveSettings } from "./observe.ts";
+import { LISTENERS } from "../metrics/layout.ts";
 import type { Router } from "./router.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
@@ -52,6 +54,8 @@ export interface ProxySettings extends ObserveSettings {
   readonly retries: number;
   /** `--trusted-proxies`: CIDR ranges (already validated). */
   readonly trustedProxies: readonly string[];
+  /** `--proxy-protocol`: trusted peers open plain-HTTP connections with a PROXY header (h1). */
+  readonly proxyProtocol?: boolean;
   /** `--listen-tls`: the HTTPS listener. */
   readonly listenTls?: Address;
 }
@@ -61,6 +65,12 @@ export interface ProxyServer {
   readonly addr: Deno.NetAddr;
   /** Where the HTTPS listener is, with `--listen-tls`. */
   readonly tlsAddr?: Deno.NetAddr;
+  /**
+   * Closes the listeners and resolves once no connection can be accepted any more; open
+   * connections stay (the first step of `shutdown`, for several workers to take together).
+   * Absent on the `serve` listener: `Deno.serve` cannot stop accepting without closing.
+   */
+  stopAccepting?(): Promise<void>;
   /** Stops accepting and resolves when requests in flight are done. */
   shutdown(): Promise<void>;
   /** Closes upstream connections (after `shutdown`). */
@@ -283,6 +293,11 @@ function prepareH1(
         maxConnections: settings.maxConnections,
         connectionCount: settings.connectionCount,
         onTunnel: observers?.recorder && ((delta) => observers.recorder!.tunnel(delta)),
+        onConnection: observers?.recorder &&
+          ((proto, delta) => observers.recorder!.connection(LISTENERS.indexOf(proto), delta)),
+        prelude: settings.proxyProtocol
+          ? proxyProtocolPrelude(new CidrSet(settings.trustedProxies), settings.client.headerMs)
+          : undefined,
       });
       tls?.update(certificates);
       const https = tls;
@@ -297,6 +312,8 @@ function prepareH1(
       return {
         addr: listener.addr,
         tlsAddr: https?.addr,
+        // TLS generations are listeners of the same server: this stops them all.
+        stopAccepting: () => server.stopAccepting(),
         shutdown: async () => {
           await Promise.all([server.shutdown(), https?.shutdown()]);
         },

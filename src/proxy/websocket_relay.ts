@@ -53,6 +53,12 @@ const HANDSHAKE: ReadonlySet<string> = new Set([
   "sec-websocket-extensions",
 ]);
 
+/**
+ * Bytes a relay may hold for one side that does not read as fast as the other sends (Deno's
+ * WebSocket API has no backpressure: reading cannot be paused).
+ */
+export const RELAY_BUFFER_BYTES = 32 * 1024 * 1024;
+
 /** Close codes `WebSocket.close()` accepts (the rest are for endpoints to report, not send). */
 function sendableCode(code: number): boolean {
   return code === 1000 || (code >= 3000 && code <= 4999);
@@ -221,12 +227,24 @@ export class WebSocketRelay {
       // The server left between its handshake and this one.
       if (server.readyState === WebSocket.CLOSED) closeQuietly(client, 1000, "");
     };
+    // Neither side can be told to stop reading, so a receiver slower than its sender makes the
+    // relay buffer: past the bound the relay ends rather than grow without limit.
+    const overflow = () => {
+      closeQuietly(client, 1011, "dynlb: relay buffer full");
+      closeQuietly(server, 1000, "dynlb: relay buffer full");
+    };
     server.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
       if (early !== undefined) early.push(event.data);
-      else if (client.readyState === WebSocket.OPEN) client.send(event.data);
+      else if (client.readyState === WebSocket.OPEN) {
+        client.send(event.data);
+        if (client.bufferedAmount > RELAY_BUFFER_BYTES) overflow();
+      }
     };
     client.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
-      if (server.readyState === WebSocket.OPEN) server.send(event.data);
+      if (server.readyState === WebSocket.OPEN) {
+        server.send(event.data);
+        if (server.bufferedAmount > RELAY_BUFFER_BYTES) overflow();
+      }
     };
     client.onerror = (event) => event.preventDefault();
     server.onerror = (event) => event.preventDefault();

@@ -97,6 +97,10 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     case "reopen-log":
       await observers?.reopen();
       break;
+    case "stop-accepting":
+      await server?.stopAccepting?.();
+      send({ type: "stopped-accepting" });
+      break;
     case "shutdown":
       await server?.shutdown();
       (server ?? proxy)?.close();

@@ -215,9 +215,16 @@ export class WorkerPool implements DataPlane {
     for (const m of this.#members) m.worker.postMessage({ type: "reopen-log" } satisfies ToWorker);
   }
 
-  /** Stops every worker's listener, waits for requests in flight, and ends the workers. */
+  /**
+   * Stops every worker's listener, waits for requests in flight, and ends the workers. Every
+   * worker stops accepting before any closes a connection: a client that reconnects then lands
+   * on the process that replaces this one, never on a worker about to close.
+   */
   async shutdown(): Promise<void> {
     this.#stopping = true;
+    await Promise.all(
+      this.#members.map((m) => reply(m, { type: "stop-accepting" }, "stopped-accepting")),
+    );
     await Promise.all(this.#members.map((m) =>
       new Promise<void>((resolve) => {
         m.stopped = resolve;

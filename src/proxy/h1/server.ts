@@ -85,6 +85,8 @@ export interface H1ServerOptions {
   ) => Promise<ClientFacts | null>;
   /** Told when a tunnel opens (+1) and closes (-1), for the open-tunnels gauge. */
   readonly onTunnel?: (delta: number) => void;
+  /** Told when a client connection opens (+1) and closes (-1), for the open-connections gauge. */
+  readonly onConnection?: (proto: ListenerFacts["proto"], delta: number) => void;
 }
 
 const encoder = new TextEncoder();
@@ -107,6 +109,8 @@ export class H1Server {
   readonly #options: H1ServerOptions;
   readonly #limits: RequestLimits;
   readonly #listeners = new Set<Deno.Listener>();
+  /** Accept loops still running: a listener is really closed once its loop ended. */
+  readonly #acceptLoops = new Set<Promise<void>>();
   readonly #connections = new Set<ClientConnection>();
   readonly #count: Int32Array;
   /** @internal */ readonly headerDeadlines: DeadlineQueue;
@@ -147,7 +151,9 @@ export class H1Server {
   /** Accepts connections from `listener` until shutdown; several listeners may be served. */
   serve(listener: Deno.Listener, facts: ListenerFacts): void {
     this.#listeners.add(listener);
-    this.#accept(listener, facts);
+    const loop = this.#accept(listener, facts);
+    this.#acceptLoops.add(loop);
+    loop.finally(() => this.#acceptLoops.delete(loop));
   }
 
   /** Stops accepting from one listener (a retired TLS generation); its connections go on. */
@@ -170,54 +176,88 @@ export class H1Server {
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
-      if (this.#draining || Atomics.add(this.#count, 0, 1) >= this.#options.maxConnections) {
-        if (!this.#draining) Atomics.sub(this.#count, 0, 1);
+      // One handed out while the listener closes is served too (its answer says
+      // Connection: close): closing it unanswered would fail a client that did nothing wrong.
+      if (Atomics.add(this.#count, 0, 1) >= this.#options.maxConnections) {
+        Atomics.sub(this.#count, 0, 1);
         try {
           conn.close();
         } catch { /* gone already */ }
         continue;
       }
+      try {
+        // Answers go out in one write each: no reason to wait for a previous segment's ACK.
+        (conn as Deno.TcpConn).setNoDelay?.(true);
+      } catch { /* closed already, or not TCP */ }
       const client = new ClientConnection(this, conn, facts);
       this.#connections.add(client);
+      const onConnection = this.#options.onConnection;
+      onConnection?.(facts.proto, 1);
       client.run().finally(() => {
         this.#connections.delete(client);
         Atomics.sub(this.#count, 0, 1);
-        if (this.#draining && this.#connections.size === 0) this.#drained?.resolve();
+        onConnection?.(facts.proto, -1);
+        this.#checkDrained();
       });
     }
     this.#listeners.delete(listener);
   }
 
   /**
-   * Graceful drain: stops accepting at once, closes idle keep-alive connections, lets each busy
-   * one finish its request (answered with `Connection: close`) and tunnels run until they end.
-   * Resolves when no connection is left.
+   * First step of a drain: closes every listener and resolves once none can hand out a
+   * connection any more (with several workers, all stop accepting before any closes a
+   * connection, so a client that reconnects lands on a process that will answer it). Open
+   * connections stay and keep alive: a client told to reconnect before every listener is really
+   * closed could land in a closing listener's queue and be reset.
+   */
+  async stopAccepting(): Promise<void> {
+    for (const listener of this.#listeners) {
+      try {
+        listener.close();
+      } catch { /* closed already */ }
+    }
+    this.#listeners.clear();
+    await Promise.all(this.#acceptLoops);
+  }
+
+  /**
+   * Graceful drain: stops accepting at once, then closes idle keep-alive connections, lets each
+   * busy one finish its request (answered with `Connection: close`), gives a connection accepted
+   * just before the stop its first request, and lets tunnels run until they end. Resolves when
+   * no connection is left.
    */
   shutdown(): Promise<void> {
-    if (!this.#draining) {
-      this.#draining = true;
+    if (this.#drained === undefined) {
       this.#drained = Promise.withResolvers<void>();
-      for (const listener of this.#listeners) {
-        try {
-          listener.close();
-        } catch { /* closed already */ }
-      }
-      this.#listeners.clear();
-      for (const client of this.#connections) client.drain();
-      if (this.#connections.size === 0) this.#drained.resolve();
+      this.stopAccepting().then(() => {
+        this.#draining = true;
+        for (const client of this.#connections) client.drain();
+        this.#checkDrained();
+      });
     }
-    return this.#drained!.promise;
+    return this.#drained.promise;
+  }
+
+  /** Resolves the drain once no listener can hand out a connection and none is left. */
+  #checkDrained(): void {
+    if (this.#acceptLoops.size === 0 && this.#connections.size === 0) this.#drained?.resolve();
   }
 
   /** Closes every connection (tunnels included) and the timers. */
   close(): void {
-    if (!this.#draining) void this.shutdown();
+    void this.shutdown();
     for (const client of this.#connections) client.close();
     this.headerDeadlines.close();
     this.idleDeadlines.close();
     this.bodyDeadlines.close();
   }
 }
+
+/**
+ * How long a drain waits for the first byte on a connection accepted just before the listener
+ * closed (clients send their request right after connecting).
+ */
+const FRESH_GRACE_MS = 1000;
 
 /** What a connection is doing, for drain and timeouts. */
 const State = {
@@ -246,6 +286,10 @@ class ClientConnection {
   #tunnel: Tunnel | undefined;
   /** Whether any byte of the current answer was written. */
   #answered = false;
+  /** No request head read yet on this connection. */
+  #fresh = true;
+  /** Bytes of the current head arrived (reset once it is read). */
+  #received = false;
 
   constructor(server: H1Server, conn: Deno.Conn, facts: ListenerFacts) {
     this.#server = server;
@@ -280,10 +324,21 @@ class ClientConnection {
     }
   }
 
-  /** Shutdown began: an idle connection closes now, a busy one after its answer. */
+  /**
+   * Shutdown began: an idle keep-alive connection closes now, a busy one after its answer. A
+   * connection accepted just before the listener closed has its first request on the way: it
+   * gets {@link FRESH_GRACE_MS} to send a byte of it (then that request is answered, with
+   * `Connection: close`), as nginx lets such a connection send its request.
+   */
   drain(): void {
     const state = this.#state;
-    if (state === State.Idle || (state === State.Head && this.#wire.buffered === 0)) this.close();
+    if (state === State.Idle) return this.close();
+    if (state !== State.Head || this.#wire.buffered > 0 || this.#received) return;
+    if (!this.#fresh) return this.close();
+    const timer = setTimeout(() => {
+      if (!this.#received) this.close();
+    }, Math.min(FRESH_GRACE_MS, this.#server.options.timeouts.headerMs));
+    this.#gone.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
   }
 
   close(): void {
@@ -316,6 +371,7 @@ class ClientConnection {
 
   /** Bytes of a head arrived: from now on the header timeout runs. */
   readonly #onData = (): void => {
+    this.#received = true;
     if (this.#state !== State.Idle) return;
     this.#stopDeadline();
     this.#state = State.Head;
@@ -351,6 +407,8 @@ class ClientConnection {
         return null;
       }
       this.#state = State.Busy;
+      this.#fresh = false;
+      this.#received = false;
       return head;
     } catch (err) {
       this.#stopDeadline();

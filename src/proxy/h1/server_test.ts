@@ -438,3 +438,22 @@ Deno.test("a client gone mid-response closes the upstream connection (not pooled
   await closed.promise;
   assertEquals(lb.transport.pool("127.0.0.1:" + up.port)?.idleCount ?? 0, 0);
 });
+
+Deno.test("shutdown: a connection accepted before it gets its first request answered, with Connection: close", async () => {
+  await using up = rawServer(async (c) => {
+    while ((await c.readRequest()) !== null) {
+      await c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+  });
+  await using lb = await listenerFor({ "a.test": [up.port] });
+  // Connected, its request still on the way when the drain starts.
+  const fresh = await lb.connect();
+  while (lb.server.connections === 0) await new Promise((r) => setTimeout(r, 5));
+  const done = lb.server.shutdown();
+  await new Promise((r) => setTimeout(r, 50));
+  await fresh.send("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+  const r = await fresh.response();
+  assertEquals([r.status, r.body, r.keepAlive], [200, "ok", false]);
+  assert(await fresh.closed());
+  await done;
+});
