@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { eventually, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
 import { parseMetrics, promtoolCheck, scrape, sum } from "./_metrics.ts";
+import { rawServer } from "./_raw_server.ts";
 import { startRedis } from "./_redis.ts";
 
 modeTest(
@@ -287,4 +288,47 @@ Deno.test("dynlb_store_up follows Redis going away and coming back", async () =>
   await redis.restart();
   await eventually(async () => await storeUp() === 1, 10_000, "store up again in /metrics");
   await Deno.remove(dir, { recursive: true });
+});
+
+for (const workers of [1, 2]) {
+  Deno.test(`[workers=${workers} listener=h1] dynlb_open_connections counts client connections as they open and close`, async () => {
+    await using a = await startBackend("a");
+    const path = await configFile(configOf({ "x.test": [{ port: a.port }] }));
+    await using lb = await startDynlb(["--config-file", path], {
+      mode: { workers: workers as 1 | 2, transport: "h1", listener: "h1" },
+    });
+    const open = async () =>
+      sum(parseMetrics(await scrape(lb)), "dynlb_open_connections", { listener: "http" });
+    assertEquals(await open(), 0);
+    const { hostname, port } = new URL(lb.proxy);
+    const conns = await Promise.all(
+      Array.from({ length: 5 }, () => Deno.connect({ hostname, port: Number(port) })),
+    );
+    try {
+      await eventually(async () => await open() === 5, 5_000, "5 open connections");
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+    await eventually(async () => await open() === 0, 5_000, "no open connection");
+  });
+}
+
+Deno.test("a malformed upstream response counts as kind=malformed, a refused connection as connect", async () => {
+  await using garbage = rawServer("HTTP/1.1 2OO OK\r\nbad header line\r\n\r\n");
+  const dead = deadPort();
+  const path = await configFile(configOf({
+    "bad.test": [{ port: garbage.port }],
+    "dead.test": [{ port: dead }],
+  }));
+  // The h1 upstream client tells a malformed response from a broken connection.
+  await using lb = await startDynlb(["--config-file", path, "--upstream-transport", "h1"]);
+  assertEquals((await get(lb, "bad.test", "/", { method: "POST", body: "x" })).status, 502);
+  assertEquals((await get(lb, "dead.test")).status, 502);
+  const m = parseMetrics(await scrape(lb));
+  const errors = (backend: string, kind: string) =>
+    sum(m, "dynlb_upstream_errors_total", { backend, kind });
+  assertEquals(errors("b-bad.test", "malformed"), 1);
+  assertEquals(errors("b-bad.test", "broken"), 0);
+  assertEquals(errors("b-dead.test", "connect"), 1);
+  assertEquals(sum(m, "dynlb_requests_total", { backend: "b-bad.test", code: "502" }), 1);
 });

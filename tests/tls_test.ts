@@ -265,3 +265,29 @@ Deno.test("https on the serve listener: the first certificate for every name, HT
   assertEquals(backend.seen.at(-1)!.headers.get("host"), `a.test:${port}`);
   assertEquals(backend.seen.at(-1)!.headers.get("x-forwarded-proto"), "https");
 });
+
+Deno.test("https: a stored config whose certificate expired still starts; a POST of it is refused", async () => {
+  await using ca = await makeCa();
+  const valid = await ca.issue(["a.test"]);
+  const expired = await ca.issue(["old.test"], { days: -1 });
+  await using backend = await startBackend("a");
+  const config = withCertificates(configOf({ "a.test": [{ port: backend.port }] }), [
+    files(valid),
+    files(expired),
+  ]);
+  // Expired after it was saved (certbot failed): a restart must not take every host down.
+  await using lb = await startDynlb([
+    "--config-file",
+    await configFile(config),
+    "--listen-tls",
+    "127.0.0.1:0",
+  ]);
+  await lb.waitForLog("certificate expired");
+  const response = await curlHttps(tlsPort(lb), "a.test", "/", ca.certFile);
+  assertEquals(response.status, 200, response.error);
+  const refused = await postConfig(lb, config);
+  assertEquals(refused.status, 400);
+  const issues = refused.body.issues as { path: string; message: string }[];
+  assertEquals(issues[0].path, "tls.certificates[1].cert_file");
+  assert(issues[0].message.startsWith("the certificate expired on "), issues[0].message);
+});

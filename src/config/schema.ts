@@ -14,7 +14,7 @@ import { BALANCERS, isToken } from "../balance/selector.ts";
 import { parseHashOn } from "../balance/hash.ts";
 import { normalizeHost } from "./host.ts";
 import { normalizePrefix } from "./prefix_table.ts";
-import { loadCertificates, readConfigFile } from "../tls/material.ts";
+import { type ExpiredCertificates, loadCertificates, readConfigFile } from "../tls/material.ts";
 import { describeCertificate } from "../tls/certificate.ts";
 
 /** Defaults applied to an `health_check` object's absent fields. */
@@ -318,7 +318,10 @@ export const ConfigSchema = v.strictObject({
  * if (!result.ok) console.error(result.issues);
  * ```
  */
-export function validateConfig(input: unknown): ParseResult {
+export function validateConfig(
+  input: unknown,
+  options: { expired?: ExpiredCertificates } = {},
+): ParseResult {
   const parsed = v.safeParse(ConfigSchema, input, { abortEarly: false });
   if (!parsed.success) {
     return { ok: false, issues: parsed.issues.map(toConfigIssue) };
@@ -326,7 +329,7 @@ export function validateConfig(input: unknown): ParseResult {
   const config = parsed.output as Config;
   const issues = crossCheck(config);
   const warnings: ConfigIssue[] = [];
-  if (config.tls !== undefined) checkTls(config, issues, warnings);
+  if (config.tls !== undefined) checkTls(config, issues, warnings, options.expired ?? "refuse");
   return issues.length > 0
     ? { ok: false, issues }
     : { ok: true, config, document: input, warnings };
@@ -340,7 +343,10 @@ export function validateConfig(input: unknown): ParseResult {
  * const result = parseConfig(await Deno.readTextFile("config.json"));
  * ```
  */
-export function parseConfig(text: string): ParseResult {
+export function parseConfig(
+  text: string,
+  options: { expired?: ExpiredCertificates } = {},
+): ParseResult {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -350,7 +356,7 @@ export function parseConfig(text: string): ParseResult {
       issues: [{ path: "", message: `invalid JSON: ${(err as Error).message}` }],
     };
   }
-  return validateConfig(json);
+  return validateConfig(json, options);
 }
 
 /**
@@ -443,8 +449,13 @@ function crossCheck(config: Config): ConfigIssue[] {
 }
 
 /** Certificates must load (files readable, PEM valid, key matching, not expired). */
-function checkTls(config: Config, issues: ConfigIssue[], warnings: ConfigIssue[]): void {
-  const loaded = loadCertificates(config.tls!.certificates);
+function checkTls(
+  config: Config,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+  expired: ExpiredCertificates,
+): void {
+  const loaded = loadCertificates(config.tls!.certificates, undefined, undefined, expired);
   issues.push(...loaded.issues);
   warnings.push(...loaded.warnings);
   const caFile = config.tls!.acme?.ca_cert_file;

@@ -197,7 +197,7 @@ export class ControlPlane {
       await this.#apply(EMPTY_CONFIG, EMPTY_CONFIG, "empty", false);
       return false;
     }
-    const parsed = this.#parse(stored.text);
+    const parsed = this.#parse(stored.text, true);
     if (!parsed.ok) throw new InvalidStoredConfigError(this.store.location, parsed.issues);
     this.#storeRevision = stored.revision;
     const running = await this.#apply(parsed.config, parsed.document, "store", true);
@@ -212,7 +212,7 @@ export class ControlPlane {
    */
   startFrom(text: string, source: ConfigSource): Promise<ApplyResult> {
     return this.#serial(async () => {
-      const parsed = this.#parse(text);
+      const parsed = this.#parse(text, true);
       if (!parsed.ok) return parsed;
       const running = await this.#apply(parsed.config, parsed.document, source, false);
       if (source !== "empty") await this.#record(running, { unlessNewest: true });
@@ -291,7 +291,7 @@ export class ControlPlane {
       }
       if (stored === null || stored.revision === this.#storeRevision) return;
       this.#storeRevision = stored.revision;
-      const parsed = this.#parse(stored.text);
+      const parsed = this.#parse(stored.text, true);
       if (!parsed.ok) {
         this.#onReload?.("store", false, 0);
         log("error", "stored config is invalid, keeping the running config", {
@@ -343,9 +343,12 @@ export class ControlPlane {
     }
   }
 
-  /** Parses and validates, including that no server is one of dynlb's own listeners. */
-  #parse(text: string): ParseResult {
-    const parsed = parseConfig(text);
+  /**
+   * Parses and validates, including that no server is one of dynlb's own listeners. A stored
+   * config (`stored`) may name an expired certificate (a warning): it was valid when saved.
+   */
+  #parse(text: string, stored = false): ParseResult {
+    const parsed = parseConfig(text, { expired: stored ? "warn" : "refuse" });
     if (!parsed.ok) return parsed;
     const issues = selfReferences(parsed.config, this.#listeners());
     return issues.length > 0 ? { ok: false, issues } : parsed;

@@ -247,7 +247,7 @@ export class RequestPath {
               reply = errorReply("upstream-unreachable", "client went away");
               break;
             }
-            recorder?.upstreamError(pool, upstream, error.failure);
+            recorder?.upstreamError(pool, upstream, error.kind);
             this.#onUpstreamFailure?.(pool.name, upstream.key, error);
             // Retries go through the same selector (and sticky cookie), never to a server tried.
             const next: Upstream | undefined =

@@ -22,6 +22,7 @@ import { H1Transport } from "./h1/transport.ts";
 import { replyToResponse } from "./reply.ts";
 import { RequestPath, targetOf, type UpstreamFailureListener } from "./request_path.ts";
 import type { Observers, ObserveSettings } from "./observe.ts";
+import { LISTENERS } from "../metrics/layout.ts";
 import type { Router } from "./router.ts";
 import type { Snapshot } from "../config/snapshot.ts";
 import type { TransportTimeouts, UpstreamTransport } from "./transport.ts";
@@ -292,6 +293,8 @@ function prepareH1(
         maxConnections: settings.maxConnections,
         connectionCount: settings.connectionCount,
         onTunnel: observers?.recorder && ((delta) => observers.recorder!.tunnel(delta)),
+        onConnection: observers?.recorder &&
+          ((proto, delta) => observers.recorder!.connection(LISTENERS.indexOf(proto), delta)),
         prelude: settings.proxyProtocol
           ? proxyProtocolPrelude(new CidrSet(settings.trustedProxies), settings.client.headerMs)
           : undefined,

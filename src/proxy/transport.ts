@@ -34,11 +34,23 @@ export class UpstreamError extends Error {
   readonly failure: UpstreamFailure;
   /** Whether any byte of the request body may have been consumed (then it cannot be replayed). */
   readonly bodyConsumed: boolean;
+  /**
+   * The failure as metrics count it (`dynlb_upstream_errors_total{kind}`): `failure`, or
+   * `malformed` for a `broken` exchange whose response broke HTTP's rules.
+   */
+  readonly kind: UpstreamFailure | "malformed";
 
-  constructor(failure: UpstreamFailure, message: string, bodyConsumed: boolean, cause?: unknown) {
+  constructor(
+    failure: UpstreamFailure,
+    message: string,
+    bodyConsumed: boolean,
+    cause?: unknown,
+    malformed = false,
+  ) {
     super(message, { cause });
     this.failure = failure;
     this.bodyConsumed = bodyConsumed;
+    this.kind = malformed ? "malformed" : failure;
   }
 }
 

@@ -62,8 +62,9 @@ export interface ServedCertificate extends CertificateInfo {
 export const EXPIRY_WARNING_DAYS = 7;
 
 /**
- * Parses a PEM chain and key, checks that the key belongs to the leaf and that the certificate
- * has not expired at `now`; throws {@link CertificateError} otherwise.
+ * Parses a PEM chain and key, checks that the key belongs to the leaf and (unless
+ * `allowExpired`) that the certificate has not expired at `now`; throws {@link CertificateError}
+ * otherwise.
  *
  * @example
  * ```ts
@@ -71,7 +72,12 @@ export const EXPIRY_WARNING_DAYS = 7;
  * info.names; // ["a.test"]
  * ```
  */
-export function inspectPair(cert: string, key: string, now = new Date()): CertificateInfo {
+export function inspectPair(
+  cert: string,
+  key: string,
+  now = new Date(),
+  allowExpired = false,
+): CertificateInfo {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
@@ -88,7 +94,7 @@ export function inspectPair(cert: string, key: string, now = new Date()): Certif
     throw new CertificateError("mismatch", "the private key does not belong to the certificate");
   }
   const info = infoOf(x509);
-  if (info.notAfter.getTime() <= now.getTime()) {
+  if (!allowExpired && info.notAfter.getTime() <= now.getTime()) {
     throw new CertificateError(
       "expired",
       `the certificate expired on ${info.notAfter.toISOString()}`,

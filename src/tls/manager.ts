@@ -15,7 +15,7 @@ import { AcmeManager, type AcmeManagerOptions, type AcmeState } from "../acme/ma
 import { type AcmeStore, TOKEN } from "../acme/store.ts";
 import { expiresSoon, type ServedCertificate } from "./certificate.ts";
 import { CertificateIndex } from "./index.ts";
-import { loadCertificates, type LoadedCertificate } from "./material.ts";
+import { type ExpiredCertificates, loadCertificates, type LoadedCertificate } from "./material.ts";
 
 /** One certificate as `GET /certificates` shows it. */
 export interface CertificateListing {
@@ -90,12 +90,14 @@ export class TlsManager {
     const entries = config.tls?.certificates ?? [];
     this.#configured = entries.map((entry, i) => {
       const configured: Configured = { entry, loaded: undefined, identity: identityOf(entry) };
-      this.#load(configured, `tls.certificates[${i}]`);
+      // Accepted already (a stored config may name an expired one: it serves its names anyway).
+      this.#load(configured, `tls.certificates[${i}]`, "warn");
       return configured;
     });
     for (const c of this.#configured) {
       if (c.loaded && expiresSoon(c.loaded)) {
-        log("warn", "certificate expires soon", {
+        const expired = c.loaded.notAfter.getTime() <= Date.now();
+        log("warn", expired ? "certificate expired" : "certificate expires soon", {
           names: c.loaded.names.join(","),
           not_after: c.loaded.notAfter.toISOString(),
         });
@@ -201,8 +203,8 @@ export class TlsManager {
     return [...new Set(candidates)].filter((name) => !configured.covers(name));
   }
 
-  #load(configured: Configured, path: string): void {
-    const result = loadCertificates([configured.entry], path);
+  #load(configured: Configured, path: string, expired: ExpiredCertificates = "refuse"): void {
+    const result = loadCertificates([configured.entry], path, undefined, expired);
     if (result.certificates.length === 1) {
       configured.loaded = result.certificates[0];
       configured.reported = undefined;

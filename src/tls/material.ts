@@ -25,6 +25,13 @@ export interface LoadedCertificate extends ServedCertificate {
   readonly keyFile?: string;
 }
 
+/**
+ * What an expired certificate is: `refuse` (a config posted through the admin API, a renewed
+ * file) or `warn` (a config already stored: an unrelated certificate's expiry must not stop a
+ * restart or split the fleet; the expired one keeps its names failing until it is replaced).
+ */
+export type ExpiredCertificates = "refuse" | "warn";
+
 /** The outcome of loading every configured certificate. */
 export interface LoadResult {
   /** In the order listed; only those without problems. */
@@ -46,6 +53,7 @@ export function loadCertificates(
   entries: readonly TlsCertificateConfig[],
   path = "tls.certificates",
   now = new Date(),
+  expired: ExpiredCertificates = "refuse",
 ): LoadResult {
   const certificates: LoadedCertificate[] = [];
   const issues: ConfigIssue[] = [];
@@ -64,7 +72,7 @@ export function loadCertificates(
     }
     const fromFile = entry.cert_file !== undefined;
     try {
-      const info = inspectPair(cert, key, now);
+      const info = inspectPair(cert, key, now, expired === "warn");
       certificates.push({
         ...info,
         cert,
@@ -73,12 +81,17 @@ export function loadCertificates(
         certFile: entry.cert_file,
         keyFile: entry.key_file,
       });
-      if (expiresSoon(info, now)) {
+      const names = info.names.join(", ");
+      if (info.notAfter.getTime() <= now.getTime()) {
         warnings.push({
           path: at,
-          message: `the certificate for ${
-            info.names.join(", ")
-          } expires on ${info.notAfter.toISOString()}`,
+          message: `the certificate for ${names} expired on ${info.notAfter.toISOString()}: ` +
+            "clients of these names get errors until it is replaced",
+        });
+      } else if (expiresSoon(info, now)) {
+        warnings.push({
+          path: at,
+          message: `the certificate for ${names} expires on ${info.notAfter.toISOString()}`,
         });
       }
     } catch (err) {

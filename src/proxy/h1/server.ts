@@ -85,6 +85,8 @@ export interface H1ServerOptions {
   ) => Promise<ClientFacts | null>;
   /** Told when a tunnel opens (+1) and closes (-1), for the open-tunnels gauge. */
   readonly onTunnel?: (delta: number) => void;
+  /** Told when a client connection opens (+1) and closes (-1), for the open-connections gauge. */
+  readonly onConnection?: (proto: ListenerFacts["proto"], delta: number) => void;
 }
 
 const encoder = new TextEncoder();
@@ -185,9 +187,12 @@ export class H1Server {
       }
       const client = new ClientConnection(this, conn, facts);
       this.#connections.add(client);
+      const onConnection = this.#options.onConnection;
+      onConnection?.(facts.proto, 1);
       client.run().finally(() => {
         this.#connections.delete(client);
         Atomics.sub(this.#count, 0, 1);
+        onConnection?.(facts.proto, -1);
         this.#checkDrained();
       });
     }

@@ -537,6 +537,7 @@ class Exchange {
         `malformed upstream response: ${err.message}`,
         consumed,
         err,
+        true,
       );
     }
     const message = err instanceof Error ? err.message : String(err);
