@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { connectionBudget, openFileLimit } from "./proxy/fd_limit.ts";
 import { createAdminApp } from "./admin/app.ts";
 import { type AdminListener, openAdmin } from "./admin/listen.ts";
 import type { Options } from "./cli/options.ts";
@@ -107,7 +108,7 @@ export async function start(options: Options): Promise<Running> {
       bodyMs: options.clientBodyTimeoutMs,
       tunnelIdleMs: options.tunnelIdleTimeoutMs,
     },
-    maxConnections: options.maxConnections,
+    maxConnections: maxConnections(options.maxConnections),
     retries: options.retries,
     metricsBuckets: options.metricsBuckets,
     accessLog: options.accessLog === null
@@ -376,4 +377,21 @@ async function startProxyPlane(
     shutdown: () => pool.shutdown(),
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * `--max-connections`, lowered (with a warning) to what the file-descriptor limit allows, so the
+ * proxy never takes the descriptors the admin API and the stores need.
+ */
+function maxConnections(wanted: number): number {
+  const limit = openFileLimit();
+  const budget = connectionBudget(wanted, limit);
+  if (budget < wanted) {
+    log("info", "--max-connections lowered to fit the open-file limit (raise it with ulimit -n)", {
+      wanted,
+      used: budget,
+      open_file_limit: limit,
+    });
+  }
+  return budget;
 }

@@ -185,6 +185,10 @@ export class H1Server {
         } catch { /* gone already */ }
         continue;
       }
+      try {
+        // Answers go out in one write each: no reason to wait for a previous segment's ACK.
+        (conn as Deno.TcpConn).setNoDelay?.(true);
+      } catch { /* closed already, or not TCP */ }
       const client = new ClientConnection(this, conn, facts);
       this.#connections.add(client);
       const onConnection = this.#options.onConnection;

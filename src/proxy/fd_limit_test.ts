@@ -1,0 +1,15 @@
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import { connectionBudget, openFileLimit } from "./fd_limit.ts";
+
+Deno.test("the connection budget leaves descriptors for upstreams and the admin API", () => {
+  assertEquals(connectionBudget(16384, 1024), 384);
+  assertEquals(connectionBudget(16384, 65536), 16384);
+  assertEquals(connectionBudget(100, 1024), 100);
+  assertEquals(connectionBudget(16384, undefined), 16384);
+  assertEquals(connectionBudget(16384, 100), 1);
+});
+
+Deno.test("the open-file limit is read from /proc on Linux", () => {
+  const limit = openFileLimit();
+  if (Deno.build.os === "linux") assert(limit === undefined || limit > 0);
+});
