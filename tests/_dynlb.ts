@@ -65,11 +65,13 @@ export function modeName(mode: Mode): string {
 }
 
 /**
- * Which modes a test runs in: `"every"` row of `MODES`, the `"default"` one only, or the rows a
- * predicate accepts (for behaviour that exists in some modes only). Setting
+ * Which modes a test runs in: `"every"` row of `MODES`; the `"pair"` of `workers: 2` rows, which
+ * between them run every transport and listener (for data-path behaviour that does not depend on
+ * the isolate count); the `"default"` one only; or the rows a predicate accepts (for behaviour
+ * that exists in some modes only). Setting
  * `DYNLB_TEST_MODES=all` runs every `"default"` test in every mode (a slower, thorough run).
  */
-export type Coverage = "every" | "default" | ((mode: Mode) => boolean);
+export type Coverage = "every" | "pair" | "default" | ((mode: Mode) => boolean);
 
 /**
  * Registers `fn` as one Deno test per mode it covers, named `[mode] name`.
@@ -87,9 +89,11 @@ export function modeTest(
   fn: (mode: Mode) => Promise<void>,
 ): void {
   const all = coverage === "every" ||
-    (coverage === "default" && Deno.env.get("DYNLB_TEST_MODES") === "all");
+    (typeof coverage !== "function" && Deno.env.get("DYNLB_TEST_MODES") === "all");
   const modes = typeof coverage === "function"
     ? MODES.filter(coverage)
+    : coverage === "pair" && !all
+    ? MODES.filter((mode) => mode.workers === 2)
     : all
     ? MODES
     : [DEFAULT_MODE];

@@ -19,7 +19,7 @@ function routes(table: Record<string, Array<{ addr: string; port: number }>>) {
   };
 }
 
-modeTest("Upgrade, Trailer and Proxy-* headers are removed both ways", "every", async (mode) => {
+modeTest("Upgrade, Trailer and Proxy-* headers are removed both ways", "pair", async (mode) => {
   await using echo = await startBackend("echo");
   await using answer = rawServer(
     "HTTP/1.1 200 OK\r\nUpgrade: foo/1\r\nTrailer: x-t\r\nProxy-Authenticate: Basic\r\n" +
@@ -61,7 +61,7 @@ modeTest("Upgrade, Trailer and Proxy-* headers are removed both ways", "every", 
 
 modeTest(
   "error answers carry x-dynlb-error; a request without Host is 404",
-  "every",
+  "pair",
   async (mode) => {
     const hang = Promise.withResolvers<void>();
     await using slow = await startBackend("slow", async () => {
@@ -112,7 +112,7 @@ modeTest(
 
 modeTest(
   "upstreams by IPv6 address (bare and bracketed) and by host name",
-  "every",
+  "pair",
   async (mode) => {
     await using v6 = await startBackend("v6", undefined, 0, "::1");
     await using named = await startBackend("named");

@@ -98,7 +98,7 @@ function counter(): Promise<Backend> {
   });
 }
 
-modeTest("--retries bounds the servers tried for one request", "every", async (mode) => {
+modeTest("--retries bounds the servers tried for one request", "pair", async (mode) => {
   await using b1 = breaker(), b2 = breaker(), b3 = breaker(), b4 = breaker();
   const servers = [b1, b2, b3, b4];
   {
@@ -112,7 +112,7 @@ modeTest("--retries bounds the servers tried for one request", "every", async (m
   }
 });
 
-modeTest("a broken exchange is replayed for idempotent methods only", "every", async (mode) => {
+modeTest("a broken exchange is replayed for idempotent methods only", "pair", async (mode) => {
   await using broken = breaker();
   await using ok = await counter();
   {
@@ -135,7 +135,7 @@ modeTest("a broken exchange is replayed for idempotent methods only", "every", a
   }
 });
 
-modeTest("a non-idempotent request moves on when no connection was made", "every", async (mode) => {
+modeTest("a non-idempotent request moves on when no connection was made", "pair", async (mode) => {
   await using ok = await counter();
   const path = await configFile(backendOf([
     { port: deadPort(), weight: 100 },
@@ -155,7 +155,7 @@ modeTest("a non-idempotent request moves on when no connection was made", "every
 
 modeTest(
   "bodies up to 64 KiB are buffered and replayed; larger ones never",
-  "every",
+  "pair",
   async (mode) => {
     const broken = breaker();
     await using ok = await counter();
