@@ -1,4 +1,5 @@
 /** The helper commands: `dynlb demo`, `dynlb diff`, `dynlb schema`. */
+import { tempDir } from "./_temp.ts";
 import { Ajv } from "ajv";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, deadPort } from "./_backend.ts";
@@ -27,7 +28,7 @@ async function run(...args: string[]): Promise<{ code: number; out: string; err:
 Deno.test("dynlb demo: two backends answer through the seed's config, 10:1 on www.test2.com", async () => {
   // The defaults are 10001 and 10002; free ports here so parallel runs never collide.
   const ports = [deadPort(), deadPort()];
-  const dir = await Deno.makeTempDir({ prefix: "dynlb-demo-" });
+  const dir = await tempDir("dynlb-demo-");
   await using lb = await startDynlb(["demo", "--demo-ports", ports.join(","), "--data-dir", dir]);
   assertEquals((await get(lb, "www.test1.com")).body, `server-1 (127.0.0.1:${ports[0]})\n`);
   const counts = new Map<string, number>();
@@ -58,7 +59,7 @@ Deno.test("dynlb demo: a taken port is one clear error", async () => {
   const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const port = (busy.addr as Deno.NetAddr).port;
-    const dir = await Deno.makeTempDir({ prefix: "dynlb-demo-" });
+    const dir = await tempDir("dynlb-demo-");
     const r = await run("demo", "--demo-ports", `${port},${deadPort()}`, "--data-dir", dir);
     assertEquals(r.code, 1);
     assertMatch(r.err, new RegExp(`demo backend port 127\\.0\\.0\\.1:${port} is taken`));

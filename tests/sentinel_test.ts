@@ -2,6 +2,7 @@
  * The Redis store behind Sentinel: one master, one replica, three Sentinels (Debian's
  * `redis-sentinel`); the master is killed under traffic.
  */
+import { tempDir } from "./_temp.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configOf, startBackend } from "./_backend.ts";
 import { eventually, get, postConfig, startDynlb } from "./_dynlb.ts";
@@ -17,7 +18,7 @@ Deno.test("redis sentinel: the master is killed under traffic; after failover x-
     "balancer",
     JSON.stringify(configOf({ "x.test": [{ port: a.port }] })),
   );
-  const dir = await Deno.makeTempDir({ prefix: "dynlb-sentinel-data-" });
+  const dir = await tempDir("dynlb-sentinel-data-");
   const args = (name: string) => [
     "--config-type",
     "redis",
