@@ -385,6 +385,7 @@ export const PROXY_NAMES = [
   "dynlb-fetch-w2",
   "dynlb-h1-w1",
   "dynlb-h1-w2",
+  "dynlb-serve-w2",
 ] as const;
 
 /** One of {@link PROXY_NAMES}. */
@@ -407,13 +408,17 @@ export function startProxy(name: ProxyName, dir: string, routes: readonly Route[
     case "caddy":
       return startCaddy(dir, routes);
     default: {
-      const [, transport, w] = name.split("-");
+      // dynlb-<upstream transport>-w<workers> on the default (h1) listener; dynlb-serve-w<N>:
+      // the Deno.serve listener with the h1 upstream transport.
+      const [, kind, w] = name.split("-");
+      const serve = kind === "serve";
       return startDynlb({
         name,
         dir,
         config: dynlbConfig(routes),
-        transport: transport as "h1" | "fetch",
+        transport: serve ? "h1" : kind as "h1" | "fetch",
         workers: Number(w.slice(1)),
+        extraArgs: serve ? ["--listener", "serve"] : [],
       });
     }
   }
