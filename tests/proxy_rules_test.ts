@@ -183,3 +183,42 @@ async function fullBacklog(): Promise<{ port: number } & AsyncDisposable> {
     },
   };
 }
+
+modeTest(
+  "an absolute-form target routes by its authority, which replaces Host (both listeners)",
+  (mode) => mode.transport === "h1",
+  async (mode) => {
+    await using a = await startBackend("a");
+    await using other = await startBackend("other");
+    const path = await configFile(routes({
+      "a.test": [{ addr: "127.0.0.1", port: a.port }],
+      "other.test": [{ addr: "127.0.0.1", port: other.port }],
+    }));
+    await using lb = await startDynlb(["--config-file", path], { mode });
+    const absolute = await rawRequest(lb.proxy, [
+      "GET http://other.test/x?y=1 HTTP/1.1",
+      "Host: a.test",
+    ]);
+    assertMatch(absolute, /^HTTP\/1\.1 200[^]*\r\n\r\nother$/);
+    const queryOnly = await rawRequest(lb.proxy, [
+      "GET http://Other.test?q=1 HTTP/1.1",
+      "Host: a.test",
+    ]);
+    assertMatch(queryOnly, /\r\n\r\nother$/);
+    assertEquals(a.seen.length, 0, "the Host header did not route");
+    // Deno.serve builds the backend's URL from Host verbatim: path, query and Host as forwarded.
+    assertEquals(other.seen.map((s) => [s.url, s.headers.get("host")]), [
+      ["http://other.test/x?y=1", "other.test"],
+      ["http://Other.test/?q=1", "Other.test"],
+    ]);
+    const userInfo = await rawRequest(lb.proxy, [
+      "GET http://u@other.test/ HTTP/1.1",
+      "Host: a.test",
+    ]);
+    assertMatch(userInfo, /^HTTP\/1\.1 400/);
+    // Origin form still routes by Host, verbatim.
+    const origin = await rawRequest(lb.proxy, ["GET /o HTTP/1.1", "Host: A.test:80"]);
+    assertMatch(origin, /\r\n\r\na$/);
+    assertEquals(a.seen[0].headers.get("host"), "A.test:80");
+  },
+);

@@ -375,18 +375,3 @@ function canRetry(method: string, error: UpstreamError): boolean {
   if (error.bodyConsumed) return false;
   return error.failure === "connect" || IDEMPOTENT_METHODS.has(method);
 }
-
-/**
- * Path and query exactly as the client sent them, from a `Deno.serve` request URL: it keeps the
- * raw request target after `scheme://authority`, so slicing it avoids a `URL` object and any
- * normalisation of `..`, `%2F` or case.
- *
- * @example
- * ```ts
- * targetOf("http://a.test/a/../b?x=1"); // "/a/../b?x=1"
- * ```
- */
-export function targetOf(url: string): string {
-  const slash = url.indexOf("/", url.indexOf("://") + 3);
-  return slash === -1 ? "/" : url.slice(slash);
-}
