@@ -524,7 +524,8 @@ Deno.test("shutdown: a connection accepted before it gets its first request answ
   const fresh = await lb.connect();
   while (lb.server.connections === 0) await new Promise((r) => setTimeout(r, 5));
   const done = lb.server.shutdown();
-  await new Promise((r) => setTimeout(r, 50));
+  // The drain has begun once no listener accepts (then the fresh connection gets its grace).
+  while (!lb.server.draining) await new Promise((r) => setTimeout(r, 5));
   await fresh.send("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
   const r = await fresh.response();
   assertEquals([r.status, r.body, r.keepAlive], [200, "ok", false]);
