@@ -20,7 +20,8 @@ import type { BodySource, ReplyBody, Tunnel, UpstreamReply } from "../transport.
 import { type BodyReader, bodyReader } from "./body.ts";
 import { EofError, Wire } from "./connection.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
-import { DEFAULT_LIMITS, ParseError } from "./parser.ts";
+import { relayChunkedReader } from "./chunked_relay.ts";
+import { DEFAULT_LIMITS, type HeadLimits, ParseError } from "./parser.ts";
 import { frameChunk, LAST_CHUNK, writeLatin1 } from "./request.ts";
 import { scratch } from "./scratch.ts";
 import {
@@ -715,13 +716,15 @@ function readerSource(stream: ReadableStream<Uint8Array>): BodySource {
 }
 
 /**
- * A request body read off the client's connection: `Content-Length` or chunked (decoded; the
- * transport frames it again), each read bounded by the body timeout. The first read sends
- * `100 Continue` to a client that waits for it.
+ * A request body read off the client's connection: `Content-Length` or chunked (decoded, or
+ * relayed as validated chunked framing when the transport asks: {@link relayChunked}), each read
+ * bounded by the body timeout. The first read sends `100 Continue` to a client that waits for it.
  */
 class ClientBody implements BodySource {
   readonly #connection: ClientConnection;
-  readonly #reader: BodyReader;
+  #reader: BodyReader;
+  readonly #chunked: boolean;
+  #started = false;
   #expectContinue: boolean;
   #ended = false;
   #timedOut = false;
@@ -731,14 +734,12 @@ class ClientBody implements BodySource {
   constructor(connection: ClientConnection, head: RequestHead) {
     this.#connection = connection;
     this.#expectContinue = head.expectContinue;
+    this.#chunked = head.chunked;
     this.#reader = bodyReader(
       connection.wire,
       head.chunked ? "chunked" : "length",
       head.contentLength,
-      {
-        maxHeadBytes: connection.server.limits.maxHeadBytes,
-        maxHeaders: DEFAULT_LIMITS.maxHeaders,
-      },
+      this.#limits(),
     );
   }
 
@@ -747,9 +748,23 @@ class ClientBody implements BodySource {
     return this.#ended;
   }
 
+  relayChunked(): boolean {
+    if (!this.#chunked || this.#started) return false;
+    this.#reader = relayChunkedReader(this.#connection.wire, this.#limits());
+    return true;
+  }
+
+  #limits(): HeadLimits {
+    return {
+      maxHeadBytes: this.#connection.server.limits.maxHeadBytes,
+      maxHeaders: DEFAULT_LIMITS.maxHeaders,
+    };
+  }
+
   async next(): Promise<Uint8Array | null> {
     if (this.#ended) return null;
     if (this.failure !== undefined) throw new BodyReadError();
+    this.#started = true;
     if (this.#expectContinue) {
       this.#expectContinue = false;
       await this.#connection.write(CONTINUE, true);

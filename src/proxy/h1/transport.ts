@@ -286,7 +286,9 @@ class Exchange {
         request.bodyLength,
         request.upgrade,
       );
-      const chunked = request.body !== null && length < 0;
+      // Whether this client chunk-frames the body: one without a length, unless its source
+      // relays the client's chunked framing itself (h1 listener, HTTP/1.1 client).
+      let chunked = request.body !== null && length < 0;
       let first: Uint8Array | null = null;
       let sent = 0;
       let last = request.body === null;
@@ -309,6 +311,7 @@ class Exchange {
         const source = this.#bodySource = body instanceof ReadableStream
           ? streamSource(body)
           : body;
+        if (chunked && source.relayChunked?.() === true) chunked = false;
         const chunk = await source.next();
         if (chunk === null) last = true;
         else {
