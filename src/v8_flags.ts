@@ -6,15 +6,16 @@
  *
  * `--max-semi-space-size` caps V8's young generation (default up to 16 MB per semi-space, per
  * isolate). The request path makes only short-lived garbage, which a small young generation
- * collects just as well and more often: measured on the `throughput` bench with 2 workers, the
- * peak resident set fell from 180–320 MB to 130–150 MB, with shorter GC pauses in the latency
- * tail and no loss of throughput.
+ * collects just as well: measured with 2 workers under wrk (c32 and c128, short and 16 KiB
+ * bodies), the peak resident set of the process was 163–178 MB at 16, 145–159 at 8, 126–142 at 4
+ * and 121–149 at 2, for the same requests/s and CPU per request within noise. 2 MB made the
+ * scavenges twice as frequent (~100/s at 9,000 requests/s, 0.5–1 ms each) for no gain: 4 it is.
  *
  * @module
  */
 
 /** The value of `--v8-flags`. */
-export const V8_FLAGS = "--max-semi-space-size=2";
+export const V8_FLAGS = "--max-semi-space-size=4";
 
 /**
  * The `deno run` flag carrying {@link V8_FLAGS}.

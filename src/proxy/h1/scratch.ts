@@ -15,8 +15,12 @@
 const MIN_BYTES = 32 * 1024;
 /** Larger buffers are not kept: a rare huge head must not pin its memory. */
 const MAX_KEPT_BYTES = 256 * 1024;
-/** Free buffers kept; more concurrent writers than this allocate (and drop) their own. */
-const MAX_KEPT = 64;
+/**
+ * Free buffers kept (8 MiB of the smallest): a write to a slow client holds its buffer until the
+ * client read it, so 64 was too few at 128 connections (a profile showed the allocations back);
+ * more concurrent writers than this allocate (and drop) their own.
+ */
+const MAX_KEPT = 256;
 
 /**
  * A free list of write buffers.
