@@ -222,3 +222,43 @@ modeTest(
     assertEquals(a.seen[0].headers.get("host"), "A.test:80");
   },
 );
+
+modeTest(
+  "a chunked upload arrives whole at the server, still chunked (no length added)",
+  "every",
+  async (mode) => {
+    const hex = (bytes: ArrayBuffer) =>
+      Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+    await using up = await startBackend("up", async (request) => {
+      const digest = hex(await crypto.subtle.digest("SHA-256", await request.arrayBuffer()));
+      const framing = `${request.headers.get("transfer-encoding")} ${
+        request.headers.get("content-length")
+      }`;
+      return new Response(`${framing} ${digest}`);
+    });
+    const path = await configFile(routes({ "up.test": [{ addr: "127.0.0.1", port: up.port }] }));
+    await using lb = await startDynlb(["--config-file", path], { mode });
+    // 3 MiB in pieces of odd sizes, as a stream: fetch sends it chunked.
+    const data = new Uint8Array(3 * 1024 * 1024);
+    for (let at = 0; at < data.length; at += 65536) {
+      crypto.getRandomValues(data.subarray(at, at + 65536));
+    }
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0, size = 1; at < data.length; at += size, size = (size * 7 + 13) % 40_000) {
+          controller.enqueue(data.slice(at, at + size));
+        }
+        controller.close();
+      },
+    });
+    using client = Deno.createHttpClient({ allowHost: true });
+    const response = await fetch(`${lb.proxy}/upload`, {
+      method: "POST",
+      headers: { host: "up.test" },
+      body: stream,
+      client,
+    });
+    const expected = hex(await crypto.subtle.digest("SHA-256", data));
+    assertEquals([response.status, await response.text()], [200, `chunked null ${expected}`]);
+  },
+);
