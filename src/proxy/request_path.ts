@@ -281,9 +281,11 @@ export class RequestPath {
     if (upstreamStatus !== 0) entry.upstreamStatus = upstreamStatus;
     if (upstreamSeconds >= 0) entry.upstreamSeconds = upstreamSeconds;
     entry.retries = attempts;
+    const delivered = reply.delivered;
     return {
       ...reply,
       delivered: () => {
+        delivered?.();
         entry.seconds = (performance.now() - started) / 1000;
         accessLog(entry);
       },

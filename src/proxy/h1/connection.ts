@@ -67,7 +67,7 @@ const MIN_READ = 4096;
  */
 export const PARKED_BUFFER = 1024;
 /** Read buffers given back by parking wires, taken again when one needs room (per isolate). */
-const spare: Uint8Array[] = [];
+const spare: Uint8Array<ArrayBuffer>[] = [];
 /** Spare buffers kept: enough for the connections busy at once, bounded (1 MiB). */
 const MAX_SPARE = 64;
 
@@ -81,13 +81,13 @@ const MAX_SPARE = 64;
  * ```
  */
 export class Wire {
-  buf: Uint8Array;
+  buf: Uint8Array<ArrayBuffer>;
   start = 0;
   end = 0;
   readonly source: ByteSource;
   #pending: Promise<boolean> | null = null;
   /** The small buffer of {@link park}, made on the first park and kept. */
-  #small: Uint8Array | null = null;
+  #small: Uint8Array<ArrayBuffer> | null = null;
   /** Parked, and the next read may still go to the small buffer. */
   #parkedRead = false;
 
@@ -141,7 +141,41 @@ export class Wire {
     return this.#pending;
   }
 
-  async #read(): Promise<boolean> {
+  /**
+   * Reads until at least `bytes` bytes are buffered, making room for them first (compacting, or
+   * growing the buffer once to fit): resolves `false` at end of stream before that.
+   */
+  async fillTo(bytes: number): Promise<boolean> {
+    const used = this.end - this.start;
+    if (used >= bytes) return true;
+    if (this.buf.length - this.start < bytes) {
+      if (this.buf.length >= bytes + MIN_READ) this.buf.copyWithin(0, this.start, this.end);
+      else {
+        const grown = new Uint8Array(Math.max(bytes + MIN_READ, this.buf.length * 2));
+        grown.set(this.buf.subarray(this.start, this.end));
+        this.buf = grown;
+      }
+      this.start = 0;
+      this.end = used;
+    }
+    while (this.end - this.start < bytes) {
+      if (!(await this.fill())) return false;
+    }
+    return true;
+  }
+
+  /** Counts the bytes a read brought; `false` at end of stream. Made once per wire. */
+  readonly #onRead = (n: number | null): boolean => {
+    if (n === null) return false;
+    this.end += n;
+    return true;
+  };
+
+  /**
+   * Not an async function on purpose: two run per request, and a `then` on the read's own
+   * promise allocates less than an async frame (no suspended register file).
+   */
+  #read(): Promise<boolean> {
     if (this.buf === this.#small) {
       if (this.#parkedRead && this.start === this.end) this.start = this.end = 0;
       else {
@@ -167,10 +201,13 @@ export class Wire {
       this.start = 0;
       this.end = used;
     }
-    const n = await this.source.read(this.buf.subarray(this.end));
-    if (n === null) return false;
-    this.end += n;
-    return true;
+    const end = this.end;
+    try {
+      // An empty buffer is read into whole: no view object.
+      return this.source.read(end === 0 ? this.buf : this.buf.subarray(end)).then(this.#onRead);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 }
 
@@ -258,6 +295,16 @@ export class H1Connection {
     while (off < bytes.length) {
       off += await this.#conn.write(off === 0 ? bytes : bytes.subarray(off));
     }
+  }
+
+  /**
+   * {@link write} without an async frame of its own when the socket takes all of `bytes` at
+   * once (the usual case): the caller's await is the only one.
+   */
+  writeAll(bytes: Uint8Array): Promise<void> {
+    return this.#conn.write(bytes).then((n) =>
+      n === bytes.length ? undefined : this.write(bytes.subarray(n))
+    );
   }
 
   /**

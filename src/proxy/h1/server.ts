@@ -23,6 +23,7 @@ import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { relayChunkedReader } from "./chunked_relay.ts";
 import { DEFAULT_LIMITS, type HeadLimits, ParseError } from "./parser.ts";
 import { frameChunk, LAST_CHUNK, writeLatin1 } from "./request.ts";
+import { scratch } from "./scratch.ts";
 import {
   readRequestHead,
   REQUEST_LIMITS,
@@ -520,13 +521,35 @@ class ClientConnection {
     }
   }
 
+  /**
+   * Writes `text` (a head, Latin-1) followed by `body` in one write, through a reused buffer:
+   * no allocation per answer.
+   */
+  async #writeEncoded(text: string, body: Uint8Array | null): Promise<void> {
+    const out = scratch.take(text.length + (body?.length ?? 0));
+    try {
+      let at = writeLatin1(out, 0, text);
+      if (body !== null) {
+        out.set(body, at);
+        at += body.length;
+      }
+      // The write loop inline (not `this.write`): one async frame less per answer.
+      this.#answered = true;
+      const conn = this.#conn;
+      let off = await conn.write(at === out.length ? out : out.subarray(0, at));
+      while (off < at) off += await conn.write(out.subarray(off, at));
+    } finally {
+      scratch.give(out);
+    }
+  }
+
   /** Writes one of the proxy's own answers with `Connection: close`; never rejects. */
   async #writeError(reply: UpstreamReply): Promise<void> {
     try {
       const body = reply.body as Uint8Array;
       const head = statusLine(reply) + headerLines(reply.headers) + "content-length: " +
         body.length + "\r\nconnection: close\r\n\r\n";
-      await this.write(encodeHead(head, body));
+      await this.#writeEncoded(head, body);
     } catch { /* the client is gone */ }
   }
 
@@ -558,13 +581,13 @@ class ClientConnection {
 
     if (body === null || noBody || framing === "none") {
       if (body !== null && !(body instanceof Uint8Array)) cancelBody(reply);
-      await this.write(encodeHead(text, null));
+      await this.#writeEncoded(text, null);
       return keepAlive;
     }
     if (body instanceof Uint8Array) {
-      if (body.length <= COALESCE) await this.write(encodeHead(text, body));
+      if (body.length <= COALESCE) await this.#writeEncoded(text, body);
       else {
-        await this.write(encodeHead(text, null));
+        await this.#writeEncoded(text, null);
         await this.write(body);
       }
       return keepAlive;
@@ -573,7 +596,7 @@ class ClientConnection {
     const raw = framing === "chunked" && (body as Partial<ReplyBody>).chunkedRaw === true;
     let sent = 0;
     try {
-      await this.write(encodeHead(text, null));
+      await this.#writeEncoded(text, null);
       for (;;) {
         const chunk = await source.next();
         if (chunk === null) break;
@@ -610,7 +633,7 @@ class ClientConnection {
     };
     timer = setTimeout(check, idleMs);
     try {
-      await this.write(encodeHead(statusLine(reply) + headerLines(reply.headers) + "\r\n", null));
+      await this.#writeEncoded(statusLine(reply) + headerLines(reply.headers) + "\r\n", null);
       const toServer = (async () => {
         if (wire.buffered > 0) {
           await writeAll(tunnel, wire.buf.slice(wire.start, wire.end));
@@ -676,13 +699,6 @@ function headerLines(headers: readonly (readonly [string, string])[]): string {
     text += name + ": " + value + "\r\n";
   }
   return text;
-}
-
-function encodeHead(head: string, body: Uint8Array | null): Uint8Array {
-  const out = new Uint8Array(head.length + (body?.length ?? 0));
-  const at = writeLatin1(out, 0, head);
-  if (body !== null) out.set(body, at);
-  return out;
 }
 
 async function writeAll(

@@ -38,6 +38,7 @@ import { DEFAULT_LIMITS, type HeadLimits, ParseError, type ResponseHead } from "
 import { ServerPool } from "./pool.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { encodeRequest, frameChunk, LAST_CHUNK, requestHead } from "./request.ts";
+import { scratch } from "./scratch.ts";
 
 /**
  * Tuning of {@link H1Transport}.
@@ -128,7 +129,13 @@ export class H1Transport implements UpstreamTransport {
 
   /** {@link exchange} as a `Response`. */
   async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
-    return replyToResponse(await this.exchange(request, upstream));
+    const reply = await this.exchange(request, upstream);
+    const delivered = reply.delivered;
+    if (delivered === undefined) return replyToResponse(reply);
+    // A lent body lives in the connection's buffer: copy it before the connection is reused.
+    const body = reply.body instanceof Uint8Array ? reply.body.slice() : reply.body;
+    delivered();
+    return replyToResponse({ ...reply, body, delivered: undefined });
   }
 
   async exchange(request: UpstreamRequest, upstream: Upstream): Promise<UpstreamReply> {
@@ -292,9 +299,9 @@ class Exchange {
           throw new BodyError("body does not match its Content-Length");
         }
         if (body.length <= MAX_COALESCED) {
-          await this.#conn.write(encodeRequest(text, body, chunked, true));
+          await this.#sendEncoded(encodeRequest(text, body, chunked, true, scratch));
         } else {
-          await this.#conn.write(encodeRequest(text, null, chunked, false));
+          await this.#sendEncoded(encodeRequest(text, null, chunked, false, scratch));
           await this.#conn.write(chunked ? frameChunk(body) : body);
           if (chunked) await this.#conn.write(LAST_CHUNK);
         }
@@ -315,13 +322,13 @@ class Exchange {
           last = length >= 0 && sent === length;
           if (sent <= MAX_COALESCED) first = chunk;
           else {
-            await this.#conn.write(encodeRequest(text, null, chunked, false));
+            await this.#sendEncoded(encodeRequest(text, null, chunked, false, scratch));
             written = true;
             await this.#conn.write(chunked ? frameChunk(chunk) : chunk);
           }
         }
       }
-      if (!written) await this.#conn.write(encodeRequest(text, first, chunked, last));
+      if (!written) await this.#sendEncoded(encodeRequest(text, first, chunked, last, scratch));
       written = true;
       this.#armTimer();
       if (this.#bodySource !== null && !last) {
@@ -354,10 +361,17 @@ class Exchange {
       // Small bodies are read whole (still under the response deadline): a fixed-size body is
       // much cheaper to send on than a stream, and nginx buffers this much too.
       try {
-        const body = await this.#readSmallBody(head.contentLength);
+        const wire = this.#conn.wire;
+        const length = head.contentLength;
+        // Usually the whole body came with the head: no await (and no promise) then.
+        const body = wire.end - wire.start >= length
+          ? this.#takeBody(length)
+          : await this.#readSmallBody(length);
         this.#stopTimer();
-        this.#finish(head.keepAlive);
-        return reply(head, body);
+        // The body is lent from the connection's buffer: the connection goes back to the pool
+        // only once the listener has written it (no copy, no allocation per response).
+        const keepAlive = head.keepAlive;
+        return { ...reply(head, body), delivered: () => this.#finish(keepAlive) };
       } catch (err) {
         this.#stopTimer();
         this.#finish(false);
@@ -366,6 +380,15 @@ class Exchange {
     }
     this.#stopTimer();
     return this.#reply(head, framing);
+  }
+
+  /** Writes bytes encoded into a scratch buffer, then gives the buffer back. */
+  async #sendEncoded(bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+    try {
+      await this.#conn.writeAll(bytes);
+    } finally {
+      scratch.give(bytes);
+    }
   }
 
   /** The server switched protocols: its connection leaves the pool and becomes a tunnel. */
@@ -390,17 +413,19 @@ class Exchange {
     };
   }
 
+  /** Reads a body of `length` bytes into the connection's buffer and returns a view of it. */
   async #readSmallBody(length: number): Promise<Uint8Array<ArrayBuffer>> {
-    const wire = this.#conn.wire;
-    const body = new Uint8Array(length);
-    let got = Math.min(wire.end - wire.start, length);
-    body.set(wire.buf.subarray(wire.start, wire.start + got));
-    wire.start += got;
-    while (got < length) {
-      const n = await wire.source.read(body.subarray(got));
-      if (n === null) throw new EofError("upstream closed the connection inside the body", false);
-      got += n;
+    if (!(await this.#conn.wire.fillTo(length))) {
+      throw new EofError("upstream closed the connection inside the body", false);
     }
+    return this.#takeBody(length);
+  }
+
+  /** The next `length` buffered bytes (all there), as a view into the connection's buffer. */
+  #takeBody(length: number): Uint8Array<ArrayBuffer> {
+    const wire = this.#conn.wire;
+    const body = wire.buf.subarray(wire.start, wire.start + length);
+    wire.start += length;
     return body;
   }
 
