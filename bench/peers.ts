@@ -9,6 +9,7 @@
  * @module
  */
 import { processTree } from "./proc.ts";
+import { V8_FLAG_ARG } from "../src/v8_flags.ts";
 
 /** Host names the routes answer. */
 export const HOSTS = { main: "bench.test", other: "other.test", sink: "sink.test" } as const;
@@ -740,6 +741,7 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
   await Deno.writeTextFile(file, JSON.stringify(options.config));
   const process = new Spawned(name, Deno.execPath(), [
     "run",
+    V8_FLAG_ARG,
     "--allow-net",
     "--allow-read",
     "--allow-write",

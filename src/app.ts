@@ -236,7 +236,8 @@ export async function start(options: Options): Promise<Running> {
       control,
       reopenLogs: () => proxyPlane.reopenLogs(),
       async shutdown(timeoutMs) {
-        control.stop();
+        // Not awaited: a poll stuck on an unresponsive store must not hold the drain up.
+        void control.stop();
         tls.close();
         let timer: ReturnType<typeof setTimeout> | undefined;
         const drained = await Promise.race([

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { V8_FLAG_ARG } from "../src/v8_flags.ts";
+
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /**
@@ -150,6 +152,7 @@ export async function startDynlb(
   const [program, ...launch] = options.command ?? [
     Deno.execPath(),
     "run",
+    V8_FLAG_ARG,
     "--allow-net",
     "--allow-read",
     "--allow-write",

@@ -183,3 +183,82 @@ async function fullBacklog(): Promise<{ port: number } & AsyncDisposable> {
     },
   };
 }
+
+modeTest(
+  "an absolute-form target routes by its authority, which replaces Host (both listeners)",
+  (mode) => mode.transport === "h1",
+  async (mode) => {
+    await using a = await startBackend("a");
+    await using other = await startBackend("other");
+    const path = await configFile(routes({
+      "a.test": [{ addr: "127.0.0.1", port: a.port }],
+      "other.test": [{ addr: "127.0.0.1", port: other.port }],
+    }));
+    await using lb = await startDynlb(["--config-file", path], { mode });
+    const absolute = await rawRequest(lb.proxy, [
+      "GET http://other.test/x?y=1 HTTP/1.1",
+      "Host: a.test",
+    ]);
+    assertMatch(absolute, /^HTTP\/1\.1 200[^]*\r\n\r\nother$/);
+    const queryOnly = await rawRequest(lb.proxy, [
+      "GET http://Other.test?q=1 HTTP/1.1",
+      "Host: a.test",
+    ]);
+    assertMatch(queryOnly, /\r\n\r\nother$/);
+    assertEquals(a.seen.length, 0, "the Host header did not route");
+    // Deno.serve builds the backend's URL from Host verbatim: path, query and Host as forwarded.
+    assertEquals(other.seen.map((s) => [s.url, s.headers.get("host")]), [
+      ["http://other.test/x?y=1", "other.test"],
+      ["http://Other.test/?q=1", "Other.test"],
+    ]);
+    const userInfo = await rawRequest(lb.proxy, [
+      "GET http://u@other.test/ HTTP/1.1",
+      "Host: a.test",
+    ]);
+    assertMatch(userInfo, /^HTTP\/1\.1 400/);
+    // Origin form still routes by Host, verbatim.
+    const origin = await rawRequest(lb.proxy, ["GET /o HTTP/1.1", "Host: A.test:80"]);
+    assertMatch(origin, /\r\n\r\na$/);
+    assertEquals(a.seen[0].headers.get("host"), "A.test:80");
+  },
+);
+
+modeTest(
+  "a chunked upload arrives whole at the server, still chunked (no length added)",
+  "every",
+  async (mode) => {
+    const hex = (bytes: ArrayBuffer) =>
+      Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+    await using up = await startBackend("up", async (request) => {
+      const digest = hex(await crypto.subtle.digest("SHA-256", await request.arrayBuffer()));
+      const framing = `${request.headers.get("transfer-encoding")} ${
+        request.headers.get("content-length")
+      }`;
+      return new Response(`${framing} ${digest}`);
+    });
+    const path = await configFile(routes({ "up.test": [{ addr: "127.0.0.1", port: up.port }] }));
+    await using lb = await startDynlb(["--config-file", path], { mode });
+    // 3 MiB in pieces of odd sizes, as a stream: fetch sends it chunked.
+    const data = new Uint8Array(3 * 1024 * 1024);
+    for (let at = 0; at < data.length; at += 65536) {
+      crypto.getRandomValues(data.subarray(at, at + 65536));
+    }
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0, size = 1; at < data.length; at += size, size = (size * 7 + 13) % 40_000) {
+          controller.enqueue(data.slice(at, at + size));
+        }
+        controller.close();
+      },
+    });
+    using client = Deno.createHttpClient({ allowHost: true });
+    const response = await fetch(`${lb.proxy}/upload`, {
+      method: "POST",
+      headers: { host: "up.test" },
+      body: stream,
+      client,
+    });
+    const expected = hex(await crypto.subtle.digest("SHA-256", data));
+    assertEquals([response.status, await response.text()], [200, `chunked null ${expected}`]);
+  },
+);

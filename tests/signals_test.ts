@@ -61,7 +61,14 @@ Deno.test("the same signal relayed again 100 ms later still drains", async () =>
   const slow = await slowBackend();
   await using _backend = slow.backend;
   const path = await configFile(configOf({ "slow.test": [{ port: slow.backend.port }] }));
-  await using lb = await startDynlb(["--config-file", path, "--workers", "1"]);
+  await using lb = await startDynlb([
+    "--config-file",
+    path,
+    "--workers",
+    "1",
+    "--log-level",
+    "debug",
+  ]);
   try {
     const inFlight = get(lb, "slow.test");
     await slow.arrived;
@@ -70,7 +77,7 @@ Deno.test("the same signal relayed again 100 ms later still drains", async () =>
     // A chain of relays (a wrapper script, a task runner) delivers the one signal again.
     await new Promise((resolve) => setTimeout(resolve, 100));
     lb.process.kill("SIGTERM");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await lb.waitForLog("signal repeated within 1 s");
     slow.release();
     const response = await inFlight;
     assertEquals([response.status, response.body], [200, "finished"]);

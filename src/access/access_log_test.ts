@@ -69,7 +69,8 @@ Deno.test("reopen writes to a new file at the same path after the old one was mo
   const path = `${dir}/access.log`;
   const log = await AccessLog.open(path, { flushMs: 1 });
   log.write("before\n");
-  await new Promise((r) => setTimeout(r, 20));
+  // Renamed once the line is on disk (as logrotate moves a file that was written).
+  while (await Deno.readTextFile(path) !== "before\n") await new Promise((r) => setTimeout(r, 1));
   await Deno.rename(path, `${path}.1`);
   await log.reopen();
   log.write("after\n");

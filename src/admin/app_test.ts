@@ -22,7 +22,9 @@ class UnwritableStore implements ConfigStore {
   save(): Promise<StoredConfig> {
     return Promise.reject(new StoreUnavailableError("disk on fire"));
   }
-  watch(): void {}
+  watch(): Promise<void> {
+    return Promise.resolve();
+  }
   close(): Promise<void> {
     return Promise.resolve();
   }

@@ -168,7 +168,10 @@ export class ControlPlane {
   #storeRevision: string | null = null;
   #queue: Promise<unknown> = Promise.resolve();
   #watch = new AbortController();
-  #syncPending = false;
+  /** Resolves once the store's watch has stopped (see {@link ControlPlane.stop}). */
+  #watching: Promise<void> = Promise.resolve();
+  /** The queued sync that later calls fold into. */
+  #pendingSync: Promise<void> | undefined;
 
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
@@ -222,7 +225,7 @@ export class ControlPlane {
 
   /** Starts following the store's changes. */
   watch(): void {
-    this.store.watch(() => this.sync(), this.#watch.signal);
+    this.#watching = this.store.watch(() => void this.sync(), this.#watch.signal);
   }
 
   /**
@@ -276,13 +279,12 @@ export class ControlPlane {
 
   /**
    * Checks the store for a new revision and applies it if valid. Calls that arrive while one is
-   * queued are folded into it.
+   * queued are folded into it (and resolve with it).
    */
   sync(): Promise<void> {
-    if (this.#syncPending) return Promise.resolve();
-    this.#syncPending = true;
-    return this.#serial(async () => {
-      this.#syncPending = false;
+    if (this.#pendingSync !== undefined) return this.#pendingSync;
+    const sync = this.#serial(async () => {
+      this.#pendingSync = undefined;
       let stored: StoredConfig | null;
       try {
         stored = await this.store.load();
@@ -306,11 +308,18 @@ export class ControlPlane {
       await this.#record(running, { unlessNewest: true });
       this.#onStoredConfig?.(stored.text);
     }).catch((err) => log("error", "store sync failed", { error: String(err) }));
+    this.#pendingSync = sync;
+    return sync;
   }
 
-  /** Stops following the store. */
-  stop(): void {
+  /**
+   * Stops following the store; resolves once no poll is in flight and every change it reported
+   * has been synced (nothing of the control plane runs after that).
+   */
+  async stop(): Promise<void> {
     this.#watch.abort();
+    await this.#watching;
+    await this.#queue;
   }
 
   /**

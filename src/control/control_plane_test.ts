@@ -34,7 +34,7 @@ async function withControl(
   try {
     await fn({ dir, path, router, control });
   } finally {
-    control.stop();
+    await control.stop();
     setLogLevel("info");
     await Deno.remove(dir, { recursive: true });
   }
@@ -246,10 +246,8 @@ Deno.test("control plane: watch follows the file through its poll", async () => 
     }
     assertEquals(control.running.source, "store");
   } finally {
-    control.stop();
-    // Let a poll in flight finish before the sanitizers look.
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    await control.sync();
+    // Resolves once the poll in flight (and the sync it started) finished: nothing leaks.
+    await control.stop();
     setLogLevel("info");
     await Deno.remove(dir, { recursive: true });
   }

@@ -281,9 +281,11 @@ export class RequestPath {
     if (upstreamStatus !== 0) entry.upstreamStatus = upstreamStatus;
     if (upstreamSeconds >= 0) entry.upstreamSeconds = upstreamSeconds;
     entry.retries = attempts;
+    const delivered = reply.delivered;
     return {
       ...reply,
       delivered: () => {
+        delivered?.();
         entry.seconds = (performance.now() - started) / 1000;
         accessLog(entry);
       },
@@ -372,19 +374,4 @@ async function readWhole(
 function canRetry(method: string, error: UpstreamError): boolean {
   if (error.bodyConsumed) return false;
   return error.failure === "connect" || IDEMPOTENT_METHODS.has(method);
-}
-
-/**
- * Path and query exactly as the client sent them, from a `Deno.serve` request URL: it keeps the
- * raw request target after `scheme://authority`, so slicing it avoids a `URL` object and any
- * normalisation of `..`, `%2F` or case.
- *
- * @example
- * ```ts
- * targetOf("http://a.test/a/../b?x=1"); // "/a/../b?x=1"
- * ```
- */
-export function targetOf(url: string): string {
-  const slash = url.indexOf("/", url.indexOf("://") + 3);
-  return slash === -1 ? "/" : url.slice(slash);
 }

@@ -20,7 +20,8 @@ import { FetchTransport } from "./fetch_transport.ts";
 import { type ClientTimeouts, H1Server } from "./h1/server.ts";
 import { H1Transport } from "./h1/transport.ts";
 import { replyToResponse } from "./reply.ts";
-import { RequestPath, targetOf, type UpstreamFailureListener } from "./request_path.ts";
+import { RequestPath, type UpstreamFailureListener } from "./request_path.ts";
+import { serveTarget } from "./serve_target.ts";
 import type { Observers, ObserveSettings } from "./observe.ts";
 import { LISTENERS } from "../metrics/layout.ts";
 import type { Router } from "./router.ts";
@@ -344,19 +345,13 @@ export function serveHandler(
   proto: "http" | "https" = "http",
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response> {
   return async (request, info) => {
-    let headers = request.headers;
-    let authority = headers.get("host");
-    if (authority === null && proto === "https") {
-      // HTTP/2 (offered by ALPN on the `serve` listener's HTTPS) carries the host in
-      // `:authority`, which Deno.serve puts in the URL only: the upstream still needs a Host.
-      authority = authorityOf(request.url);
-      headers = new Headers(headers);
-      headers.set("host", authority);
-    }
+    const routed = serveTarget(request, proto);
+    if ("refused" in routed) return proxyError("bad-request", routed.refused);
+    const { authority, target, headers } = routed;
     const length = headers.get("content-length");
     const reply = await path.handle({
       method: request.method,
-      target: targetOf(request.url),
+      target,
       authority,
       headers,
       body: request.body,
@@ -368,13 +363,6 @@ export function serveHandler(
     if (delivered !== undefined) info.completed.then(delivered, delivered);
     return replyToResponse(reply);
   };
-}
-
-/** The `host[:port]` of an absolute URL, without parsing the rest. */
-function authorityOf(url: string): string {
-  const start = url.indexOf("://") + 3;
-  const slash = url.indexOf("/", start);
-  return url.slice(start, slash === -1 ? undefined : slash);
 }
 
 /**

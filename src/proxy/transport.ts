@@ -86,6 +86,12 @@ export interface BodySource {
   next(): Promise<Uint8Array | null>;
   /** Gives up on the rest (the producer releases or closes what it reads from). */
   cancel(reason?: unknown): void;
+  /**
+   * Asks a chunked body for its chunked coding (validated framing with the data, extensions and
+   * trailers dropped) instead of the decoded data, so an HTTP/1.1 upstream gets it without
+   * re-chunking. Resolves whether it switched; only before the first {@link next}. Absent: never.
+   */
+  relayChunked?(): boolean;
 }
 
 /**

@@ -12,7 +12,7 @@ import { forwardTarget } from "../config/route.ts";
 import { ExchangeContext } from "./context.ts";
 import { proxyError } from "./errors.ts";
 import { type ClientFacts, forwardingOf } from "./forwarding.ts";
-import { targetOf } from "./request_path.ts";
+import { serveTarget } from "./serve_target.ts";
 import { connectionNamed, upstreamHeaders } from "./hop.ts";
 import type { CidrSet } from "./cidr.ts";
 import type { Router } from "./router.ts";
@@ -119,8 +119,9 @@ export class WebSocketRelay {
    * answer `101` gives a 502 (`Deno`'s WebSocket client does not expose the refusal).
    */
   async handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
-    const host = request.headers.get("host");
-    const target = targetOf(request.url);
+    const routed = serveTarget(request, this.#options.proto ?? "http");
+    if ("refused" in routed) return proxyError("bad-request", routed.refused);
+    const { authority: host, target, headers: requestHeaders } = routed;
     const destination = this.#options.router.resolve(host, target);
     if (destination === undefined) {
       return proxyError(
@@ -128,7 +129,7 @@ export class WebSocketRelay {
         host === null ? "request has no Host header" : `no backend for host "${host}"`,
       );
     }
-    if (request.method !== "GET" || request.headers.get("sec-websocket-key") === null) {
+    if (request.method !== "GET" || requestHeaders.get("sec-websocket-key") === null) {
       return proxyError("bad-request", "a WebSocket upgrade is a GET with Sec-WebSocket-Key");
     }
     const pool = destination.pool;
@@ -136,15 +137,15 @@ export class WebSocketRelay {
       address: info.remoteAddr.hostname,
       proto: this.#options.proto ?? "http",
     };
-    const forwarded = forwardingOf(request.headers, host ?? "", client, this.#trusted);
-    const upstream = pool.pick(new ExchangeContext(request.headers, forwarded.realIp, target));
+    const forwarded = forwardingOf(requestHeaders, host ?? "", client, this.#trusted);
+    const upstream = pool.pick(new ExchangeContext(requestHeaders, forwarded.realIp, target));
     if (upstream === undefined) {
       return proxyError("no-server", `no server available for backend "${pool.name}"`);
     }
 
-    const headers = upstreamHeaders(request.headers, forwarded);
+    const headers = upstreamHeaders(requestHeaders, forwarded);
     for (const name of HANDSHAKE) headers.delete(name);
-    const protocols = (request.headers.get("sec-websocket-protocol") ?? "")
+    const protocols = (requestHeaders.get("sec-websocket-protocol") ?? "")
       .split(",").map((p) => p.trim()).filter((p) => p !== "");
     const url = `ws://${upstream.key}${forwardTarget(target, destination.strip)}`;
     // The balancer counts the socket in flight for as long as it is open (least_conn).

@@ -80,11 +80,14 @@ export class FileStore implements ConfigStore {
     return { text, revision: await hexDigest("SHA-256", text) };
   }
 
-  watch(onChange: () => void, signal: AbortSignal): void {
+  watch(onChange: () => void, signal: AbortSignal): Promise<void> {
     let last: string | undefined;
     let failing = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let polling = false;
+    const stopped = Promise.withResolvers<void>();
     const poll = async () => {
+      polling = true;
       try {
         const info = await Deno.stat(this.#path);
         const identity = `${info.mtime?.getTime() ?? 0}:${info.size}:${info.ino ?? 0}`;
@@ -94,7 +97,7 @@ export class FileStore implements ConfigStore {
         // size or inode showing it (coarse timestamps): look at its content until it settles.
         // The control plane compares content revisions, so extra calls cost one read.
         const recent = Date.now() - (info.mtime?.getTime() ?? 0) < 2000;
-        if (identity !== last || recent) onChange();
+        if ((identity !== last || recent) && !signal.aborted) onChange();
         last = identity;
       } catch (err) {
         if (!failing) {
@@ -105,10 +108,17 @@ export class FileStore implements ConfigStore {
         }
         failing = true;
       }
+      polling = false;
       if (!signal.aborted) timer = setTimeout(poll, this.#pollMs);
+      else stopped.resolve();
     };
-    signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
-    poll();
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      if (!polling) stopped.resolve();
+    }, { once: true });
+    if (signal.aborted) stopped.resolve();
+    else poll();
+    return stopped.promise;
   }
 
   close(): Promise<void> {

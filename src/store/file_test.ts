@@ -26,10 +26,11 @@ async function names(dir: string): Promise<string[]> {
  * its work), so a test can wait for a number of polls or for the one in flight to finish instead
  * of sleeping.
  */
-const stats = { started: 0, inFlight: 0 };
+const stats = { started: 0, inFlight: 0, paths: [] as string[] };
 const realStat = Deno.stat;
 Deno.stat = async (path) => {
   stats.started++;
+  stats.paths.push(String(path));
   stats.inFlight++;
   try {
     return await realStat(path);
@@ -53,12 +54,14 @@ async function polls(n: number): Promise<void> {
 function watchCount(store: FileStore): { calls: () => number; stop: () => Promise<void> } {
   let calls = 0;
   const controller = new AbortController();
-  store.watch(() => calls++, controller.signal);
+  const stopped = store.watch(() => calls++, controller.signal);
   return {
     calls: () => calls,
     stop: async () => {
       controller.abort();
-      await settle();
+      // The watch says when it stopped: no poll may be in flight then.
+      await stopped;
+      assertEquals(stats.inFlight, 0, "a poll still ran after the watch resolved");
     },
   };
 }
@@ -194,11 +197,19 @@ Deno.test("file store: watch does not fire while nothing changes, and stops on a
     await polls(10);
     assertEquals(watch.calls(), 1);
     await watch.stop();
-    const polled = stats.started;
+    const polled = stats.paths.filter((p) => p === path).length;
     await Deno.writeTextFile(path, '{"changed": true}');
-    // No poll runs any more: wait the time of several, then check none started.
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS * 5));
-    assertEquals(stats.started, polled);
+    // No poll runs any more: a second watch, through a symlink, sees the change and polls five
+    // more times meanwhile; the stopped one neither polled nor fired.
+    await Deno.symlink(path, `${dir}/link.json`);
+    const witness = watchCount(new FileStore(`${dir}/link.json`, { pollIntervalMs: POLL_MS }));
+    try {
+      await until(() => witness.calls() >= 1);
+      await polls(5);
+    } finally {
+      await witness.stop();
+    }
+    assertEquals(stats.paths.filter((p) => p === path).length, polled);
     assertEquals(watch.calls(), 1);
   });
 });

@@ -192,8 +192,8 @@ export class KvStore implements ConfigStore {
     return { text, revision: head.id };
   }
 
-  watch(onChange: () => void, signal: AbortSignal): void {
-    if (signal.aborted || this.#closed) return;
+  watch(onChange: () => void, signal: AbortSignal): Promise<void> {
+    if (signal.aborted || this.#closed) return Promise.resolve();
     const notify = (id: string | null) => {
       if (id === this.#lastRevision) return;
       try {
@@ -206,8 +206,13 @@ export class KvStore implements ConfigStore {
     let reader: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]> | null = null;
     let streamDone: Promise<void> = Promise.resolve();
     let stopped = false;
+    let polling: Promise<void> = Promise.resolve();
+    const ended = Promise.withResolvers<void>();
 
-    const poll = async () => {
+    const poll = () => {
+      polling = pollOnce();
+    };
+    const pollOnce = async () => {
       try {
         const kv = await this.#open();
         const entry = await whenUnlocked(() => kv.get<Head>(this.#k("head")));
@@ -245,11 +250,13 @@ export class KvStore implements ConfigStore {
       signal.removeEventListener("abort", onAbort);
       this.#watchers.delete(stop);
       await reader?.cancel().catch(() => {});
-      await streamDone;
+      await Promise.all([streamDone, polling]);
+      ended.resolve();
     };
     const onAbort = () => void stop();
     signal.addEventListener("abort", onAbort, { once: true });
     this.#watchers.add(stop);
+    return ended.promise;
   }
 
   async close(): Promise<void> {

@@ -275,9 +275,11 @@ export class RedisStore implements ConfigStore {
     return this.#key;
   }
 
-  watch(onChange: () => void, signal: AbortSignal): void {
-    if (signal.aborted || this.#closed) return;
+  watch(onChange: () => void, signal: AbortSignal): Promise<void> {
+    if (signal.aborted || this.#closed) return Promise.resolve();
+    let ended = false;
     const notify = () => {
+      if (ended) return;
       try {
         onChange();
       } catch (err) {
@@ -285,28 +287,36 @@ export class RedisStore implements ConfigStore {
       }
     };
     let timer: Timer | undefined;
+    let polling = false;
+    const stopped = Promise.withResolvers<void>();
     const poll = async () => {
+      polling = true;
       try {
         if (this.#state === "up" && (await this.#changedSinceLastSeen())) notify();
       } catch {
         // Unreachable: the error listener logs the state change, reconnection resyncs.
       } finally {
+        polling = false;
         // Re-armed only after the previous poll finished: a slow Redis never piles polls up.
-        if (!signal.aborted && !this.#closed) timer = setTimeout(poll, this.#pollIntervalMs);
+        if (!ended) timer = setTimeout(poll, this.#pollIntervalMs);
+        else stopped.resolve();
       }
     };
     timer = setTimeout(poll, this.#pollIntervalMs);
     this.#watchers.add(notify);
     const cleanup = () => {
+      ended = true;
       clearTimeout(timer);
       this.#watchers.delete(notify);
       this.#cleanups.delete(cleanup);
       signal.removeEventListener("abort", cleanup);
+      if (!polling) stopped.resolve();
     };
     this.#cleanups.add(cleanup);
     signal.addEventListener("abort", cleanup, { once: true });
     this.#subscribing = true;
     this.#ensureSubscriber();
+    return stopped.promise;
   }
 
   async close(): Promise<void> {

@@ -110,9 +110,10 @@ export interface ConfigStore {
    * Calls `onChange` whenever the stored config may have changed — a poll every `interval`
    * milliseconds (the seed polls every second) and, where the store can, a push notification.
    * The callback loads and compares revisions itself, so spurious calls are harmless.
-   * Stops when `signal` aborts.
+   * Stops when `signal` aborts; the promise resolves once it has stopped: no poll is in flight
+   * and `onChange` is not called any more.
    */
-  watch(onChange: () => void, signal: AbortSignal): void;
+  watch(onChange: () => void, signal: AbortSignal): Promise<void>;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }

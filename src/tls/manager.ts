@@ -11,7 +11,7 @@
 import { normalizeHost } from "../config/host.ts";
 import type { Config, TlsCertificateConfig } from "../config/types.ts";
 import { log } from "../log.ts";
-import { AcmeManager, type AcmeManagerOptions, type AcmeState } from "../acme/manager.ts";
+import type { AcmeManager, AcmeManagerOptions, AcmeState } from "../acme/manager.ts";
 import { type AcmeStore, TOKEN } from "../acme/store.ts";
 import { expiresSoon, type ServedCertificate } from "./certificate.ts";
 import { CertificateIndex } from "./index.ts";
@@ -176,7 +176,11 @@ export class TlsManager {
   }
 
   #acmeReady(): Promise<AcmeManager> {
-    this.#acme ??= this.#openStore().then((store) => {
+    // acme-client (and the Node compatibility it pulls in) costs ~30 MB of memory: it is loaded
+    // only by a config that uses ACME.
+    this.#acme ??= Promise.all([this.#openStore(), import("../acme/manager.ts")]).then((
+      [store, { AcmeManager }],
+    ) => {
       const manager = new AcmeManager({
         ...this.#acmeOptions,
         store,

@@ -30,6 +30,27 @@ const MAX_SIZE_LINE = 4096;
 /** Chunk sizes above 2^52 (13 hex digits) would lose integer precision. */
 const MAX_SIZE_DIGITS = 13;
 
+/**
+ * Where {@link ChunkedDecoder.frame} copies the framing it keeps when relaying a chunked body:
+ * the chunk-size digits and the line ends, but no whitespace, chunk extension or trailer field.
+ * `bytes` needs room for the framing bytes consumed plus one (a CR consumed by an earlier call
+ * may come out as CRLF in this one).
+ *
+ * @example
+ * ```ts
+ * const sink: FramingSink = { bytes: new Uint8Array(64), at: 0 };
+ * ```
+ */
+export interface FramingSink {
+  bytes: Uint8Array;
+  at: number;
+}
+
+function crlf(sink: FramingSink): void {
+  sink.bytes[sink.at++] = 13;
+  sink.bytes[sink.at++] = 10;
+}
+
 function hex(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   const l = c | 0x20;
@@ -87,11 +108,12 @@ export class ChunkedDecoder {
 
   /**
    * Consumes framing bytes from `buf[pos, end)` and returns the new position: it stops at chunk
-   * data, at the end of the body, or when the input runs out.
+   * data, at the end of the body, or when the input runs out. With a `sink`, the framing kept
+   * (see {@link FramingSink}) is copied there.
    *
    * @throws {ParseError} on malformed framing.
    */
-  frame(buf: Uint8Array, pos: number, end: number): number {
+  frame(buf: Uint8Array, pos: number, end: number, sink?: FramingSink): number {
     let i = pos;
     while (i < end) {
       const c = buf[i];
@@ -102,6 +124,7 @@ export class ChunkedDecoder {
         case S_SIZE_START: {
           const h = hex(c);
           if (h < 0) throw new ParseError("invalid chunk size");
+          if (sink !== undefined) sink.bytes[sink.at++] = c;
           this.#size = h;
           this.#digits = 1;
           this.#line = 1;
@@ -112,6 +135,7 @@ export class ChunkedDecoder {
           const h = hex(c);
           if (h >= 0) {
             if (++this.#digits > MAX_SIZE_DIGITS) throw new ParseError("chunk size too large");
+            if (sink !== undefined) sink.bytes[sink.at++] = c;
             this.#size = this.#size * 16 + h;
           } else if (c === 59) this.#state = S_EXT;
           else if (c === 32 || c === 9) this.#state = S_SIZE_WS;
@@ -130,14 +154,17 @@ export class ChunkedDecoder {
           break;
         case S_SIZE_LF:
           if (c !== 10) throw new ParseError("invalid chunk size line");
+          if (sink !== undefined) crlf(sink);
           this.#state = this.#size === 0 ? S_TRAILER_START : S_DATA;
           break;
         case S_DATA_CR:
           if (c !== 13) throw new ParseError("missing CRLF after chunk data");
+          if (sink !== undefined) sink.bytes[sink.at++] = c;
           this.#state = S_DATA_LF;
           break;
         case S_DATA_LF:
           if (c !== 10) throw new ParseError("missing CRLF after chunk data");
+          if (sink !== undefined) sink.bytes[sink.at++] = c;
           this.#state = S_SIZE_START;
           break;
         case S_TRAILER_START:
@@ -163,6 +190,7 @@ export class ChunkedDecoder {
           break;
         case S_END_LF:
           if (c !== 10) throw new ParseError("invalid end of chunked body");
+          if (sink !== undefined) crlf(sink);
           this.#state = S_DONE;
           return i + 1;
       }

@@ -71,7 +71,7 @@ const MIN_READ = 4096;
  * ```
  */
 export class Wire {
-  buf: Uint8Array;
+  buf: Uint8Array<ArrayBuffer>;
   start = 0;
   end = 0;
   readonly source: ByteSource;
@@ -105,6 +105,29 @@ export class Wire {
   prefetch(): Promise<boolean> {
     this.#pending ??= this.#read();
     return this.#pending;
+  }
+
+  /**
+   * Reads until at least `bytes` bytes are buffered, making room for them first (compacting, or
+   * growing the buffer once to fit): resolves `false` at end of stream before that.
+   */
+  async fillTo(bytes: number): Promise<boolean> {
+    const used = this.end - this.start;
+    if (used >= bytes) return true;
+    if (this.buf.length - this.start < bytes) {
+      if (this.buf.length >= bytes + MIN_READ) this.buf.copyWithin(0, this.start, this.end);
+      else {
+        const grown = new Uint8Array(Math.max(bytes + MIN_READ, this.buf.length * 2));
+        grown.set(this.buf.subarray(this.start, this.end));
+        this.buf = grown;
+      }
+      this.start = 0;
+      this.end = used;
+    }
+    while (this.end - this.start < bytes) {
+      if (!(await this.fill())) return false;
+    }
+    return true;
   }
 
   async #read(): Promise<boolean> {

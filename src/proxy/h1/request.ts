@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ScratchBuffers } from "./scratch.ts";
 import {
   connectionNamed,
   dropOnForward,
@@ -118,7 +119,8 @@ export const LAST_CHUNK: Uint8Array = encoder.encode("0\r\n\r\n");
 
 /**
  * Encodes `head` followed by `first` body bytes (chunk-framed when `chunked`, followed by the
- * last chunk when `last`) into one buffer, so that a small request goes out in one write.
+ * last chunk when `last`) into one buffer, so that a small request goes out in one write. The
+ * buffer comes from `buffers` when given (the caller gives it back after the write).
  *
  * @example
  * ```ts
@@ -130,12 +132,13 @@ export function encodeRequest(
   first: Uint8Array | null,
   chunked: boolean,
   last: boolean,
-): Uint8Array {
+  buffers?: ScratchBuffers,
+): Uint8Array<ArrayBuffer> {
   const size = first === null || first.length === 0 ? "" : first.length.toString(16);
   const framed = chunked && size !== "";
   const total = head.length + (first?.length ?? 0) + (framed ? size.length + 4 : 0) +
     (chunked && last ? LAST_CHUNK.length : 0);
-  const out = new Uint8Array(total);
+  const out = buffers === undefined ? new Uint8Array(total) : buffers.take(total);
   let at = writeLatin1(out, 0, head);
   if (first !== null && first.length > 0) {
     if (framed) {
@@ -151,7 +154,7 @@ export function encodeRequest(
     }
   }
   if (chunked && last) out.set(LAST_CHUNK, at);
-  return out;
+  return out.length === total ? out : out.subarray(0, total);
 }
 
 /**

@@ -208,6 +208,25 @@ function validHost(buf: Uint8Array, s: number, e: number): boolean {
 }
 
 /**
+ * Whether `text` is an authority dynlb routes by (the `Host` characters of RFC 9110 §7.2, no
+ * user info): what the `serve` listener checks in an absolute-form target, as this parser does.
+ *
+ * @example
+ * ```ts
+ * validAuthority("a.test:8080"); // true
+ * validAuthority("user@a.test"); // false
+ * ```
+ */
+export function validAuthority(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff || HOST_BYTE[c] !== 1) return false;
+  }
+  return true;
+}
+
+/**
  * Parses the complete request head `buf[start, end)` (its end found by `findHeadEnd`).
  *
  * @throws {RequestError} with the status to answer.

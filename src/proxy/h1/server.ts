@@ -20,8 +20,10 @@ import type { BodySource, ReplyBody, Tunnel, UpstreamReply } from "../transport.
 import { type BodyReader, bodyReader } from "./body.ts";
 import { EofError, Wire } from "./connection.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
-import { DEFAULT_LIMITS, ParseError } from "./parser.ts";
+import { relayChunkedReader } from "./chunked_relay.ts";
+import { DEFAULT_LIMITS, type HeadLimits, ParseError } from "./parser.ts";
 import { frameChunk, LAST_CHUNK, writeLatin1 } from "./request.ts";
+import { scratch } from "./scratch.ts";
 import {
   readRequestHead,
   REQUEST_LIMITS,
@@ -516,13 +518,31 @@ class ClientConnection {
     }
   }
 
+  /**
+   * Writes `text` (a head, Latin-1) followed by `body` in one write, through a reused buffer:
+   * no allocation per answer.
+   */
+  async #writeEncoded(text: string, body: Uint8Array | null): Promise<void> {
+    const out = scratch.take(text.length + (body?.length ?? 0));
+    try {
+      let at = writeLatin1(out, 0, text);
+      if (body !== null) {
+        out.set(body, at);
+        at += body.length;
+      }
+      await this.write(out.subarray(0, at));
+    } finally {
+      scratch.give(out);
+    }
+  }
+
   /** Writes one of the proxy's own answers with `Connection: close`; never rejects. */
   async #writeError(reply: UpstreamReply): Promise<void> {
     try {
       const body = reply.body as Uint8Array;
       const head = statusLine(reply) + headerLines(reply.headers) + "content-length: " +
         body.length + "\r\nconnection: close\r\n\r\n";
-      await this.write(encodeHead(head, body));
+      await this.#writeEncoded(head, body);
     } catch { /* the client is gone */ }
   }
 
@@ -554,13 +574,13 @@ class ClientConnection {
 
     if (body === null || noBody || framing === "none") {
       if (body !== null && !(body instanceof Uint8Array)) cancelBody(reply);
-      await this.write(encodeHead(text, null));
+      await this.#writeEncoded(text, null);
       return keepAlive;
     }
     if (body instanceof Uint8Array) {
-      if (body.length <= COALESCE) await this.write(encodeHead(text, body));
+      if (body.length <= COALESCE) await this.#writeEncoded(text, body);
       else {
-        await this.write(encodeHead(text, null));
+        await this.#writeEncoded(text, null);
         await this.write(body);
       }
       return keepAlive;
@@ -569,7 +589,7 @@ class ClientConnection {
     const raw = framing === "chunked" && (body as Partial<ReplyBody>).chunkedRaw === true;
     let sent = 0;
     try {
-      await this.write(encodeHead(text, null));
+      await this.#writeEncoded(text, null);
       for (;;) {
         const chunk = await source.next();
         if (chunk === null) break;
@@ -606,7 +626,7 @@ class ClientConnection {
     };
     timer = setTimeout(check, idleMs);
     try {
-      await this.write(encodeHead(statusLine(reply) + headerLines(reply.headers) + "\r\n", null));
+      await this.#writeEncoded(statusLine(reply) + headerLines(reply.headers) + "\r\n", null);
       const toServer = (async () => {
         if (wire.buffered > 0) {
           await writeAll(tunnel, wire.buf.slice(wire.start, wire.end));
@@ -674,13 +694,6 @@ function headerLines(headers: readonly (readonly [string, string])[]): string {
   return text;
 }
 
-function encodeHead(head: string, body: Uint8Array | null): Uint8Array {
-  const out = new Uint8Array(head.length + (body?.length ?? 0));
-  const at = writeLatin1(out, 0, head);
-  if (body !== null) out.set(body, at);
-  return out;
-}
-
 async function writeAll(
   to: { write(p: Uint8Array): Promise<number> },
   bytes: Uint8Array,
@@ -703,13 +716,15 @@ function readerSource(stream: ReadableStream<Uint8Array>): BodySource {
 }
 
 /**
- * A request body read off the client's connection: `Content-Length` or chunked (decoded; the
- * transport frames it again), each read bounded by the body timeout. The first read sends
- * `100 Continue` to a client that waits for it.
+ * A request body read off the client's connection: `Content-Length` or chunked (decoded, or
+ * relayed as validated chunked framing when the transport asks: {@link relayChunked}), each read
+ * bounded by the body timeout. The first read sends `100 Continue` to a client that waits for it.
  */
 class ClientBody implements BodySource {
   readonly #connection: ClientConnection;
-  readonly #reader: BodyReader;
+  #reader: BodyReader;
+  readonly #chunked: boolean;
+  #started = false;
   #expectContinue: boolean;
   #ended = false;
   #timedOut = false;
@@ -719,14 +734,12 @@ class ClientBody implements BodySource {
   constructor(connection: ClientConnection, head: RequestHead) {
     this.#connection = connection;
     this.#expectContinue = head.expectContinue;
+    this.#chunked = head.chunked;
     this.#reader = bodyReader(
       connection.wire,
       head.chunked ? "chunked" : "length",
       head.contentLength,
-      {
-        maxHeadBytes: connection.server.limits.maxHeadBytes,
-        maxHeaders: DEFAULT_LIMITS.maxHeaders,
-      },
+      this.#limits(),
     );
   }
 
@@ -735,9 +748,23 @@ class ClientBody implements BodySource {
     return this.#ended;
   }
 
+  relayChunked(): boolean {
+    if (!this.#chunked || this.#started) return false;
+    this.#reader = relayChunkedReader(this.#connection.wire, this.#limits());
+    return true;
+  }
+
+  #limits(): HeadLimits {
+    return {
+      maxHeadBytes: this.#connection.server.limits.maxHeadBytes,
+      maxHeaders: DEFAULT_LIMITS.maxHeaders,
+    };
+  }
+
   async next(): Promise<Uint8Array | null> {
     if (this.#ended) return null;
     if (this.failure !== undefined) throw new BodyReadError();
+    this.#started = true;
     if (this.#expectContinue) {
       this.#expectContinue = false;
       await this.#connection.write(CONTINUE, true);

@@ -397,6 +397,80 @@ Deno.test("chunked upstream bodies reach an HTTP/1.1 client as sent, HTTP/1.0 de
   assert(await old.closed());
 });
 
+Deno.test("a chunked upload reaches the server with the client's chunks, not re-chunked; extensions and trailers dropped", async () => {
+  const body = "3;name=x\r\nabc\r\n5\r\nhello\r\n00A\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n";
+  const relayed = "3\r\nabc\r\n5\r\nhello\r\n00A\r\n0123456789\r\n0\r\n\r\n";
+  const seen: string[] = [];
+  await using up = rawServer(async (c) => {
+    for (;;) {
+      const request = await c.readRequest(relayed.length);
+      if (request === null) return;
+      seen.push(request.head.toLowerCase(), decoder.decode(request.body));
+      await c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+  });
+  await using lb = await listenerFor({ "a.test": [up.port] });
+  const c = await lb.connect();
+  for (let i = 0; i < 2; i++) {
+    // The whole body in one write, then split byte by byte: the same bytes reach the server.
+    const head = "POST /u HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n";
+    if (i === 0) await c.send(head + body);
+    else {
+      await c.send(head);
+      for (const byte of encoder.encode(body)) await c.send(new Uint8Array([byte]));
+    }
+    const r = await c.response("POST");
+    assertEquals([r.status, r.body, r.keepAlive], [200, "ok", true]);
+  }
+  assertEquals(seen.length, 4);
+  for (let i = 0; i < 4; i += 2) {
+    assertMatch(seen[i], /\r\ntransfer-encoding: chunked(\r\n|$)/);
+    assert(!seen[i].includes("content-length"), seen[i]);
+    assertEquals(seen[i + 1], relayed);
+  }
+});
+
+Deno.test("a malformed chunk mid-body is refused: the server never gets the end of the body", async () => {
+  const received = Promise.withResolvers<string>();
+  const first = Promise.withResolvers<void>();
+  await using up = rawServer(async (c, index) => {
+    if (index > 0) return await c.waitClosed(); // the later cases: what the client sees counts
+    const request = await c.readRequest("3\r\nabc\r\n".length);
+    if (request === null) return received.resolve("");
+    first.resolve();
+    // Everything else the server is sent on this connection, until dynlb closes it.
+    let rest = decoder.decode(request.body);
+    const chunk = new Uint8Array(4096);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await c.conn.read(chunk);
+      } catch {
+        n = null;
+      }
+      if (n === null) break;
+      rest += decoder.decode(chunk.subarray(0, n));
+    }
+    received.resolve(rest);
+  });
+  await using lb = await listenerFor({ "a.test": [up.port] });
+  for (const bad of ["zz\r\n", "5\r\nhelloXX0\r\n\r\n", "1;\u0001\r\nx\r\n0\r\n\r\n"]) {
+    const c = await lb.connect();
+    await c.send(
+      "POST /u HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+    );
+    if (bad === "zz\r\n") await first.promise;
+    await c.send(bad + "0\r\n\r\n");
+    const r = await c.response("POST");
+    assertEquals([r.status, r.keepAlive], [400, false], bad);
+    assertMatch(r.body, /invalid request body/);
+    assert(await c.closed());
+  }
+  // The first bad request's connection: the valid first chunk, then closed without a last chunk.
+  const rest = await received.promise;
+  assertEquals(rest, "3\r\nabc\r\n");
+});
+
 Deno.test("an upstream gone mid-body ends the client connection: no complete-looking body", async () => {
   await using up = rawServer(async (c) => {
     if (await c.readRequest() === null) return;
@@ -450,7 +524,8 @@ Deno.test("shutdown: a connection accepted before it gets its first request answ
   const fresh = await lb.connect();
   while (lb.server.connections === 0) await new Promise((r) => setTimeout(r, 5));
   const done = lb.server.shutdown();
-  await new Promise((r) => setTimeout(r, 50));
+  // The drain has begun once no listener accepts (then the fresh connection gets its grace).
+  while (!lb.server.draining) await new Promise((r) => setTimeout(r, 5));
   await fresh.send("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
   const r = await fresh.response();
   assertEquals([r.status, r.body, r.keepAlive], [200, "ok", false]);

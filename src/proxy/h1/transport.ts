@@ -38,6 +38,7 @@ import { DEFAULT_LIMITS, type HeadLimits, ParseError, type ResponseHead } from "
 import { ServerPool } from "./pool.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { encodeRequest, frameChunk, LAST_CHUNK, requestHead } from "./request.ts";
+import { scratch } from "./scratch.ts";
 
 /**
  * Tuning of {@link H1Transport}.
@@ -128,7 +129,13 @@ export class H1Transport implements UpstreamTransport {
 
   /** {@link exchange} as a `Response`. */
   async send(request: UpstreamRequest, upstream: Upstream): Promise<Response> {
-    return replyToResponse(await this.exchange(request, upstream));
+    const reply = await this.exchange(request, upstream);
+    const delivered = reply.delivered;
+    if (delivered === undefined) return replyToResponse(reply);
+    // A lent body lives in the connection's buffer: copy it before the connection is reused.
+    const body = reply.body instanceof Uint8Array ? reply.body.slice() : reply.body;
+    delivered();
+    return replyToResponse({ ...reply, body, delivered: undefined });
   }
 
   async exchange(request: UpstreamRequest, upstream: Upstream): Promise<UpstreamReply> {
@@ -279,7 +286,9 @@ class Exchange {
         request.bodyLength,
         request.upgrade,
       );
-      const chunked = request.body !== null && length < 0;
+      // Whether this client chunk-frames the body: one without a length, unless its source
+      // relays the client's chunked framing itself (h1 listener, HTTP/1.1 client).
+      let chunked = request.body !== null && length < 0;
       let first: Uint8Array | null = null;
       let sent = 0;
       let last = request.body === null;
@@ -290,9 +299,9 @@ class Exchange {
           throw new BodyError("body does not match its Content-Length");
         }
         if (body.length <= MAX_COALESCED) {
-          await this.#conn.write(encodeRequest(text, body, chunked, true));
+          await this.#sendEncoded(encodeRequest(text, body, chunked, true, scratch));
         } else {
-          await this.#conn.write(encodeRequest(text, null, chunked, false));
+          await this.#sendEncoded(encodeRequest(text, null, chunked, false, scratch));
           await this.#conn.write(chunked ? frameChunk(body) : body);
           if (chunked) await this.#conn.write(LAST_CHUNK);
         }
@@ -302,6 +311,7 @@ class Exchange {
         const source = this.#bodySource = body instanceof ReadableStream
           ? streamSource(body)
           : body;
+        if (chunked && source.relayChunked?.() === true) chunked = false;
         const chunk = await source.next();
         if (chunk === null) last = true;
         else {
@@ -312,13 +322,13 @@ class Exchange {
           last = length >= 0 && sent === length;
           if (sent <= MAX_COALESCED) first = chunk;
           else {
-            await this.#conn.write(encodeRequest(text, null, chunked, false));
+            await this.#sendEncoded(encodeRequest(text, null, chunked, false, scratch));
             written = true;
             await this.#conn.write(chunked ? frameChunk(chunk) : chunk);
           }
         }
       }
-      if (!written) await this.#conn.write(encodeRequest(text, first, chunked, last));
+      if (!written) await this.#sendEncoded(encodeRequest(text, first, chunked, last, scratch));
       written = true;
       this.#armTimer();
       if (this.#bodySource !== null && !last) {
@@ -353,8 +363,10 @@ class Exchange {
       try {
         const body = await this.#readSmallBody(head.contentLength);
         this.#stopTimer();
-        this.#finish(head.keepAlive);
-        return reply(head, body);
+        // The body is lent from the connection's buffer: the connection goes back to the pool
+        // only once the listener has written it (no copy, no allocation per response).
+        const keepAlive = head.keepAlive;
+        return { ...reply(head, body), delivered: () => this.#finish(keepAlive) };
       } catch (err) {
         this.#stopTimer();
         this.#finish(false);
@@ -363,6 +375,15 @@ class Exchange {
     }
     this.#stopTimer();
     return this.#reply(head, framing);
+  }
+
+  /** Writes bytes encoded into a scratch buffer, then gives the buffer back. */
+  async #sendEncoded(bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+    try {
+      await this.#conn.write(bytes);
+    } finally {
+      scratch.give(bytes);
+    }
   }
 
   /** The server switched protocols: its connection leaves the pool and becomes a tunnel. */
@@ -387,17 +408,14 @@ class Exchange {
     };
   }
 
+  /** Reads a body of `length` bytes into the connection's buffer and returns a view of it. */
   async #readSmallBody(length: number): Promise<Uint8Array<ArrayBuffer>> {
     const wire = this.#conn.wire;
-    const body = new Uint8Array(length);
-    let got = Math.min(wire.end - wire.start, length);
-    body.set(wire.buf.subarray(wire.start, wire.start + got));
-    wire.start += got;
-    while (got < length) {
-      const n = await wire.source.read(body.subarray(got));
-      if (n === null) throw new EofError("upstream closed the connection inside the body", false);
-      got += n;
+    if (!(await wire.fillTo(length))) {
+      throw new EofError("upstream closed the connection inside the body", false);
     }
+    const body = wire.buf.subarray(wire.start, wire.start + length);
+    wire.start += length;
     return body;
   }
 
