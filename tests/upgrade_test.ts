@@ -50,7 +50,7 @@ for (const { workers, listener } of UPGRADE_MODES) {
     );
     try {
       // Load runs on the old process; then the new one binds the same port beside it.
-      await answered(load.live, 500);
+      await answered(load.live, CLIENTS * 8);
       await using next = await startDynlb(args);
       await next.waitForLog("admin address in use");
       assertEquals(await old.stop("SIGTERM"), 0, old.logs());
@@ -59,7 +59,7 @@ for (const { workers, listener } of UPGRADE_MODES) {
       const status = await fetch(`http://127.0.0.1:${adminPort}/config`);
       assertEquals(status.status, 200);
       await status.body?.cancel();
-      await answered(load.live, 500);
+      await answered(load.live, CLIENTS * 8);
       stop.resolve();
       const result = await load.finished;
       console.log(
@@ -75,10 +75,13 @@ for (const { workers, listener } of UPGRADE_MODES) {
   });
 }
 
-/** Resolves once the load has had `count` more answers. */
+/**
+ * Resolves once the load has had `count` more answers. How fast they come is not what is tested
+ * (a shared machine may serve a few dozen a second), so the guard is generous.
+ */
 async function answered(live: LoadResult, count: number): Promise<void> {
   const target = live.ok + count;
-  await eventually(() => live.ok >= target, 10_000, `${count} more answers`);
+  await eventually(() => live.ok >= target, 60_000, `${count} more answers`);
 }
 
 for (const workers of [1, 2]) {

@@ -530,7 +530,11 @@ class ClientConnection {
         out.set(body, at);
         at += body.length;
       }
-      await this.write(out.subarray(0, at));
+      // The write loop inline (not `this.write`): one async frame less per answer.
+      this.#answered = true;
+      const conn = this.#conn;
+      let off = await conn.write(at === out.length ? out : out.subarray(0, at));
+      while (off < at) off += await conn.write(out.subarray(off, at));
     } finally {
       scratch.give(out);
     }

@@ -361,7 +361,12 @@ class Exchange {
       // Small bodies are read whole (still under the response deadline): a fixed-size body is
       // much cheaper to send on than a stream, and nginx buffers this much too.
       try {
-        const body = await this.#readSmallBody(head.contentLength);
+        const wire = this.#conn.wire;
+        const length = head.contentLength;
+        // Usually the whole body came with the head: no await (and no promise) then.
+        const body = wire.end - wire.start >= length
+          ? this.#takeBody(length)
+          : await this.#readSmallBody(length);
         this.#stopTimer();
         // The body is lent from the connection's buffer: the connection goes back to the pool
         // only once the listener has written it (no copy, no allocation per response).
@@ -380,7 +385,7 @@ class Exchange {
   /** Writes bytes encoded into a scratch buffer, then gives the buffer back. */
   async #sendEncoded(bytes: Uint8Array<ArrayBuffer>): Promise<void> {
     try {
-      await this.#conn.write(bytes);
+      await this.#conn.writeAll(bytes);
     } finally {
       scratch.give(bytes);
     }
@@ -410,10 +415,15 @@ class Exchange {
 
   /** Reads a body of `length` bytes into the connection's buffer and returns a view of it. */
   async #readSmallBody(length: number): Promise<Uint8Array<ArrayBuffer>> {
-    const wire = this.#conn.wire;
-    if (!(await wire.fillTo(length))) {
+    if (!(await this.#conn.wire.fillTo(length))) {
       throw new EofError("upstream closed the connection inside the body", false);
     }
+    return this.#takeBody(length);
+  }
+
+  /** The next `length` buffered bytes (all there), as a view into the connection's buffer. */
+  #takeBody(length: number): Uint8Array<ArrayBuffer> {
+    const wire = this.#conn.wire;
     const body = wire.buf.subarray(wire.start, wire.start + length);
     wire.start += length;
     return body;
