@@ -543,7 +543,7 @@ class ClientConnection {
   /**
    * Writes a reply's head — status line, its fields except `Content-Length`, then `tail` (the
    * framing and connection lines, and the blank line) — followed by `body`, in one write. The
-   * head is encoded character by character into a reused buffer: no string is built for it.
+   * head is encoded piece by piece (`writeLatin1`) into a reused buffer: no string is built for it.
    */
   async #writeAnswer(reply: UpstreamReply, tail: string, body: Uint8Array | null): Promise<void> {
     const headers = reply.headers;
@@ -555,23 +555,23 @@ class ClientConnection {
     }
     const out = scratch.take(size);
     try {
-      let at = putLatin1(out, 0, "HTTP/1.1 ");
-      at = putLatin1(out, at, code);
+      let at = writeLatin1(out, 0, "HTTP/1.1 ");
+      at = writeLatin1(out, at, code);
       out[at++] = 32;
-      at = putLatin1(out, at, reason);
+      at = writeLatin1(out, at, reason);
       out[at++] = 13;
       out[at++] = 10;
       for (let i = 0; i < headers.length; i++) {
         const name = headers[i][0];
         if (name.length === 14 && name.toLowerCase() === "content-length") continue;
-        at = putLatin1(out, at, name);
+        at = writeLatin1(out, at, name);
         out[at++] = 58;
         out[at++] = 32;
-        at = putLatin1(out, at, headers[i][1]);
+        at = writeLatin1(out, at, headers[i][1]);
         out[at++] = 13;
         out[at++] = 10;
       }
-      at = putLatin1(out, at, tail);
+      at = writeLatin1(out, at, tail);
       if (body !== null) {
         out.set(body, at);
         at += body.length;
@@ -731,16 +731,6 @@ function cancelBody(reply: UpstreamReply): void {
 
 function statusLine(reply: UpstreamReply): string {
   return "HTTP/1.1 " + reply.status + " " + reply.reason + "\r\n";
-}
-
-/**
- * Writes `text` at `out[at]`, one byte per character (head text is Latin-1: what the parsers
- * decoded, or ASCII dynlb made), and returns the position after it. Short heads encode faster
- * this way than through `TextEncoder.encodeInto`, and need no view of `out`.
- */
-function putLatin1(out: Uint8Array, at: number, text: string): number {
-  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
-  return at + text.length;
 }
 
 /** Header lines of a reply; `Content-Length` is written by the framing logic instead. */
