@@ -454,6 +454,7 @@ export function nginxProxyConf(
   port: number,
   routes: readonly Route[],
   name = "nginx-proxy",
+  workerConnections = 4096,
 ): string {
   const upstreams = routes.map((r) => `
   upstream ${r.name} {
@@ -479,7 +480,11 @@ export function nginxProxyConf(
   return `worker_processes auto;
 pid ${dir}/${name}.pid;
 error_log ${dir}/${name}-error.log warn;
-events { worker_connections 4096; }
+${
+    workerConnections > 4096
+      ? `worker_rlimit_nofile ${2 * workerConnections + 1000};\n`
+      : ""
+  }events { worker_connections ${workerConnections}; }
 http {
   ${commonHttp(dir, name)}
   ${upstreams}
@@ -722,6 +727,8 @@ export interface DynlbOptions {
   readonly extraArgs?: readonly string[];
   /** Environment variables (e.g. `DYNLB_NO_METRICS=1`). */
   readonly env?: Record<string, string>;
+  /** An open-file limit (`ulimit -n`) to start it with, set by `prlimit` (root may raise it). */
+  readonly openFiles?: number;
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -739,7 +746,13 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
   const { name, dir, transport, workers } = options;
   const file = `${dir}/${name}.json`;
   await Deno.writeTextFile(file, JSON.stringify(options.config));
-  const process = new Spawned(name, Deno.execPath(), [
+  const deno = Deno.execPath();
+  // prlimit sets the limit on itself, then execs dynlb: the pid is dynlb's.
+  const [command, prefix] = options.openFiles === undefined
+    ? [deno, []]
+    : ["prlimit", [`--nofile=${options.openFiles}:${options.openFiles}`, deno]];
+  const process = new Spawned(name, command, [
+    ...prefix,
     "run",
     V8_FLAG_ARG,
     "--allow-net",

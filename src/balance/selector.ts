@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { TCHAR } from "../proxy/h1/parser.ts";
+import { TCHAR } from "../proxy/h1/fields.ts";
 import type { Upstream } from "./upstream.ts";
 import type { BackendMemory } from "./memory.ts";
 

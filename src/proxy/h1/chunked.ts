@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { FIELD_BYTE, type HeadLimits, ParseError, TCHAR } from "./parser.ts";
+import { FIELD_BYTE, TCHAR } from "./fields.ts";
+import { type HeadLimits, ParseError } from "./parser.ts";
 
 const S_SIZE_START = 0;
 const S_SIZE = 1;

@@ -5,7 +5,34 @@
  *
  * @module
  */
-import { HOP_BY_HOP } from "../hop.ts";
+import {
+  COMMA,
+  type ConnectionOptions,
+  connectionOptions,
+  contentLength,
+  CR,
+  F_CONNECTION,
+  F_CONTENT_LENGTH,
+  F_EXPECT,
+  F_HOST,
+  F_OTHER,
+  F_TRANSFER_ENCODING,
+  F_UPGRADE,
+  FIELD_BYTE,
+  fieldKind,
+  FieldLines,
+  is,
+  latin1,
+  LENGTH_CONFLICT,
+  LF,
+  LINES_HIGH,
+  linesMessage,
+  scanFieldLines,
+  skipOws,
+  SP,
+  tokenEnd,
+  V_CHUNKED,
+} from "./fields.ts";
 
 /**
  * A response that breaks the protocol (or the configured limits).
@@ -75,40 +102,6 @@ export interface ResponseHead {
   readonly upgrade: string | null;
 }
 
-const CR = 13;
-const LF = 10;
-const SP = 32;
-const HTAB = 9;
-const COLON = 58;
-const COMMA = 44;
-
-/**
- * 1 for `tchar` (RFC 9110 §5.6.2).
- *
- * @example
- * ```ts
- * TCHAR[0x41]; // 1 ("A")
- * ```
- */
-export const TCHAR: Uint8Array = new Uint8Array(256);
-for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
-for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
-for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
-for (const ch of "!#$%&'*+-.^_`|~") TCHAR[ch.charCodeAt(0)] = 1;
-
-/**
- * 1 for bytes allowed in a field value or reason phrase: VCHAR, SP, HTAB, obs-text.
- *
- * @example
- * ```ts
- * FIELD_BYTE[0x0d]; // 0 (CR)
- * ```
- */
-export const FIELD_BYTE: Uint8Array = new Uint8Array(256);
-for (let c = 0x20; c <= 0xff; c++) FIELD_BYTE[c] = 1;
-FIELD_BYTE[0x7f] = 0;
-FIELD_BYTE[HTAB] = 1;
-
 /**
  * Finds the end of a response head (the index after its blank line) in `buf[start, end)`,
  * scanning from `from` (at least `start`; callers resume near where the last scan stopped).
@@ -133,151 +126,11 @@ export function findHeadEnd(buf: Uint8Array, from: number, start: number, end: n
   return -1;
 }
 
-const decoder = new TextDecoder();
-
-/**
- * Decodes bytes as Latin-1 (the ByteString `Headers` wants); ASCII takes the native path.
- *
- * @example
- * ```ts
- * latin1(new Uint8Array([0x68, 0x69]), 0, 2, false); // "hi"
- * ```
- */
-export function latin1(buf: Uint8Array, start: number, end: number, high: boolean): string {
-  if (!high) return decoder.decode(buf.subarray(start, end));
-  let s = "";
-  for (let i = start; i < end; i += 4096) {
-    s += String.fromCharCode.apply(null, Array.from(buf.subarray(i, Math.min(end, i + 4096))));
-  }
-  return s;
-}
-
-/**
- * Kinds of header fields the parsers act on; everything else is {@link F_OTHER}.
- *
- * @example
- * ```ts
- * fieldKind(bytes, 0, 4) === F_HOST;
- * ```
- */
-export const F_OTHER = 0;
-/** `Content-Length`. */
-export const F_CONTENT_LENGTH = 1;
-/** `Transfer-Encoding`. */
-export const F_TRANSFER_ENCODING = 2;
-/** `Connection`. */
-export const F_CONNECTION = 3;
-/** Any other hop-by-hop field of {@link HOP_BY_HOP}. */
-export const F_HOP = 4;
-/** `Upgrade` (hop-by-hop; requests keep its value for a tunnel). */
-export const F_UPGRADE = 5;
-/** `Host` (requests only; an ordinary field in responses). */
-export const F_HOST = 6;
-/** `Expect` (requests only: the proxy answers `100-continue` itself). */
-export const F_EXPECT = 7;
-
-const V_CHUNKED = bytes("chunked");
-const V_CLOSE = bytes("close");
-const V_KEEP_ALIVE = bytes("keep-alive");
-
-function bytes(s: string): Uint8Array {
-  return new TextEncoder().encode(s);
-}
-
-/**
- * Case-insensitive match of `buf[s, s+len)` against a lower-case name of letters and '-'.
- *
- * @example
- * ```ts
- * is(new TextEncoder().encode("Close"), 0, 5, new TextEncoder().encode("close")); // true
- * ```
- */
-export function is(buf: Uint8Array, s: number, len: number, name: Uint8Array): boolean {
-  if (len !== name.length) return false;
-  // `| 0x20` lower-cases letters; only CR shares '-' under it, and CR is never in a token.
-  for (let i = 0; i < len; i++) if ((buf[s + i] | 0x20) !== name[i]) return false;
-  return true;
-}
-
-/**
- * Names the parsers recognise, by length. Built from the one hop-by-hop list in `hop.ts`, so the
- * wire parsers and the `Headers`-based paths drop exactly the same fields.
- */
-const KNOWN: [Uint8Array, number][][] = [];
-function know(name: string, kind: number): void {
-  const b = bytes(name);
-  (KNOWN[b.length] ??= []).push([b, kind]);
-}
-know("content-length", F_CONTENT_LENGTH);
-know("transfer-encoding", F_TRANSFER_ENCODING);
-know("connection", F_CONNECTION);
-know("upgrade", F_UPGRADE);
-know("host", F_HOST);
-know("expect", F_EXPECT);
-for (const name of HOP_BY_HOP) {
-  if (!KNOWN[name.length]?.some(([b]) => is(b, 0, b.length, bytes(name)))) know(name, F_HOP);
-}
-
-/**
- * The kind of the field named by `buf[s, s+len)` (case-insensitive).
- *
- * @example
- * ```ts
- * fieldKind(new TextEncoder().encode("Keep-Alive"), 0, 10); // F_HOP
- * ```
- */
-export function fieldKind(buf: Uint8Array, s: number, len: number): number {
-  const candidates = KNOWN[len];
-  if (candidates === undefined) return F_OTHER;
-  for (let k = 0; k < candidates.length; k++) {
-    const [name, kind] = candidates[k];
-    if (is(buf, s, len, name)) return kind;
-  }
-  return F_OTHER;
-}
-
-/**
- * Skips optional whitespace forward.
- *
- * @example
- * ```ts
- * skipOws(new TextEncoder().encode("  x"), 0, 3); // 2
- * ```
- */
-export function skipOws(buf: Uint8Array, i: number, end: number): number {
-  while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
-  return i;
-}
-
 /** Mutable state of one head parse that the list-valued fields update. */
-interface FieldState {
+interface FieldState extends ConnectionOptions {
   contentLength: number;
   /** 0: no Transfer-Encoding; 1: present, chunked last; 2: present, something else last. */
   te: number;
-  close: boolean;
-  keepAlive: boolean;
-  /** Field names listed in `Connection` (lower case), removed at the end. */
-  named: string[] | null;
-}
-
-/** Parses a `Content-Length` value (a list of equal decimals is allowed, RFC 9110 §8.6). */
-function contentLength(buf: Uint8Array, s: number, e: number, st: FieldState): void {
-  let i = s;
-  for (;;) {
-    i = skipOws(buf, i, e);
-    let n = 0;
-    const d = i;
-    while (i < e && buf[i] >= 0x30 && buf[i] <= 0x39) n = n * 10 + buf[i++] - 0x30;
-    if (i === d || i - d > 15) throw new ParseError("invalid Content-Length");
-    if (st.contentLength !== -1 && st.contentLength !== n) {
-      throw new ParseError("conflicting Content-Length");
-    }
-    st.contentLength = n;
-    i = skipOws(buf, i, e);
-    if (i === e) return;
-    if (buf[i] !== COMMA) throw new ParseError("invalid Content-Length");
-    i++;
-  }
 }
 
 /** Walks the codings of a `Transfer-Encoding` value: chunked may only be the last one. */
@@ -286,7 +139,7 @@ function transferEncoding(buf: Uint8Array, s: number, e: number, st: FieldState)
   while (i < e) {
     i = skipOws(buf, i, e);
     const t = i;
-    while (i < e && TCHAR[buf[i]] === 1) i++;
+    i = tokenEnd(buf, i, e);
     const len = i - t;
     while (i < e && buf[i] !== COMMA) i++; // coding parameters
     if (len === 0) {
@@ -296,31 +149,6 @@ function transferEncoding(buf: Uint8Array, s: number, e: number, st: FieldState)
     if (st.te === 1) throw new ParseError("chunked is not the final transfer coding");
     st.te = is(buf, t, len, V_CHUNKED) ? 1 : 2;
     if (i < e) i++;
-  }
-}
-
-/** Reads the `Connection` options: close, keep-alive, and field names to drop. */
-function connection(
-  buf: Uint8Array,
-  s: number,
-  e: number,
-  text: string,
-  offset: number,
-  st: FieldState,
-): void {
-  let i = s;
-  while (i < e) {
-    i = skipOws(buf, i, e);
-    const t = i;
-    while (i < e && TCHAR[buf[i]] === 1) i++;
-    const len = i - t;
-    if (len > 0) {
-      if (is(buf, t, len, V_CLOSE)) st.close = true;
-      else if (is(buf, t, len, V_KEEP_ALIVE)) st.keepAlive = true;
-      else (st.named ??= []).push(text.substring(t - offset, i - offset).toLowerCase());
-    }
-    while (i < e && buf[i] !== COMMA) i++;
-    i++;
   }
 }
 
@@ -373,22 +201,9 @@ export function parseHead(
 
   // Validate every field line before decoding, so the string is only built for a good head.
   const lineStart = i;
-  let count = 0;
-  while (buf[i] !== CR) {
-    const n = i;
-    while (TCHAR[buf[i]] === 1) i++;
-    if (i === n || buf[i] !== COLON) throw new ParseError("invalid header field name");
-    i++;
-    while (buf[i] !== CR) {
-      const c = buf[i++];
-      if (FIELD_BYTE[c] === 0) throw new ParseError("invalid header field value");
-      if (c > 0x7f) high = true;
-    }
-    if (buf[i + 1] !== LF) throw new ParseError("bare CR in header field");
-    i += 2;
-    if (++count > limits.maxHeaders) throw new ParseError("too many header fields");
-  }
-  if (i !== end - 2) throw new ParseError("bare CR in response head");
+  const lines = scanFieldLines(buf, i, end, limits.maxHeaders);
+  if (lines < 0) throw new ParseError(linesMessage(lines, "response"));
+  if (lines === LINES_HIGH) high = true;
 
   const text = latin1(buf, start, end, high);
   const st: FieldState = {
@@ -396,22 +211,21 @@ export function parseHead(
     te: 0,
     close: false,
     keepAlive: false,
+    upgrade: false,
     named: null,
   };
   const headers: [string, string][] = [];
   let upgrade: string | null = null;
-  i = lineStart;
-  while (buf[i] !== CR) {
-    const n = i;
-    while (buf[i] !== COLON) i++;
-    const nameEnd = i;
-    const vs = skipOws(buf, i + 1, end);
-    i = buf.indexOf(CR, vs);
-    let ve = i;
-    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-    i += 2;
+  const line = new FieldLines(buf, lineStart, end);
+  while (line.next()) {
+    const n = line.name, nameEnd = line.nameEnd, vs = line.value, ve = line.valueEnd;
     const kind = fieldKind(buf, n, nameEnd - n);
-    if (kind === F_CONTENT_LENGTH) contentLength(buf, vs, ve, st);
+    if (kind === F_CONTENT_LENGTH) {
+      const length = contentLength(buf, vs, ve, st.contentLength);
+      if (length === LENGTH_CONFLICT) throw new ParseError("conflicting Content-Length");
+      if (length < 0) throw new ParseError("invalid Content-Length");
+      st.contentLength = length;
+    }
     switch (kind) {
       case F_OTHER:
       case F_HOST:
@@ -426,7 +240,7 @@ export function parseHead(
         transferEncoding(buf, vs, ve, st);
         break;
       case F_CONNECTION:
-        connection(buf, vs, ve, text, start, st);
+        connectionOptions(buf, vs, ve, text, start, st);
         break;
       case F_UPGRADE:
         upgrade = text.substring(vs - start, ve - start);

@@ -1,7 +1,7 @@
 /**
  * Strict HTTP/1.x request-head parsing (RFC 9112) for dynlb's own listener: the client half of
- * the codec whose server half is `parser.ts`, sharing its byte tables, field classifier and the
- * one hop-by-hop list. A request that breaks a rule is refused with the status the RFC names
+ * the codec whose server half is `parser.ts`, sharing with it the field-line core of `fields.ts`
+ * (byte tables, field classifier, the one hop-by-hop list). A request that breaks a rule is refused with the status the RFC names
  * (400, 405, 414, 431, 501, 505) and never reaches a server; the listener closes the connection
  * after every such answer.
  *
@@ -9,6 +9,12 @@
  */
 import type { Wire } from "./connection.ts";
 import {
+  ascii,
+  COMMA,
+  type ConnectionOptions,
+  connectionOptions,
+  contentLength,
+  CR,
   F_CONNECTION,
   F_CONTENT_LENGTH,
   F_EXPECT,
@@ -16,15 +22,24 @@ import {
   F_HOST,
   F_TRANSFER_ENCODING,
   F_UPGRADE,
-  FIELD_BYTE,
   fieldKind,
-  findHeadEnd,
+  FieldLines,
+  HTAB,
   is,
   latin1,
-  ParseError,
+  LENGTH_CONFLICT,
+  LF,
+  LINES_HIGH,
+  LINES_TOO_MANY,
+  linesMessage,
+  scanFieldLines,
   skipOws,
+  SP,
   TCHAR,
-} from "./parser.ts";
+  tokenEnd,
+  V_CHUNKED,
+} from "./fields.ts";
+import { findHeadEnd, ParseError } from "./parser.ts";
 
 /**
  * A request dynlb refuses; `status` is what the client gets (the connection is closed after).
@@ -114,12 +129,6 @@ export interface RequestHead {
   readonly upgrade: string | null;
 }
 
-const CR = 13;
-const LF = 10;
-const SP = 32;
-const HTAB = 9;
-const COLON = 58;
-const COMMA = 44;
 const SLASH = 47;
 
 /** 1 for bytes of a request target: visible ASCII (RFC 3986 characters and a bit more). */
@@ -133,54 +142,28 @@ for (let c = 0x41; c <= 0x5a; c++) HOST_BYTE[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) HOST_BYTE[c] = 1;
 for (const ch of "-._~!$&'()*+,;=:[]%") HOST_BYTE[ch.charCodeAt(0)] = 1;
 
-const enc = new TextEncoder();
-const V_CHUNKED = enc.encode("chunked");
-const V_CLOSE = enc.encode("close");
-const V_KEEP_ALIVE = enc.encode("keep-alive");
-const V_UPGRADE = enc.encode("upgrade");
-const V_100_CONTINUE = enc.encode("100-continue");
-const V_H2C = enc.encode("h2c");
+const V_100_CONTINUE = ascii("100-continue");
+const V_H2C = ascii("h2c");
 /** Transfer codings dynlb knows (RFC 9110 §18.7); others are answered 501. */
 const KNOWN_CODINGS = ["chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress"].map((
   c,
-) => enc.encode(c));
+) => ascii(c));
 
 function fail(message: string): never {
   throw new RequestError(400, message);
 }
 
 /** Mutable state the list-valued fields update. */
-interface State {
+interface State extends ConnectionOptions {
   contentLength: number;
   /** Codings seen; `chunked` must be the last and only once. */
   te: number;
   chunkedLast: boolean;
-  close: boolean;
-  keepAlive: boolean;
-  upgradeToken: boolean;
-  named: string[] | null;
   hosts: number;
   host: string | null;
   expectContinue: boolean;
-  upgrade: string | null;
-}
-
-function contentLength(buf: Uint8Array, s: number, e: number, st: State): void {
-  let i = s;
-  for (;;) {
-    i = skipOws(buf, i, e);
-    let n = 0;
-    const d = i;
-    while (i < e && buf[i] >= 0x30 && buf[i] <= 0x39) n = n * 10 + buf[i++] - 0x30;
-    if (i === d || i - d > 15) fail("invalid Content-Length");
-    // A list of equal values is one value (RFC 9112 §6.3); different ones are a smuggling try.
-    if (st.contentLength !== -1 && st.contentLength !== n) fail("conflicting Content-Length");
-    st.contentLength = n;
-    i = skipOws(buf, i, e);
-    if (i === e) return;
-    if (buf[i] !== COMMA) fail("invalid Content-Length");
-    i++;
-  }
+  /** The `Upgrade` value without `h2c`. */
+  upgradeValue: string | null;
 }
 
 function transferEncoding(buf: Uint8Array, s: number, e: number, st: State): void {
@@ -188,7 +171,7 @@ function transferEncoding(buf: Uint8Array, s: number, e: number, st: State): voi
   while (i < e) {
     i = skipOws(buf, i, e);
     const t = i;
-    while (i < e && TCHAR[buf[i]] === 1) i++;
+    i = tokenEnd(buf, i, e);
     const len = i - t;
     while (i < e && buf[i] !== COMMA) i++; // coding parameters
     if (i < e) i++;
@@ -199,24 +182,6 @@ function transferEncoding(buf: Uint8Array, s: number, e: number, st: State): voi
     if (st.chunkedLast) fail("chunked is not the final transfer coding");
     st.te++;
     st.chunkedLast = is(buf, t, len, V_CHUNKED);
-  }
-}
-
-function connection(buf: Uint8Array, s: number, e: number, text: string, off: number, st: State) {
-  let i = s;
-  while (i < e) {
-    i = skipOws(buf, i, e);
-    const t = i;
-    while (i < e && TCHAR[buf[i]] === 1) i++;
-    const len = i - t;
-    if (len > 0) {
-      if (is(buf, t, len, V_CLOSE)) st.close = true;
-      else if (is(buf, t, len, V_KEEP_ALIVE)) st.keepAlive = true;
-      else if (is(buf, t, len, V_UPGRADE)) st.upgradeToken = true;
-      else (st.named ??= []).push(text.substring(t - off, i - off).toLowerCase());
-    }
-    while (i < e && buf[i] !== COMMA) i++;
-    i++;
   }
 }
 
@@ -300,25 +265,12 @@ export function parseRequestHead(
   i += 10;
 
   // Validate every field line before decoding, so the string is only built for a good head.
-  let high = false;
   const lineStart = i;
-  let count = 0;
-  while (buf[i] !== CR) {
-    if (buf[i] === SP || buf[i] === HTAB) fail("obsolete line folding");
-    const n = i;
-    while (TCHAR[buf[i]] === 1) i++;
-    if (i === n || buf[i] !== COLON) fail("invalid header field name");
-    i++;
-    while (buf[i] !== CR) {
-      const c = buf[i++];
-      if (FIELD_BYTE[c] === 0) fail("invalid header field value");
-      if (c > 0x7f) high = true;
-    }
-    if (buf[i + 1] !== LF) fail("bare CR in header field");
-    i += 2;
-    if (++count > limits.maxHeaders) throw new RequestError(431, "too many header fields");
+  const lines = scanFieldLines(buf, i, end, limits.maxHeaders);
+  if (lines < 0) {
+    throw new RequestError(lines === LINES_TOO_MANY ? 431 : 400, linesMessage(lines, "request"));
   }
-  if (i !== end - 2) fail("bare CR in request head");
+  const high = lines === LINES_HIGH;
 
   const text = latin1(buf, start, end, high);
   const method = text.substring(0, methodEnd - start);
@@ -328,37 +280,34 @@ export function parseRequestHead(
     chunkedLast: false,
     close: false,
     keepAlive: false,
-    upgradeToken: false,
+    upgrade: false,
     named: null,
     hosts: 0,
     host: null,
     expectContinue: false,
-    upgrade: null,
+    upgradeValue: null,
   };
   const headers: [string, string][] = [];
   let hostAt = -1;
-  i = lineStart;
-  while (buf[i] !== CR) {
-    const n = i;
-    while (buf[i] !== COLON) i++;
-    const nameEnd = i;
-    const vs = skipOws(buf, i + 1, end);
-    i = buf.indexOf(CR, vs);
-    let ve = i;
-    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-    i += 2;
+  const line = new FieldLines(buf, lineStart, end);
+  while (line.next()) {
+    const n = line.name, nameEnd = line.nameEnd, vs = line.value, ve = line.valueEnd;
     switch (fieldKind(buf, n, nameEnd - n)) {
-      case F_CONTENT_LENGTH:
-        contentLength(buf, vs, ve, st);
+      case F_CONTENT_LENGTH: {
+        const length = contentLength(buf, vs, ve, st.contentLength);
+        if (length === LENGTH_CONFLICT) fail("conflicting Content-Length");
+        if (length < 0) fail("invalid Content-Length");
+        st.contentLength = length;
         break;
+      }
       case F_TRANSFER_ENCODING:
         transferEncoding(buf, vs, ve, st);
         break;
       case F_CONNECTION:
-        connection(buf, vs, ve, text, start, st);
+        connectionOptions(buf, vs, ve, text, start, st);
         break;
       case F_UPGRADE:
-        st.upgrade = upgradeValue(buf, vs, ve, text, start);
+        st.upgradeValue = upgradeValue(buf, vs, ve, text, start);
         break;
       case F_EXPECT:
         if (is(buf, vs, ve - vs, V_100_CONTINUE)) st.expectContinue = true;
@@ -425,7 +374,9 @@ export function parseRequestHead(
     chunked: st.te > 0,
     keepAlive: minor === 1 ? !st.close : st.keepAlive && !st.close,
     expectContinue: minor === 1 && st.expectContinue,
-    upgrade: st.upgradeToken && st.upgrade !== null && st.upgrade !== "" ? st.upgrade : null,
+    upgrade: st.upgrade && st.upgradeValue !== null && st.upgradeValue !== ""
+      ? st.upgradeValue
+      : null,
   };
 }
 
