@@ -22,6 +22,29 @@ async function serverStatus(lb: Dynlb, backend: string, port: number): Promise<S
   return s;
 }
 
+/**
+ * The status of `port` once the control plane has the failure of the request just made: a worker
+ * reports it by message after the answer went out, so it can land after the answer (the count
+ * moves from `before`, or the server goes down).
+ */
+async function afterReport(
+  lb: Dynlb,
+  backend: string,
+  port: number,
+  before: number,
+): Promise<ServerStatus> {
+  let status = await serverStatus(lb, backend, port);
+  await eventually(
+    async () => {
+      status = await serverStatus(lb, backend, port);
+      return status.state === "down" || status.failures !== before;
+    },
+    10_000,
+    `the failure of 127.0.0.1:${port} reported`,
+  );
+  return status;
+}
+
 modeTest(
   "passive failures older than fail_timeout do not count",
   // It waits out a window: two rows, which between them run every transport and listener.
@@ -44,7 +67,7 @@ modeTest(
     await using lb = await startDynlb(["--config-file", path], { mode });
 
     assertEquals((await get(lb, "w.test")).body, "good");
-    assertEquals((await serverStatus(lb, "w", dead)).failures, 1);
+    assertEquals((await afterReport(lb, "w", dead, 0)).failures, 1);
     // The window moves past the first failure (status counts failures in the current window).
     await eventually(
       async () => (await serverStatus(lb, "w", dead)).failures === 0,
@@ -52,11 +75,11 @@ modeTest(
       "first failure out of the window",
     );
     assertEquals((await get(lb, "w.test")).body, "good");
-    const second = await serverStatus(lb, "w", dead);
+    const second = await afterReport(lb, "w", dead, 0);
     assertEquals([second.state, second.failures], ["up", 1], "an old failure was counted");
     // Two within the window do take it down.
     assertEquals((await get(lb, "w.test")).body, "good");
-    assertEquals((await serverStatus(lb, "w", dead)).state, "down");
+    assertEquals((await afterReport(lb, "w", dead, 1)).state, "down");
   },
 );
 

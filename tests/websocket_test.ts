@@ -28,6 +28,18 @@ const listenerArgs = (listener: Listener): string[] => ["--listener", listener];
 
 const decoder = new TextDecoder();
 
+/** Whether a connection to `url`'s port is refused (nothing listens there). */
+async function refuses(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  try {
+    (await Deno.connect({ hostname, port: Number(port) })).close();
+    return false;
+  } catch (err) {
+    if (err instanceof Deno.errors.ConnectionRefused) return true;
+    throw err;
+  }
+}
+
 for (const listener of LISTENERS) {
   const t = (name: string) => `[listener=${listener}] websocket: ${name}`;
   const start = async (routes: Parameters<typeof configOf>[0], ...more: string[]) => {
@@ -155,9 +167,8 @@ for (const listener of LISTENERS) {
     await nextMessage(ws);
     const exited = lb.stop("SIGTERM");
     if (listener === "h1") {
-      // The h1 listener lets tunnels run during the drain, then cuts them at the timeout.
-      ws.send("during the drain");
-      assertEquals(await nextMessage(ws), "during the drain");
+      // The h1 listener lets tunnels run during the drain (next test), then cuts them at the
+      // timeout.
       assertEquals((await closeEvent(ws)).wasClean, false, "cut, not closed with a code");
       assertEquals(await exited, 0);
       return;
@@ -170,6 +181,28 @@ for (const listener of LISTENERS) {
   });
 
   if (listener === "h1") {
+    Deno.test(t("a tunnel runs on during the drain, which ends when the tunnel does"), async () => {
+      await using echo = await startWsBackend("a");
+      // The timeout is only a bound: the drain must end because the socket did.
+      await using lb = await start(
+        { "ws.test": [{ port: echo.port }] },
+        "--shutdown-timeout",
+        "60",
+      );
+      await using ws = await openWebSocket(lb.proxy, "ws.test");
+      ws.send("x");
+      await nextMessage(ws);
+      const exited = lb.stop("SIGTERM");
+      // The drain has begun once no worker accepts a connection any more.
+      await eventually(() => refuses(lb.proxy), 10_000, "the proxy port closed");
+      ws.send("during the drain");
+      assertEquals(await nextMessage(ws), "during the drain");
+      ws.close(1000, "done");
+      assertEquals((await closeEvent(ws)).code, 1000);
+      assertEquals(await exited, 0);
+      assert(!lb.logs().includes("shutdown timeout"), "the drain ended with the tunnel");
+    });
+
     Deno.test(t("a non-101 answer to an upgrade stays an ordinary HTTP exchange"), async () => {
       await using echo = await startWsBackend("a");
       await using lb = await start({ "ws.test": [{ port: echo.port }] });
