@@ -131,8 +131,8 @@ export async function start(options: Options): Promise<Running> {
     healthEvents.record(change);
     dataPlane?.setHealth(change.backend, change.server, change.up);
   });
-  const onUpstreamFailure: UpstreamFailureListener = (backend, server, error) =>
-    health.reportFailure(backend, server, `${error.failure}: ${error.message}`);
+  const onUpstreamFailure: UpstreamFailureListener = (backend, server, error, at) =>
+    health.reportFailure(backend, server, `${error.failure}: ${error.message}`, at);
 
   let store: ConfigStore;
   try {

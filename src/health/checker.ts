@@ -197,23 +197,32 @@ export class HealthChecker {
 
   /**
    * Counts a connection failure to `server` (its `addr:port` key) seen by the data plane while
-   * proxying for `backend`; unknown pairs and servers already down are ignored.
+   * proxying for `backend`, at `at` (ms since the epoch; now by default); unknown pairs and
+   * servers already down are ignored. The window is measured at the failures' own times: a
+   * worker's report can arrive late (a loaded machine), and reports of several workers out of
+   * order; one older than `fail_timeout` when it arrives does not count.
    *
    * @example
    * ```ts
    * checker.reportFailure("backend1", "127.0.0.1:10001", "connection refused");
    * ```
    */
-  reportFailure(backend: string, server: string, reason: string): void {
+  reportFailure(backend: string, server: string, reason: string, at?: number): void {
     const m = this.#members.get(memberKey(backend, server));
     if (m === undefined || m.maxFails === 0 || !m.up) return;
     const now = this.#now();
-    m.passiveError = reason;
-    m.passiveErrorAt = now;
+    const failedAt = Math.min(at ?? now, now);
+    if (m.passiveErrorAt === null || failedAt >= m.passiveErrorAt) {
+      m.passiveError = reason;
+      m.passiveErrorAt = failedAt;
+    }
     const times = m.failTimes;
     const since = now - m.failTimeoutMs;
     while (times.length > 0 && times[0] <= since) times.shift();
-    times.push(now);
+    if (failedAt <= since) return;
+    let i = times.length;
+    while (i > 0 && times[i - 1] > failedAt) i--;
+    times.splice(i, 0, failedAt);
     if (times.length < m.maxFails) return;
     // As nginx does, passive failures never take out the last server up: with one server
     // left, a 503 for fail_timeout seconds is worse than trying it (a restarted backend then

@@ -211,6 +211,36 @@ Deno.test("checker: different definitions of one server are separate targets", a
   }
 });
 
+Deno.test("checker: the passive window counts failures at the time they happened", async () => {
+  let now = 1_000_000;
+  const { checker, changes } = harness({ now: () => now });
+  const port = closedPort();
+  const other = closedPort();
+  const failures = () => checker.status()[0].servers.find((s) => s.server === key(port))!.failures;
+  try {
+    checker.update([
+      backend("b", [port, other], undefined, {
+        passive_check: { max_fails: 2, fail_timeout: 2 },
+      }),
+    ]);
+    // A worker's report that took longer than the window to arrive does not count.
+    checker.reportFailure("b", key(port), "connection refused", now);
+    now += 2_500;
+    checker.reportFailure("b", key(port), "connection refused", now - 2_400);
+    assertEquals(failures(), 0);
+    // Failures 2.6 s apart whose reports arrive 1.6 s apart: not two within 2 s.
+    checker.reportFailure("b", key(port), "connection refused", now - 1_000);
+    now += 1_600;
+    checker.reportFailure("b", key(port), "connection refused", now);
+    assertEquals([changes.length, failures()], [0, 1]);
+    // Out of order (two workers): two within the window take it down.
+    checker.reportFailure("b", key(port), "connection refused", now - 500);
+    assertEquals(changes.map((c) => c.up), [false]);
+  } finally {
+    await checker.close();
+  }
+});
+
 Deno.test("checker: a lone server is never taken out by passive failures", async () => {
   const { checker, changes } = harness();
   const port = closedPort();

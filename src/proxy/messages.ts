@@ -60,6 +60,8 @@ export type FromWorker =
     readonly server: string;
     readonly failure: UpstreamFailure;
     readonly message: string;
+    /** When it failed (ms since the epoch): the report may arrive late. */
+    readonly at: number;
   }
   | { readonly type: "acme-challenge"; readonly id: number; readonly token: string }
   | { readonly type: "stopped-accepting" }

@@ -42,11 +42,15 @@ import {
   type UpstreamTransport,
 } from "./transport.ts";
 
-/** Called when a server failed while proxying, for passive health detection. */
+/**
+ * Called when a server failed while proxying, for passive health detection; `at` (ms since the
+ * epoch) is when it failed, given when the report travels (from a worker isolate).
+ */
 export type UpstreamFailureListener = (
   backend: string,
   server: string,
   error: UpstreamError,
+  at?: number,
 ) => void;
 
 /** What the request path needs. */

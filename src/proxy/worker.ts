@@ -58,6 +58,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
             server,
             failure: error.failure,
             message: error.message,
+            at: Date.now(),
           }),
         observers,
         lookupChallenge,

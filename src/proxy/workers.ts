@@ -255,6 +255,7 @@ export class WorkerPool implements DataPlane {
             message.backend,
             message.server,
             new UpstreamError(message.failure, message.message, false),
+            message.at,
           );
           break;
         case "acme-challenge": {
