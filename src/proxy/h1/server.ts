@@ -540,6 +540,51 @@ class ClientConnection {
     }
   }
 
+  /**
+   * Writes a reply's head — status line, its fields except `Content-Length`, then `tail` (the
+   * framing and connection lines, and the blank line) — followed by `body`, in one write. The
+   * head is encoded piece by piece (`writeLatin1`) into a reused buffer: no string is built for it.
+   */
+  async #writeAnswer(reply: UpstreamReply, tail: string, body: Uint8Array | null): Promise<void> {
+    const headers = reply.headers;
+    const code = String(reply.status);
+    const reason = reply.reason;
+    let size = 12 + code.length + reason.length + tail.length + (body === null ? 0 : body.length);
+    for (let i = 0; i < headers.length; i++) {
+      size += headers[i][0].length + headers[i][1].length + 4;
+    }
+    const out = scratch.take(size);
+    try {
+      let at = writeLatin1(out, 0, "HTTP/1.1 ");
+      at = writeLatin1(out, at, code);
+      out[at++] = 32;
+      at = writeLatin1(out, at, reason);
+      out[at++] = 13;
+      out[at++] = 10;
+      for (let i = 0; i < headers.length; i++) {
+        const name = headers[i][0];
+        if (name.length === 14 && name.toLowerCase() === "content-length") continue;
+        at = writeLatin1(out, at, name);
+        out[at++] = 58;
+        out[at++] = 32;
+        at = writeLatin1(out, at, headers[i][1]);
+        out[at++] = 13;
+        out[at++] = 10;
+      }
+      at = writeLatin1(out, at, tail);
+      if (body !== null) {
+        out.set(body, at);
+        at += body.length;
+      }
+      this.#answered = true;
+      const conn = this.#conn;
+      let off = await conn.write(out.subarray(0, at));
+      while (off < at) off += await conn.write(out.subarray(off, at));
+    } finally {
+      scratch.give(out);
+    }
+  }
+
   /** Writes one of the proxy's own answers with `Connection: close`; never rejects. */
   async #writeError(reply: UpstreamReply): Promise<void> {
     try {
@@ -556,7 +601,8 @@ class ClientConnection {
     const body = reply.body;
     const noBody = head.method === "HEAD" || status === 204 || status === 304 || status < 200;
     const length = status === 204 || status < 200 ? -1 : reply.contentLength;
-    let text = statusLine(reply) + headerLines(reply.headers);
+    // The framing and connection lines; the status line and fields are encoded by #writeAnswer.
+    let text = "";
     let framing: "none" | "length" | "chunked" | "close" = "none";
     if (length >= 0) text += "content-length: " + length + "\r\n";
     if (!noBody) {
@@ -578,13 +624,13 @@ class ClientConnection {
 
     if (body === null || noBody || framing === "none") {
       if (body !== null && !(body instanceof Uint8Array)) cancelBody(reply);
-      await this.#writeEncoded(text, null);
+      await this.#writeAnswer(reply, text, null);
       return keepAlive;
     }
     if (body instanceof Uint8Array) {
-      if (body.length <= COALESCE) await this.#writeEncoded(text, body);
+      if (body.length <= COALESCE) await this.#writeAnswer(reply, text, body);
       else {
-        await this.#writeEncoded(text, null);
+        await this.#writeAnswer(reply, text, null);
         await this.write(body);
       }
       return keepAlive;
@@ -593,7 +639,7 @@ class ClientConnection {
     const raw = framing === "chunked" && (body as Partial<ReplyBody>).chunkedRaw === true;
     let sent = 0;
     try {
-      await this.#writeEncoded(text, null);
+      await this.#writeAnswer(reply, text, null);
       for (;;) {
         const chunk = await source.next();
         if (chunk === null) break;
