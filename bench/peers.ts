@@ -459,19 +459,28 @@ export async function startNginxReference(
 }
 
 /**
- * A whole nginx config for a reference proxy named `name`: as many workers as cores, pid and
- * error log in `dir`, the common http settings, then `http` (upstreams and servers).
+ * A whole nginx config for a reference proxy named `name`: as many workers as cores, each with
+ * `workerConnections` connections (and the file limit for them), pid and error log in `dir`,
+ * the common http settings, then `http` (upstreams and servers).
  *
  * @example
  * ```ts
  * nginxConf("/tmp/b", "nginx-ws", "upstream ws { server 127.0.0.1:9000; }");
  * ```
  */
-export function nginxConf(dir: string, name: string, http: string): string {
+export function nginxConf(
+  dir: string,
+  name: string,
+  http: string,
+  workerConnections = 4096,
+): string {
+  const nofile = workerConnections > 4096
+    ? `worker_rlimit_nofile ${2 * workerConnections + 1000};\n`
+    : "";
   return `worker_processes auto;
 pid ${dir}/${name}.pid;
 error_log ${dir}/${name}-error.log warn;
-events { worker_connections 4096; }
+${nofile}events { worker_connections ${workerConnections}; }
 http {
   ${commonHttp(dir, name)}
 ${http}
@@ -492,6 +501,7 @@ export function nginxProxyConf(
   port: number,
   routes: readonly Route[],
   name = "nginx-proxy",
+  workerConnections = 4096,
 ): string {
   const upstreams = routes.map((r) => `
   upstream ${r.name} {
@@ -523,6 +533,7 @@ export function nginxProxyConf(
     return 404;
   }
   ${servers}`,
+    workerConnections,
   );
 }
 
@@ -756,6 +767,8 @@ export interface DynlbOptions {
   readonly extraArgs?: readonly string[];
   /** Environment variables (e.g. `DYNLB_NO_METRICS=1`). */
   readonly env?: Record<string, string>;
+  /** An open-file limit (`ulimit -n`) to start it with, set by `prlimit` (root may raise it). */
+  readonly openFiles?: number;
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -773,7 +786,13 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
   const { name, dir, transport, workers } = options;
   const file = `${dir}/${name}.json`;
   await Deno.writeTextFile(file, JSON.stringify(options.config));
-  const process = new Spawned(name, Deno.execPath(), [
+  const deno = Deno.execPath();
+  // prlimit sets the limit on itself, then execs dynlb: the pid is dynlb's.
+  const [command, prefix] = options.openFiles === undefined
+    ? [deno, []]
+    : ["prlimit", [`--nofile=${options.openFiles}:${options.openFiles}`, deno]];
+  const process = new Spawned(name, command, [
+    ...prefix,
     "run",
     V8_FLAG_ARG,
     "--allow-net",

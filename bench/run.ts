@@ -41,6 +41,7 @@ import { httpsRun } from "./https.ts";
 import { meteredWrk, runWrk, wrkVersion } from "./wrk.ts";
 import { upgradeRun } from "./upgrade.ts";
 import { slowClientRun } from "./slow_clients.ts";
+import { idleConnectionsRun } from "./idle_connections.ts";
 
 const RUNS = [
   "throughput",
@@ -55,6 +56,7 @@ const RUNS = [
   "metrics-scale",
   "https",
   "slow-clients",
+  "idle-connections",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -213,6 +215,24 @@ async function main(): Promise<void> {
         progress,
       );
       json.slowClients = rows;
+      sections.push(markdown);
+    }
+    if (settings.runs.includes("idle-connections")) {
+      const { rows, markdown } = await idleConnectionsRun(
+        ctx.dir,
+        backends.routes,
+        // nginx for comparison, then the dynlbs picked with --only (else the default one).
+        [
+          "nginx",
+          ...(settings.proxies.length < PROXY_NAMES.length &&
+              settings.proxies.some((p) => p.startsWith("dynlb"))
+            ? settings.proxies.filter((p) => p.startsWith("dynlb"))
+            : ["dynlb-h1-w2" as const]),
+        ],
+        { connections: 10_000, concurrency: 64, settleSeconds: 3 },
+        progress,
+      );
+      json.idleConnections = rows;
       sections.push(markdown);
     }
     if (settings.runs.includes("websocket")) {
