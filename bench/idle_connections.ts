@@ -2,7 +2,8 @@
  * The idle-connections run: 10,000 keep-alive client connections that each made one request
  * (the short body) and then stay open, idle. Reported per proxy: RSS of the whole proxy (every
  * process of its tree) before and after, what the connections added (issue 10's target for
- * dynlb: ≤ 50 MB), per connection, and how many were still open at the end.
+ * dynlb: ≤ 50 MB), per connection, and how many were still open at the end (each asks once more
+ * after the RSS was read).
  *
  * Open-file limits are raised for the run: the harness's own (`prlimit --pid`, it holds the
  * client side of every connection) and dynlb's (started under `prlimit`, or `--max-connections`
@@ -58,47 +59,39 @@ const OPEN_FILES = 65_536;
 const encoder = new TextEncoder();
 const REQUEST = encoder.encode(`GET ${PATHS.short} HTTP/1.1\r\nHost: ${HOSTS.main}\r\n\r\n`);
 
-/** One client connection that made its request and now only waits for the proxy to close. */
-interface IdleClient {
-  readonly conn: Deno.TcpConn;
-  /** Set once the proxy closed it (or it broke). */
-  closed: boolean;
-}
-
-/** Connects, sends one request, reads the whole answer (a `Content-Length` body). */
-async function openIdle(port: number): Promise<IdleClient | null> {
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  } catch {
-    return null;
-  }
+/** Sends one request on `conn` and reads the whole answer (a `Content-Length` body). */
+async function exchange(conn: Deno.TcpConn): Promise<boolean> {
   try {
     await conn.write(REQUEST);
     const buf = new Uint8Array(4096);
     let got = 0;
     for (;;) {
       const n = await conn.read(buf.subarray(got));
-      if (n === null) throw new Error("closed before the answer");
+      if (n === null) return false;
       got += n;
       const text = new TextDecoder().decode(buf.subarray(0, got));
       const end = text.indexOf("\r\n\r\n");
       if (end < 0) continue;
-      if (!text.startsWith("HTTP/1.1 200")) throw new Error(text.slice(0, 40));
+      if (!text.startsWith("HTTP/1.1 200")) return false;
       const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text)?.[1] ?? NaN);
-      if (got >= end + 4 + length) break;
+      if (got >= end + 4 + length) return true;
     }
   } catch {
-    conn.close();
+    return false;
+  }
+}
+
+/** Connects and makes one request; the connection is then left idle (null if that failed). */
+async function openIdle(port: number): Promise<Deno.TcpConn | null> {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  } catch {
     return null;
   }
-  const client: IdleClient = { conn, closed: false };
-  // A tiny pending read notices the proxy closing it; nothing more is read.
-  conn.read(new Uint8Array(1)).then(
-    () => client.closed = true,
-    () => client.closed = true,
-  );
-  return client;
+  if (await exchange(conn)) return conn;
+  conn.close();
+  return null;
 }
 
 /** This process's open-file limit (soft, hard). */
@@ -196,12 +189,12 @@ export async function idleConnectionsRun(
   for (const name of proxies) {
     if (name !== "nginx" && !name.startsWith("dynlb")) continue;
     const proxy = await startIdleProxy(name, dir, routes, settings.connections, openFiles);
-    const clients: IdleClient[] = [];
+    const clients: Deno.TcpConn[] = [];
     try {
       const port = Number(new URL(proxy.url).port);
       // Warm-up on a few connections (JIT, pools), closed again, then a quiet moment.
       const warm = await Promise.all(Array.from({ length: 64 }, () => openIdle(port)));
-      for (const c of warm) c?.conn.close();
+      for (const c of warm) c?.close();
       await new Promise((r) => setTimeout(r, settings.settleSeconds * 1000));
       const before = rssMiB(proxy.pid);
       const started = performance.now();
@@ -217,7 +210,14 @@ export async function idleConnectionsRun(
       const openSeconds = (performance.now() - started) / 1000;
       await new Promise((r) => setTimeout(r, settings.settleSeconds * 1000));
       const after = rssMiB(proxy.pid);
-      const open = clients.filter((c) => !c.closed).length;
+      // Still open and served: each connection asks again (after the RSS was read), a few at a
+      // time as they were opened.
+      let open = 0;
+      let asked = 0;
+      const asker = async () => {
+        while (asked < clients.length) if (await exchange(clients[asked++])) open++;
+      };
+      await Promise.all(Array.from({ length: settings.concurrency }, asker));
       const row: IdleRow = {
         proxy: proxy.name,
         wanted: settings.connections,
@@ -238,7 +238,7 @@ export async function idleConnectionsRun(
     } finally {
       for (const c of clients) {
         try {
-          c.conn.close();
+          c.close();
         } catch { /* closed */ }
       }
       await proxy.process.stop();

@@ -12,9 +12,8 @@
  * @module
  */
 import { type Backends, type DynlbConfig, PATHS, type Proxy, startDynlb } from "./peers.ts";
-import { ProcessMeter } from "./proc.ts";
-import { fmt, median, table } from "./report.ts";
-import { runWrk } from "./wrk.ts";
+import { fmt, median, type VariantMeasure, variantRows, variantTable } from "./report.ts";
+import { meteredWrk } from "./wrk.ts";
 
 /** What the runs need from the bench's settings. */
 export interface ObservabilityBenchSettings {
@@ -30,56 +29,15 @@ function fiveServers(backends: Backends) {
   return backends.five.map((port) => ({ addr: "127.0.0.1", port, weight: 1 }));
 }
 
-interface Measured {
-  readonly rps: number;
-  readonly p99Ms: number;
-  readonly cpuUsPerRequest: number;
-  readonly errors: number;
-}
+type Measured = VariantMeasure;
 
-async function measure(lb: Proxy, host: string, duration: number): Promise<Measured> {
-  const meter = new ProcessMeter(lb.pid);
-  const wrk = await runWrk({
+function measure(lb: Proxy, host: string, duration: number): Promise<Measured> {
+  return meteredWrk(lb.pid, {
     url: lb.url + PATHS.short,
     host,
     connections: 32,
     durationSeconds: duration,
   });
-  const usage = meter.stop();
-  return {
-    rps: wrk.requestsPerSecond,
-    p99Ms: wrk.p99Ms,
-    cpuUsPerRequest: usage.cpuSeconds / Math.max(1, wrk.requests) * 1e6,
-    errors: wrk.non2xx + wrk.socketErrors,
-  };
-}
-
-function rowsOf(labels: readonly string[], samples: Map<string, Measured[]>) {
-  return labels.map((label) => {
-    const list = samples.get(label) ?? [];
-    return {
-      variant: label,
-      rps: median(list.map((m) => m.rps)),
-      p99Ms: median(list.map((m) => m.p99Ms)),
-      cpuUsPerRequest: median(list.map((m) => m.cpuUsPerRequest)),
-      errors: list.reduce((sum, m) => sum + m.errors, 0),
-    };
-  });
-}
-
-function comparison(title: string, rows: ReturnType<typeof rowsOf>): string {
-  const reference = rows[0].rps;
-  return `${title}\n\n` + table(
-    ["variant", "req/s (median)", "vs first", "p99 ms", "CPU µs/req", "errors"],
-    rows.map((r) => [
-      r.variant,
-      fmt(r.rps),
-      `${fmt((r.rps / reference - 1) * 100, 1)}%`,
-      fmt(r.p99Ms),
-      fmt(r.cpuUsPerRequest),
-      String(r.errors),
-    ]),
-  );
 }
 
 /**
@@ -135,9 +93,9 @@ export async function observabilityRun(
         progress(`observability round ${round} ${v.label}: ${fmt(m.rps)} req/s`);
       }
     }
-    const rows = rowsOf(variants.map((v) => v.label), samples);
+    const rows = variantRows(variants.map((v) => v.label), samples);
     const logBytes = (await Deno.stat(`${dir}/obs-access.log`)).size;
-    const markdown = comparison(
+    const markdown = variantTable(
       `### Observability cost (dynlb --workers ${workers} --upstream-transport ${transport}; ` +
         "targets: metrics on within 3% of off, access log within 10%)",
       rows,
@@ -227,8 +185,8 @@ export async function metricsScaleRun(
       ]);
       progress(`metrics-scale round ${round}: ${fmt(m.rps)} req/s while scraping`);
     }
-    const rows = rowsOf(["no scrapes", "a /metrics scrape every second"], samples);
-    const markdown = comparison(
+    const rows = variantRows(["no scrapes", "a /metrics scrape every second"], samples);
+    const markdown = variantTable(
       `### /metrics with ${SCALE_BACKENDS * 5} server series (${SCALE_BACKENDS} backends × 5; ` +
         `dynlb --workers ${workers}; target: < 100 ms, request path not blocked)`,
       rows,

@@ -19,9 +19,8 @@ import {
   SHORT_BODY,
   startDynlb,
 } from "./peers.ts";
-import { ProcessMeter } from "./proc.ts";
-import { fmt, median, table } from "./report.ts";
-import { runWrk } from "./wrk.ts";
+import { fmt, variantRows, variantTable } from "./report.ts";
+import { meteredWrk, runWrk } from "./wrk.ts";
 
 /** What the runs need from the bench's settings. */
 export interface RoutingBenchSettings {
@@ -125,21 +124,13 @@ async function expectShort(url: string, variant: Variant): Promise<void> {
   }
 }
 
-async function measure(lb: Proxy, variant: Variant, duration: number) {
-  const meter = new ProcessMeter(lb.pid);
-  const wrk = await runWrk({
+function measure(lb: Proxy, variant: Variant, duration: number) {
+  return meteredWrk(lb.pid, {
     url: lb.url + variant.path,
     host: variant.host,
     connections: 32,
     durationSeconds: duration,
   });
-  const usage = meter.stop();
-  return {
-    rps: wrk.requestsPerSecond,
-    p99Ms: wrk.p99Ms,
-    cpuUsPerRequest: usage.cpuSeconds / Math.max(1, wrk.requests) * 1e6,
-    errors: wrk.non2xx + wrk.socketErrors,
-  };
 }
 
 /** Runs `variants` against one dynlb over interleaved rounds; medians against the first. */
@@ -174,28 +165,8 @@ async function compare(
         );
       }
     }
-    const rows = variants.map((v) => {
-      const list = samples.get(v.label)!;
-      return {
-        variant: v.label,
-        rps: median(list.map((m) => m.rps)),
-        p99Ms: median(list.map((m) => m.p99Ms)),
-        cpuUsPerRequest: median(list.map((m) => m.cpuUsPerRequest)),
-        errors: list.reduce((sum, m) => sum + m.errors, 0),
-      };
-    });
-    const reference = rows[0].rps;
-    const markdown = `${title}\n\n` + table(
-      ["variant", "req/s (median)", "vs first", "p99 ms", "CPU µs/req", "errors"],
-      rows.map((r) => [
-        r.variant,
-        fmt(r.rps),
-        `${fmt((r.rps / reference - 1) * 100, 1)}%`,
-        fmt(r.p99Ms),
-        fmt(r.cpuUsPerRequest),
-        String(r.errors),
-      ]),
-    );
+    const rows = variantRows(variants.map((v) => v.label), samples);
+    const markdown = variantTable(title, rows);
     console.log(`\n${markdown}`);
     return { rows, markdown };
   } finally {
