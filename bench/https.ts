@@ -10,15 +10,13 @@
  */
 import {
   type Backends,
-  commonHttp,
   dynlbConfig,
-  freePort,
   HOSTS,
+  nginxConf,
   PATHS,
   type Proxy,
   startDynlb,
-  startNginx,
-  waitForPort,
+  startNginxReference,
 } from "./peers.ts";
 import { ProcessMeter, runTracked } from "./proc.ts";
 import { fmt, median, table } from "./report.ts";
@@ -206,7 +204,23 @@ async function startNginxTls(
   cert: string,
   key: string,
 ): Promise<Proxy & { https: string }> {
-  const port = freePort();
+  const nginx = await startNginxReference(
+    "nginx-tls",
+    dir,
+    (port) => nginxTlsConf(dir, port, backends, cert, key),
+    "nginx 2 workers (auto), listen ssl with the same certificate, no session " +
+      "resumption, upstream keepalive 256",
+  );
+  return { ...nginx, https: nginx.url.replace("http:", "https:") };
+}
+
+function nginxTlsConf(
+  dir: string,
+  port: number,
+  backends: Backends,
+  cert: string,
+  key: string,
+): string {
   const upstreams = backends.routes.map((r) => `
   upstream ${r.name} {
     ${r.servers.map((s) => `server 127.0.0.1:${s.port} weight=${s.weight};`).join("\n    ")}
@@ -226,31 +240,12 @@ async function startNginxTls(
       proxy_set_header X-Forwarded-Proto https;
     }
   }`).join("");
-  const conf = `${dir}/nginx-tls.conf`;
-  await Deno.writeTextFile(
-    conf,
-    `worker_processes auto;
-pid ${dir}/nginx-tls.pid;
-error_log ${dir}/nginx-tls-error.log warn;
-events { worker_connections 4096; }
-http {
-  ${commonHttp(dir, "nginx-tls")}
-  ssl_session_cache off;
+  return nginxConf(
+    dir,
+    "nginx-tls",
+    `  ssl_session_cache off;
   ssl_session_tickets off;
   ${upstreams}
-  ${servers}
-}
-`,
+  ${servers}`,
   );
-  const process = startNginx("nginx-tls", dir, conf);
-  await waitForPort(port, process);
-  return {
-    name: "nginx",
-    url: `http://127.0.0.1:${port}`,
-    https: `https://127.0.0.1:${port}`,
-    pid: process.pid,
-    process,
-    describe: "nginx 2 workers (auto), listen ssl with the same certificate, no session " +
-      "resumption, upstream keepalive 256",
-  };
 }

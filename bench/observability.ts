@@ -12,9 +12,8 @@
  * @module
  */
 import { type Backends, type DynlbConfig, PATHS, type Proxy, startDynlb } from "./peers.ts";
-import { ProcessMeter } from "./proc.ts";
 import { fmt, median, table } from "./report.ts";
-import { runWrk } from "./wrk.ts";
+import { meteredWrk } from "./wrk.ts";
 
 /** What the runs need from the bench's settings. */
 export interface ObservabilityBenchSettings {
@@ -37,21 +36,13 @@ interface Measured {
   readonly errors: number;
 }
 
-async function measure(lb: Proxy, host: string, duration: number): Promise<Measured> {
-  const meter = new ProcessMeter(lb.pid);
-  const wrk = await runWrk({
+function measure(lb: Proxy, host: string, duration: number): Promise<Measured> {
+  return meteredWrk(lb.pid, {
     url: lb.url + PATHS.short,
     host,
     connections: 32,
     durationSeconds: duration,
   });
-  const usage = meter.stop();
-  return {
-    rps: wrk.requestsPerSecond,
-    p99Ms: wrk.p99Ms,
-    cpuUsPerRequest: usage.cpuSeconds / Math.max(1, wrk.requests) * 1e6,
-    errors: wrk.non2xx + wrk.socketErrors,
-  };
 }
 
 function rowsOf(labels: readonly string[], samples: Map<string, Measured[]>) {

@@ -425,20 +425,67 @@ export function startProxy(name: ProxyName, dir: string, routes: readonly Route[
   }
 }
 
-async function startNginxProxy(dir: string, routes: readonly Route[]): Promise<Proxy> {
-  const port = freePort();
-  const conf = `${dir}/nginx-proxy.conf`;
-  await Deno.writeTextFile(conf, nginxProxyConf(dir, port, routes));
-  const process = startNginx("nginx-proxy", dir, conf);
-  await waitForPort(port, process);
-  return {
-    name: "nginx",
-    url: `http://127.0.0.1:${port}`,
-    pid: process.pid,
-    process,
-    describe: "nginx 2 workers (auto), upstream blocks with weight= and keepalive 256, " +
+function startNginxProxy(dir: string, routes: readonly Route[]): Promise<Proxy> {
+  return startNginxReference(
+    "nginx-proxy",
+    dir,
+    (port) => nginxProxyConf(dir, port, routes),
+    "nginx 2 workers (auto), upstream blocks with weight= and keepalive 256, " +
       "proxy_http_version 1.1, Host passed on; sink: proxy_request_buffering off",
-  };
+  );
+}
+
+/**
+ * Starts an nginx reference proxy (named "nginx" in results) on a free port with the config
+ * `confOf(port)`, written to `<dir>/<name>.conf`, and waits until it listens.
+ *
+ * @example
+ * ```ts
+ * const nginx = await startNginxReference("nginx-ws", dir, (p) => conf(p), "nginx, Upgrade set");
+ * ```
+ */
+export async function startNginxReference(
+  name: string,
+  dir: string,
+  confOf: (port: number) => string,
+  describe: string,
+): Promise<Proxy> {
+  const port = freePort();
+  const conf = `${dir}/${name}.conf`;
+  await Deno.writeTextFile(conf, confOf(port));
+  const process = startNginx(name, dir, conf);
+  await waitForPort(port, process);
+  return { name: "nginx", url: `http://127.0.0.1:${port}`, pid: process.pid, process, describe };
+}
+
+/**
+ * A whole nginx config for a reference proxy named `name`: as many workers as cores, each with
+ * `workerConnections` connections (and the file limit for them), pid and error log in `dir`,
+ * the common http settings, then `http` (upstreams and servers).
+ *
+ * @example
+ * ```ts
+ * nginxConf("/tmp/b", "nginx-ws", "upstream ws { server 127.0.0.1:9000; }");
+ * ```
+ */
+export function nginxConf(
+  dir: string,
+  name: string,
+  http: string,
+  workerConnections = 4096,
+): string {
+  const nofile = workerConnections > 4096
+    ? `worker_rlimit_nofile ${2 * workerConnections + 1000};\n`
+    : "";
+  return `worker_processes auto;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}-error.log warn;
+${nofile}events { worker_connections ${workerConnections}; }
+http {
+  ${commonHttp(dir, name)}
+${http}
+}
+`;
 }
 
 /**
@@ -454,6 +501,7 @@ export function nginxProxyConf(
   port: number,
   routes: readonly Route[],
   name = "nginx-proxy",
+  workerConnections = 4096,
 ): string {
   const upstreams = routes.map((r) => `
   upstream ${r.name} {
@@ -476,20 +524,17 @@ export function nginxProxyConf(
       proxy_max_temp_file_size 0;
     }
   }`).join("");
-  return `worker_processes auto;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}-error.log warn;
-events { worker_connections 4096; }
-http {
-  ${commonHttp(dir, name)}
-  ${upstreams}
+  return nginxConf(
+    dir,
+    name,
+    `  ${upstreams}
   server {
     listen 127.0.0.1:${port} default_server;
     return 404;
   }
-  ${servers}
-}
-`;
+  ${servers}`,
+    workerConnections,
+  );
 }
 
 async function startHaproxy(dir: string, routes: readonly Route[]): Promise<Proxy> {
@@ -722,6 +767,8 @@ export interface DynlbOptions {
   readonly extraArgs?: readonly string[];
   /** Environment variables (e.g. `DYNLB_NO_METRICS=1`). */
   readonly env?: Record<string, string>;
+  /** An open-file limit (`ulimit -n`) to start it with, set by `prlimit` (root may raise it). */
+  readonly openFiles?: number;
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -739,7 +786,13 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
   const { name, dir, transport, workers } = options;
   const file = `${dir}/${name}.json`;
   await Deno.writeTextFile(file, JSON.stringify(options.config));
-  const process = new Spawned(name, Deno.execPath(), [
+  const deno = Deno.execPath();
+  // prlimit sets the limit on itself, then execs dynlb: the pid is dynlb's.
+  const [command, prefix] = options.openFiles === undefined
+    ? [deno, []]
+    : ["prlimit", [`--nofile=${options.openFiles}:${options.openFiles}`, deno]];
+  const process = new Spawned(name, command, [
+    ...prefix,
     "run",
     V8_FLAG_ARG,
     "--allow-net",

@@ -19,9 +19,8 @@ import {
   SHORT_BODY,
   startDynlb,
 } from "./peers.ts";
-import { ProcessMeter } from "./proc.ts";
 import { fmt, median, table } from "./report.ts";
-import { runWrk } from "./wrk.ts";
+import { meteredWrk, runWrk } from "./wrk.ts";
 
 /** What the runs need from the bench's settings. */
 export interface RoutingBenchSettings {
@@ -125,21 +124,13 @@ async function expectShort(url: string, variant: Variant): Promise<void> {
   }
 }
 
-async function measure(lb: Proxy, variant: Variant, duration: number) {
-  const meter = new ProcessMeter(lb.pid);
-  const wrk = await runWrk({
+function measure(lb: Proxy, variant: Variant, duration: number) {
+  return meteredWrk(lb.pid, {
     url: lb.url + variant.path,
     host: variant.host,
     connections: 32,
     durationSeconds: duration,
   });
-  const usage = meter.stop();
-  return {
-    rps: wrk.requestsPerSecond,
-    p99Ms: wrk.p99Ms,
-    cpuUsPerRequest: usage.cpuSeconds / Math.max(1, wrk.requests) * 1e6,
-    errors: wrk.non2xx + wrk.socketErrors,
-  };
 }
 
 /** Runs `variants` against one dynlb over interleaved rounds; medians against the first. */

@@ -38,9 +38,10 @@ import { balancersRun, routingRun } from "./routing.ts";
 import { metricsScaleRun, observabilityRun } from "./observability.ts";
 import { websocketRun } from "./websocket.ts";
 import { httpsRun } from "./https.ts";
-import { runWrk, wrkVersion } from "./wrk.ts";
+import { meteredWrk, runWrk, wrkVersion } from "./wrk.ts";
 import { upgradeRun } from "./upgrade.ts";
 import { slowClientRun } from "./slow_clients.ts";
+import { idleConnectionsRun } from "./idle_connections.ts";
 
 const RUNS = [
   "throughput",
@@ -55,6 +56,7 @@ const RUNS = [
   "metrics-scale",
   "https",
   "slow-clients",
+  "idle-connections",
 ] as const;
 type RunName = typeof RUNS[number];
 
@@ -215,6 +217,24 @@ async function main(): Promise<void> {
       json.slowClients = rows;
       sections.push(markdown);
     }
+    if (settings.runs.includes("idle-connections")) {
+      const { rows, markdown } = await idleConnectionsRun(
+        ctx.dir,
+        backends.routes,
+        // nginx for comparison, then the dynlbs picked with --only (else the default one).
+        [
+          "nginx",
+          ...(settings.proxies.length < PROXY_NAMES.length &&
+              settings.proxies.some((p) => p.startsWith("dynlb"))
+            ? settings.proxies.filter((p) => p.startsWith("dynlb"))
+            : ["dynlb-h1-w2" as const]),
+        ],
+        { connections: 10_000, concurrency: 64, settleSeconds: 3 },
+        progress,
+      );
+      json.idleConnections = rows;
+      sections.push(markdown);
+    }
     if (settings.runs.includes("websocket")) {
       const { samples, tunnels, markdown } = await websocketRun({
         dir,
@@ -302,25 +322,19 @@ async function startProxies(ctx: Context): Promise<Proxy[]> {
 
 const BODIES = [{ name: "short", path: PATHS.short }, { name: "16k", path: PATHS.big }] as const;
 
-async function measure(
+function measure(
   proxy: { url: string; pid: number },
   host: string,
   path: string,
   connections: number,
   duration: number,
 ) {
-  const meter = new ProcessMeter(proxy.pid);
-  const wrk = await runWrk({ url: proxy.url + path, host, connections, durationSeconds: duration });
-  const usage = meter.stop();
-  return {
-    requests: wrk.requests,
-    rps: wrk.requestsPerSecond,
-    p50Ms: wrk.p50Ms,
-    p99Ms: wrk.p99Ms,
-    cpuUsPerRequest: usage.cpuSeconds / Math.max(1, wrk.requests) * 1e6,
-    peakRssMiB: usage.peakRssBytes / 2 ** 20,
-    errors: wrk.non2xx + wrk.socketErrors,
-  };
+  return meteredWrk(proxy.pid, {
+    url: proxy.url + path,
+    host,
+    connections,
+    durationSeconds: duration,
+  });
 }
 
 async function throughput(ctx: Context, proxies: readonly Proxy[]) {

@@ -7,13 +7,12 @@
  * @module
  */
 import {
-  commonHttp,
   freePort,
+  nginxConf,
   type Proxy,
   Spawned,
   startDynlb,
-  startNginx,
-  waitForPort,
+  startNginxReference,
 } from "./peers.ts";
 import { ProcessMeter, runTracked } from "./proc.ts";
 import { fmt, median, table } from "./report.ts";
@@ -251,13 +250,10 @@ function report(
  * ```
  */
 export function nginxWebSocketConf(dir: string, port: number, backendPort: number): string {
-  return `worker_processes auto;
-pid ${dir}/nginx-ws.pid;
-error_log ${dir}/nginx-ws-error.log warn;
-events { worker_connections 4096; }
-http {
-  ${commonHttp(dir, "nginx-ws")}
-  map $http_upgrade $connection_upgrade {
+  return nginxConf(
+    dir,
+    "nginx-ws",
+    `  map $http_upgrade $connection_upgrade {
     default upgrade;
     '' close;
   }
@@ -276,22 +272,15 @@ http {
       proxy_read_timeout 300s;
       proxy_send_timeout 300s;
     }
-  }
-}
-`;
+  }`,
+  );
 }
 
-async function startNginxWebSocket(dir: string, backendPort: number): Promise<Proxy> {
-  const port = freePort();
-  const conf = `${dir}/nginx-ws.conf`;
-  await Deno.writeTextFile(conf, nginxWebSocketConf(dir, port, backendPort));
-  const process = startNginx("nginx-ws", dir, conf);
-  await waitForPort(port, process);
-  return {
-    name: "nginx",
-    url: `http://127.0.0.1:${port}`,
-    pid: process.pid,
-    process,
-    describe: "nginx 2 workers (auto), proxy_http_version 1.1, Upgrade/Connection headers set",
-  };
+function startNginxWebSocket(dir: string, backendPort: number): Promise<Proxy> {
+  return startNginxReference(
+    "nginx-ws",
+    dir,
+    (port) => nginxWebSocketConf(dir, port, backendPort),
+    "nginx 2 workers (auto), proxy_http_version 1.1, Upgrade/Connection headers set",
+  );
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { runTracked } from "./proc.ts";
+import { ProcessMeter, runTracked } from "./proc.ts";
 
 /** One wrk run's settings. */
 export interface WrkOptions {
@@ -60,6 +60,44 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     );
   }
   return parseWrk(text);
+}
+
+/** A wrk run and what the measured process spent on it. */
+export interface MeteredRun {
+  readonly requests: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** CPU time of the process tree per request, in microseconds. */
+  readonly cpuUsPerRequest: number;
+  readonly peakRssMiB: number;
+  /** Non-2xx answers plus socket errors. */
+  readonly errors: number;
+}
+
+/**
+ * Runs wrk while metering the process tree of `pid` (the proxy under test).
+ *
+ * @example
+ * ```ts
+ * const m = await meteredWrk(proxy.pid, { url: proxy.url + "/s", host: "bench.test",
+ *   connections: 32, durationSeconds: 10 });
+ * console.log(m.rps, m.cpuUsPerRequest);
+ * ```
+ */
+export async function meteredWrk(pid: number, options: WrkOptions): Promise<MeteredRun> {
+  const meter = new ProcessMeter(pid);
+  const wrk = await runWrk(options);
+  const usage = meter.stop();
+  return {
+    requests: wrk.requests,
+    rps: wrk.requestsPerSecond,
+    p50Ms: wrk.p50Ms,
+    p99Ms: wrk.p99Ms,
+    cpuUsPerRequest: usage.cpuSeconds / Math.max(1, wrk.requests) * 1e6,
+    peakRssMiB: usage.peakRssBytes / 2 ** 20,
+    errors: wrk.non2xx + wrk.socketErrors,
+  };
 }
 
 /**

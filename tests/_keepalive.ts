@@ -63,19 +63,28 @@ export function keepAliveLoad(
       const reused = uses > 0;
       uses++;
       let answer: { status: number; close: boolean; body: string } | string;
+      let broken: Error | undefined;
       try {
         await conn.write(request);
         answer = await reader!.read();
       } catch (err) {
+        broken = err as Error;
         answer = reader!.gotBytes
           ? `an answer cut off: ${(err as Error).message}`
           : "closed-before-any-byte";
       }
       if (answer === "closed-before-any-byte") {
+        const port = (conn.localAddr as Deno.NetAddr).port;
         close(conn);
         conn = null;
         if (reused) result.retried++;
-        else result.failures.push("a new connection closed before any byte");
+        else {
+          // How (reset or orderly close) and when tell a closing listener's queue from a drain.
+          result.failures.push(
+            `a new connection closed before any byte (${broken?.name}, client port ${port}, ` +
+              `${new Date().toISOString()})`,
+          );
+        }
         continue;
       }
       if (typeof answer === "string") {

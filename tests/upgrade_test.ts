@@ -53,6 +53,7 @@ for (const { workers, listener } of UPGRADE_MODES) {
       await answered(load.live, CLIENTS * 8);
       await using next = await startDynlb(args);
       await next.waitForLog("admin address in use");
+      const signalled = new Date().toISOString();
       assertEquals(await old.stop("SIGTERM"), 0, old.logs());
       await next.waitForLog("admin API listening");
       // The new process alone now: the admin API answers there, and the load goes on.
@@ -66,7 +67,7 @@ for (const { workers, listener } of UPGRADE_MODES) {
         `${result.ok} answered, ${result.retried} retried on a closed keep-alive connection, ` +
           `${result.closeHeaders} answers with Connection: close, ${result.failures.length} failed`,
       );
-      assertEquals(result.failures.slice(0, 20), []);
+      assertEquals(result.failures.slice(0, 20), [], `SIGTERM sent at ${signalled}`);
       assert(!old.logs().includes("second signal"), old.logs());
     } finally {
       stop.resolve();

@@ -385,7 +385,9 @@ export class KvStore implements ConfigStore {
       if (head.id === previousId) break;
       previousId = head.id;
     }
-    throw new Error(`kv store: head of ${this.location} points at missing or damaged chunks`);
+    throw new KvDataError(
+      `kv store: head of ${this.location} points at missing or damaged chunks`,
+    );
   }
 
   /** The head's bytes, or `null` when its chunks are (partly) gone or do not match the hash. */
@@ -501,13 +503,19 @@ export class KvStore implements ConfigStore {
 /** Commits the operation `build` makes, rebuilding it for each retry on a locked file. */
 async function commitOrThrow(build: () => Deno.AtomicOperation, what: string): Promise<void> {
   const result = await whenUnlocked(() => build().commit());
-  if (!result.ok) throw new Error(`kv store: ${what} failed`);
+  if (!result.ok) throw new KvDataError(`kv store: ${what} failed`);
 }
 
 /**
  * Runs `fn`, retrying with a growing pause while SQLite reports the file locked: processes
  * sharing one KV file get "database is locked" instead of waiting for each other. Gives up
- * after about five seconds (the caller then reports the store unavailable).
+ * about five seconds after the first failure (the caller then reports the store unavailable).
+ *
+ * Deno reports a locked file as a bare `TypeError` (no `Deno.errors` class, no `code`; measured
+ * on Deno 2.9 with another process holding the SQLite write lock), after its own wait of about
+ * five seconds — or at once when SQLite refuses to wait to avoid a deadlock. So a `TypeError`
+ * from a KV operation with valid arguments is what is retried; every other error (`BadResource`
+ * for a closed database, network errors of KV Connect) passes through at once.
  *
  * @example
  * ```ts
@@ -515,16 +523,30 @@ async function commitOrThrow(build: () => Deno.AtomicOperation, what: string): P
  * ```
  */
 export async function whenUnlocked<T>(fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + LOCKED_RETRY_MS;
+  let deadline = 0;
   for (let attempt = 0;; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      if (!/database is locked|SQLITE_BUSY/i.test(String(err)) || Date.now() > deadline) throw err;
+      if (!(err instanceof TypeError)) throw err;
+      if (deadline === 0) deadline = Date.now() + LOCKED_RETRY_MS;
+      else if (Date.now() > deadline) throw err;
       const pause = Math.min(2 ** attempt, 50) * (0.5 + Math.random());
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
+}
+
+/**
+ * A KV database whose records dynlb cannot use: chunks missing or damaged, a write refused.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof KvDataError) console.error("the KV store needs attention:", err.message);
+ * ```
+ */
+export class KvDataError extends Error {
+  override name = "KvDataError";
 }
 
 /** Maps KV I/O failures (locked or read-only file, network) to {@link StoreUnavailableError}. */
@@ -533,7 +555,7 @@ async function unavailableOnError<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof StoreUnavailableError || err instanceof StoreConflictError) throw err;
-    if (err instanceof Error && err.message.startsWith("kv store:")) throw err;
+    if (err instanceof KvDataError) throw err;
     throw new StoreUnavailableError(`kv store failed: ${err}`, { cause: err });
   }
 }

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
-import { KvStore } from "./kv.ts";
+import { KvStore, whenUnlocked } from "./kv.ts";
 
 /** A config with `hosts` hosts over `hosts / 10` backends (~100 bytes per host). */
 function bigConfig(hosts: number, tag = ""): string {
@@ -261,5 +261,85 @@ Deno.test("kv store: a head whose SHA-256 does not match its chunks is refused o
     } finally {
       await reader.close();
     }
+  });
+});
+
+/**
+ * Another process holding the SQLite write lock of `path` (through `node:sqlite`, a second
+ * SQLite user of the file like another dynlb would be) until `release()`.
+ */
+async function lockHolder(path: string): Promise<{ release: () => Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `import { DatabaseSync } from "node:sqlite";
+      const db = new DatabaseSync(${JSON.stringify(path)});
+      db.exec("BEGIN EXCLUSIVE");
+      console.log("locked");
+      for await (const _ of Deno.stdin.readable) break;
+      db.exec("COMMIT");
+      db.close();`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  assertEquals((await lines.read()).value?.trim(), "locked");
+  let released: Promise<void> | null = null;
+  return {
+    release: () =>
+      released ??= (async () => {
+        await child.stdin.close();
+        assert((await child.status).success, "the lock holder failed");
+        await lines.cancel();
+      })(),
+  };
+}
+
+Deno.test("kv store: a write waits out another process's lock on the file", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/config.kv`;
+    const kv = await Deno.openKv(path);
+    try {
+      await kv.set(["k"], 1);
+      const holder = await lockHolder(path);
+      let attempts = 0;
+      const errors: unknown[] = [];
+      // The first attempt meets the lock (after Deno's own wait); the lock goes away then, so
+      // only a retry can succeed.
+      const result = await whenUnlocked(async () => {
+        attempts++;
+        try {
+          return await kv.set(["k"], 2);
+        } catch (err) {
+          errors.push(err);
+          await holder.release();
+          throw err;
+        }
+      });
+      await holder.release();
+      assert(result.ok);
+      assertEquals(attempts, 2);
+      // What Deno throws for a locked file: the type whenUnlocked retries on.
+      assert(errors[0] instanceof TypeError, String(errors[0]));
+      assertEquals((await kv.get(["k"])).value, 2);
+    } finally {
+      kv.close();
+    }
+  });
+});
+
+Deno.test("kv store: errors other than a locked file are not retried", async () => {
+  await withDir(async (dir) => {
+    const kv = await Deno.openKv(`${dir}/config.kv`);
+    kv.close();
+    let attempts = 0;
+    const err = await whenUnlocked(() => {
+      attempts++;
+      return kv.get(["k"]);
+    }).then(() => null, (e) => e);
+    assert(err instanceof Deno.errors.BadResource, String(err));
+    assertEquals(attempts, 1);
   });
 });

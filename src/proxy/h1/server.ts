@@ -18,7 +18,7 @@ import type { ClientFacts } from "../forwarding.ts";
 import type { ProxyRequest, RequestPath } from "../request_path.ts";
 import type { BodySource, ReplyBody, Tunnel, UpstreamReply } from "../transport.ts";
 import { type BodyReader, bodyReader } from "./body.ts";
-import { EofError, Wire } from "./connection.ts";
+import { EofError, PARKED_BUFFER, Wire } from "./connection.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { relayChunkedReader } from "./chunked_relay.ts";
 import { DEFAULT_LIMITS, type HeadLimits, ParseError } from "./parser.ts";
@@ -297,7 +297,9 @@ class ClientConnection {
     this.#server = server;
     this.#conn = conn;
     this.#facts = facts;
-    this.#wire = new Wire(conn);
+    // Parked from the start: an idle connection holds a small read buffer only.
+    this.#wire = new Wire(conn, PARKED_BUFFER);
+    this.#wire.park();
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.#client = { address: addr.hostname ?? "", proto: facts.proto };
   }
@@ -480,6 +482,7 @@ class ClientConnection {
   #watchClient(): void {
     const wire = this.#wire;
     if (wire.buffered > this.#server.limits.maxHeadBytes) return;
+    wire.park(); // the connection is idle until the next request (when nothing is buffered)
     wire.prefetch().then((more) => {
       if (!more) this.#gone.abort();
     }, () => this.#gone.abort());
