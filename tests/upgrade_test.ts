@@ -11,12 +11,11 @@ import { keepAliveLoad, type LoadResult, ResponseReader } from "./_keepalive.ts"
 
 const CLIENTS = 16;
 
-// With Deno.serve and several workers a connection one worker accepts while another already
-// closes can be closed before its first request (see README: Restarts and upgrades).
+// Not `serve`: Deno.serve closes idle connections in the same step as its listener, so a client
+// that reconnects at once may be reset (see README: Restarts and upgrades, and the idle test below).
 const UPGRADE_MODES = [
   { workers: 2, listener: "h1" },
   { workers: 1, listener: "h1" },
-  { workers: 1, listener: "serve" },
 ] as const;
 
 for (const { workers, listener } of UPGRADE_MODES) {
@@ -73,6 +72,57 @@ for (const { workers, listener } of UPGRADE_MODES) {
       stop.resolve();
       await load.finished;
     }
+  });
+}
+
+// The stop-accepting step pinned: when the old process closes its idle keep-alive connections,
+// its listener must already be gone, or clients that reconnect at once land in its accept queue
+// and are reset when it closes. (`Deno.serve` closes both in one step: with `--listener serve`
+// this test fails with resets, also with one worker.)
+const IDLE = 200;
+for (const workers of [1, 2]) {
+  Deno.test(`[workers=${workers} listener=h1] upgrade: ${IDLE} idle keep-alive connections that reconnect at once are never reset`, async () => {
+    await using a = await startBackend("a");
+    const path = await configFile(configOf({ "u.test": [{ port: a.port }] }));
+    const port = deadPort();
+    const args = [
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--workers",
+      String(workers),
+      "--listener",
+      "h1",
+      "--reuse-port",
+      "--config-file",
+      path,
+    ];
+    const request = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: u.test\r\n\r\n");
+    const exchange = async (): Promise<{ conn: Deno.TcpConn; reader: ResponseReader }> => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const reader = new ResponseReader(conn);
+      await conn.write(request);
+      const answer = await reader.read();
+      assertEquals([answer.status, answer.body], [200, "a"]);
+      return { conn, reader };
+    };
+    await using old = await startDynlb(args);
+    const idle = [];
+    for (let i = 0; i < IDLE; i++) idle.push(await exchange());
+    await using _next = await startDynlb(args);
+    const reconnected = idle.map(async ({ conn, reader }) => {
+      const closed = await reader.closed();
+      conn.close();
+      if (!closed) return "the old process answered nothing asked";
+      try {
+        (await exchange()).conn.close();
+        return "ok";
+      } catch (err) {
+        return `reconnect failed: ${(err as Error).name}`;
+      }
+    });
+    assertEquals(await old.stop("SIGTERM"), 0, old.logs());
+    const outcomes = await Promise.all(reconnected);
+    assertEquals(outcomes.filter((o) => o !== "ok"), []);
   });
 }
 
