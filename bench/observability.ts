@@ -12,7 +12,7 @@
  * @module
  */
 import { type Backends, type DynlbConfig, PATHS, type Proxy, startDynlb } from "./peers.ts";
-import { fmt, median, table } from "./report.ts";
+import { fmt, median, type VariantMeasure, variantRows, variantTable } from "./report.ts";
 import { meteredWrk } from "./wrk.ts";
 
 /** What the runs need from the bench's settings. */
@@ -29,12 +29,7 @@ function fiveServers(backends: Backends) {
   return backends.five.map((port) => ({ addr: "127.0.0.1", port, weight: 1 }));
 }
 
-interface Measured {
-  readonly rps: number;
-  readonly p99Ms: number;
-  readonly cpuUsPerRequest: number;
-  readonly errors: number;
-}
+type Measured = VariantMeasure;
 
 function measure(lb: Proxy, host: string, duration: number): Promise<Measured> {
   return meteredWrk(lb.pid, {
@@ -43,34 +38,6 @@ function measure(lb: Proxy, host: string, duration: number): Promise<Measured> {
     connections: 32,
     durationSeconds: duration,
   });
-}
-
-function rowsOf(labels: readonly string[], samples: Map<string, Measured[]>) {
-  return labels.map((label) => {
-    const list = samples.get(label) ?? [];
-    return {
-      variant: label,
-      rps: median(list.map((m) => m.rps)),
-      p99Ms: median(list.map((m) => m.p99Ms)),
-      cpuUsPerRequest: median(list.map((m) => m.cpuUsPerRequest)),
-      errors: list.reduce((sum, m) => sum + m.errors, 0),
-    };
-  });
-}
-
-function comparison(title: string, rows: ReturnType<typeof rowsOf>): string {
-  const reference = rows[0].rps;
-  return `${title}\n\n` + table(
-    ["variant", "req/s (median)", "vs first", "p99 ms", "CPU µs/req", "errors"],
-    rows.map((r) => [
-      r.variant,
-      fmt(r.rps),
-      `${fmt((r.rps / reference - 1) * 100, 1)}%`,
-      fmt(r.p99Ms),
-      fmt(r.cpuUsPerRequest),
-      String(r.errors),
-    ]),
-  );
 }
 
 /**
@@ -126,9 +93,9 @@ export async function observabilityRun(
         progress(`observability round ${round} ${v.label}: ${fmt(m.rps)} req/s`);
       }
     }
-    const rows = rowsOf(variants.map((v) => v.label), samples);
+    const rows = variantRows(variants.map((v) => v.label), samples);
     const logBytes = (await Deno.stat(`${dir}/obs-access.log`)).size;
-    const markdown = comparison(
+    const markdown = variantTable(
       `### Observability cost (dynlb --workers ${workers} --upstream-transport ${transport}; ` +
         "targets: metrics on within 3% of off, access log within 10%)",
       rows,
@@ -218,8 +185,8 @@ export async function metricsScaleRun(
       ]);
       progress(`metrics-scale round ${round}: ${fmt(m.rps)} req/s while scraping`);
     }
-    const rows = rowsOf(["no scrapes", "a /metrics scrape every second"], samples);
-    const markdown = comparison(
+    const rows = variantRows(["no scrapes", "a /metrics scrape every second"], samples);
+    const markdown = variantTable(
       `### /metrics with ${SCALE_BACKENDS * 5} server series (${SCALE_BACKENDS} backends × 5; ` +
         `dynlb --workers ${workers}; target: < 100 ms, request path not blocked)`,
       rows,

@@ -3,23 +3,14 @@
  *
  * @module
  */
+import type { MeteredRun } from "./wrk.ts";
 
 /** One wrk run of one proxy in one round. */
-export interface Sample {
+export interface Sample extends MeteredRun {
   readonly round: number;
   /** e.g. `short c32`. */
   readonly scenario: string;
   readonly proxy: string;
-  readonly requests: number;
-  readonly rps: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  /** Proxy CPU time (all its processes/threads) divided by requests, in µs. */
-  readonly cpuUsPerRequest: number;
-  /** Highest summed RSS of the proxy's processes during the run, in MiB. */
-  readonly peakRssMiB: number;
-  /** Non-2xx responses plus socket errors. */
-  readonly errors: number;
 }
 
 /** The figures of {@link Sample} that get medians and ratios. */
@@ -158,4 +149,64 @@ export function throughputTables(summaries: readonly Summary[]): string {
     ]);
     return `#### ${scenario}\n\n${table(header, rows)}`;
   }).join("\n\n");
+}
+
+/** The figures a variant comparison keeps of each measurement. */
+export interface VariantMeasure {
+  readonly rps: number;
+  readonly p99Ms: number;
+  readonly cpuUsPerRequest: number;
+  readonly errors: number;
+}
+
+/** Medians over rounds of one variant of a run that compares variants of one dynlb. */
+export interface VariantRow extends VariantMeasure {
+  readonly variant: string;
+}
+
+/**
+ * Medians per variant, in the order of `labels`; errors are summed.
+ *
+ * @example
+ * ```ts
+ * const rows = variantRows(["exact host", "wildcard host"], samples);
+ * ```
+ */
+export function variantRows(
+  labels: readonly string[],
+  samples: ReadonlyMap<string, readonly VariantMeasure[]>,
+): VariantRow[] {
+  return labels.map((label) => {
+    const list = samples.get(label) ?? [];
+    return {
+      variant: label,
+      rps: median(list.map((m) => m.rps)),
+      p99Ms: median(list.map((m) => m.p99Ms)),
+      cpuUsPerRequest: median(list.map((m) => m.cpuUsPerRequest)),
+      errors: list.reduce((sum, m) => sum + m.errors, 0),
+    };
+  });
+}
+
+/**
+ * A titled markdown table of variant rows, throughput compared with the first row.
+ *
+ * @example
+ * ```ts
+ * console.log(variantTable("### Routing lookups", rows));
+ * ```
+ */
+export function variantTable(title: string, rows: readonly VariantRow[]): string {
+  const reference = rows[0].rps;
+  return `${title}\n\n` + table(
+    ["variant", "req/s (median)", "vs first", "p99 ms", "CPU µs/req", "errors"],
+    rows.map((r) => [
+      r.variant,
+      fmt(r.rps),
+      `${fmt((r.rps / reference - 1) * 100, 1)}%`,
+      fmt(r.p99Ms),
+      fmt(r.cpuUsPerRequest),
+      String(r.errors),
+    ]),
+  );
 }

@@ -19,7 +19,7 @@ import {
   SHORT_BODY,
   startDynlb,
 } from "./peers.ts";
-import { fmt, median, table } from "./report.ts";
+import { fmt, variantRows, variantTable } from "./report.ts";
 import { meteredWrk, runWrk } from "./wrk.ts";
 
 /** What the runs need from the bench's settings. */
@@ -165,28 +165,8 @@ async function compare(
         );
       }
     }
-    const rows = variants.map((v) => {
-      const list = samples.get(v.label)!;
-      return {
-        variant: v.label,
-        rps: median(list.map((m) => m.rps)),
-        p99Ms: median(list.map((m) => m.p99Ms)),
-        cpuUsPerRequest: median(list.map((m) => m.cpuUsPerRequest)),
-        errors: list.reduce((sum, m) => sum + m.errors, 0),
-      };
-    });
-    const reference = rows[0].rps;
-    const markdown = `${title}\n\n` + table(
-      ["variant", "req/s (median)", "vs first", "p99 ms", "CPU µs/req", "errors"],
-      rows.map((r) => [
-        r.variant,
-        fmt(r.rps),
-        `${fmt((r.rps / reference - 1) * 100, 1)}%`,
-        fmt(r.p99Ms),
-        fmt(r.cpuUsPerRequest),
-        String(r.errors),
-      ]),
-    );
+    const rows = variantRows(variants.map((v) => v.label), samples);
+    const markdown = variantTable(title, rows);
     console.log(`\n${markdown}`);
     return { rows, markdown };
   } finally {

@@ -68,10 +68,11 @@ export interface MeteredRun {
   readonly rps: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  /** CPU time of the process tree per request, in microseconds. */
+  /** Proxy CPU time (all its processes/threads) divided by requests, in µs. */
   readonly cpuUsPerRequest: number;
+  /** Highest summed RSS of the proxy's processes during the run, in MiB. */
   readonly peakRssMiB: number;
-  /** Non-2xx answers plus socket errors. */
+  /** Non-2xx responses plus socket errors. */
   readonly errors: number;
 }
 

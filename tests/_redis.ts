@@ -78,12 +78,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
           String(port),
         ]),
         ...secured,
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
+        ...THROWAWAY_REDIS,
         "--dir",
         dir,
       ],
@@ -131,6 +126,16 @@ export function freePort(): number {
   listener.close();
   return port;
 }
+
+/** How a test's redis-server runs: on loopback only, nothing persisted. */
+export const THROWAWAY_REDIS: readonly string[] = [
+  "--bind",
+  "127.0.0.1",
+  "--save",
+  "",
+  "--appendonly",
+  "no",
+];
 
 /** Waits until the server on `port` answers PING; rejects when `child` exits first. */
 export async function waitForPing(

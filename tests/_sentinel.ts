@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { freePort, respCommand, waitForPing } from "./_redis.ts";
+import { freePort, respCommand, THROWAWAY_REDIS, waitForPing } from "./_redis.ts";
 
 /** The running deployment. */
 export interface TestSentinels extends AsyncDisposable {
@@ -50,17 +50,14 @@ export async function startSentinels(): Promise<TestSentinels> {
   };
   const redis = async (port: number, extra: string[]) => {
     await Deno.mkdir(`${dir}/${port}`);
-    const args = [
+    const child = spawn("redis-server", [
       "--port",
       String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ];
-    const child = spawn("redis-server", [...args, "--dir", `${dir}/${port}`, ...extra]);
+      ...THROWAWAY_REDIS,
+      "--dir",
+      `${dir}/${port}`,
+      ...extra,
+    ]);
     await waitForPing(port, child);
     return child;
   };
