@@ -135,17 +135,19 @@ export function createAdminApp(options: AdminOptions): Hono {
     },
   );
 
-  app.get("/config", (c) => {
-    c.header("ETag", etag(control.running.hash));
-    return c.json(control.running);
+  // Never older than what the data plane routes by, even mid-change (see `settled`).
+  app.get("/config", async (c) => {
+    const running = await control.settled();
+    c.header("ETag", etag(running.hash));
+    return c.json(running);
   });
 
   app.route("/config", historyRoutes(control, answerChange));
 
   app.get("/certificates", (c) => c.json({ certificates: options.certificates?.() ?? [] }));
 
-  app.get("/status", (c) => {
-    const { version, hash } = control.running;
+  app.get("/status", async (c) => {
+    const { version, hash } = await control.settled();
     return c.json({ version, hash, backends: options.status() });
   });
 

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch } from "../../tests/_assert.ts";
 import { ControlPlane } from "../control/control_plane.ts";
+import type { DataPlane } from "../control/data_plane.ts";
 import type { BackendStatus } from "../health/types.ts";
 import { setLogLevel } from "../log.ts";
 import { Router } from "../proxy/router.ts";
@@ -54,7 +55,12 @@ interface Fixture {
 
 async function withApp(
   fn: (f: Fixture) => Promise<void>,
-  options: { store?: ConfigStore; maxBodyBytes?: number } = {},
+  options: {
+    store?: ConfigStore;
+    maxBodyBytes?: number;
+    /** The data plane around the router (default: the router itself). */
+    dataPlane?: (router: Router) => DataPlane;
+  } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "dynlb-admin-" });
   const path = `${dir}/config.json`;
@@ -62,7 +68,7 @@ async function withApp(
   const router = new Router();
   const control = new ControlPlane({
     store: options.store ?? new FileStore(path),
-    dataPlane: router,
+    dataPlane: options.dataPlane?.(router) ?? router,
   });
   setLogLevel("error");
   try {
@@ -251,6 +257,38 @@ Deno.test("admin: GET /config shows the running config", async () => {
     ]);
     assertEquals(now.config, JSON.parse(posted));
   });
+});
+
+Deno.test("admin: GET /config and /status never name an older config than requests are routed by", async () => {
+  // As a worker pool: one isolate routes by the new config while another still compiles it.
+  let switched: PromiseWithResolvers<void> | undefined;
+  let lagging: PromiseWithResolvers<void> | undefined;
+  const dataPlane = (router: Router): DataPlane => ({
+    async applyConfig(config, version, down) {
+      await router.applyConfig(config, version, down);
+      switched?.resolve();
+      await lagging?.promise;
+    },
+    setHealth: (backend, server, up) => router.setHealth(backend, server, up),
+  });
+  await withApp(async ({ app, router }) => {
+    const before = await (await app.request("/config")).json();
+    switched = Promise.withResolvers();
+    lagging = Promise.withResolvers();
+    const change = post(app, other("b.test", 10002));
+    await switched.promise;
+    assertEquals(router.route("b.test")?.pick()?.port, 10002, "part of the data plane switched");
+    const config = Promise.resolve(app.request("/config"));
+    const status = Promise.resolve(app.request("/status"));
+    const tick = new Promise<"pending">((resolve) => setTimeout(() => resolve("pending"), 0));
+    assertEquals(await Promise.race([config.then(() => "answered"), tick]), "pending");
+    lagging.resolve();
+    const answer = await (await change).json();
+    const now = await (await config).json();
+    assertEquals([now.version, now.hash], [2, answer.hash]);
+    assert(now.hash !== before.hash);
+    assertEquals((await (await status).json()).hash, answer.hash);
+  }, { dataPlane });
 });
 
 Deno.test("admin: GET /status and /healthz", async () => {

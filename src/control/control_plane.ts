@@ -172,6 +172,8 @@ export class ControlPlane {
   #watching: Promise<void> = Promise.resolve();
   /** The queued sync that later calls fold into. */
   #pendingSync: Promise<void> | undefined;
+  /** A config being put in force: part of the data plane may already route by it. */
+  #applying: Promise<unknown> | undefined;
 
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
@@ -184,8 +186,30 @@ export class ControlPlane {
     this.#onReload = options.onReload;
   }
 
-  /** The config in force. */
+  /**
+   * The config in force, or the one before it while a change is being put in force (see
+   * {@link ControlPlane.settled}).
+   */
   get running(): RunningConfig {
+    return this.#running;
+  }
+
+  /**
+   * The config in force once no change is half-applied: what `GET /config` answers. With worker
+   * isolates, one may already route by a new config while another still compiles it, and
+   * `running` still names the previous one; an operator who saw the new routing must not then
+   * read the old hash. This waits for the data plane only, never for a store.
+   *
+   * @example
+   * ```ts
+   * const { hash } = await control.settled(); // never older than what any request was routed by
+   * ```
+   */
+  async settled(): Promise<RunningConfig> {
+    for (let applying = this.#applying; applying !== undefined; applying = this.#applying) {
+      await applying.catch(() => {});
+      if (this.#applying === applying) break; // finished; only its bookkeeping is left
+    }
     return this.#running;
   }
 
@@ -364,6 +388,21 @@ export class ControlPlane {
   }
 
   async #apply(
+    config: Config,
+    document: unknown,
+    source: ConfigSource,
+    saved: boolean,
+  ): Promise<RunningConfig> {
+    const applying = this.#putInForce(config, document, source, saved);
+    this.#applying = applying;
+    try {
+      return await applying;
+    } finally {
+      if (this.#applying === applying) this.#applying = undefined;
+    }
+  }
+
+  async #putInForce(
     config: Config,
     document: unknown,
     source: ConfigSource,
