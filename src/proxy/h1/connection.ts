@@ -290,21 +290,8 @@ export class H1Connection {
   }
 
   /** Writes all of `bytes`. */
-  async write(bytes: Uint8Array): Promise<void> {
-    let off = 0;
-    while (off < bytes.length) {
-      off += await this.#conn.write(off === 0 ? bytes : bytes.subarray(off));
-    }
-  }
-
-  /**
-   * {@link write} without an async frame of its own when the socket takes all of `bytes` at
-   * once (the usual case): the caller's await is the only one.
-   */
-  writeAll(bytes: Uint8Array): Promise<void> {
-    return this.#conn.write(bytes).then((n) =>
-      n === bytes.length ? undefined : this.write(bytes.subarray(n))
-    );
+  write(bytes: Uint8Array): Promise<void> {
+    return writeFully(this.#conn, bytes);
   }
 
   /**
@@ -342,4 +329,33 @@ export class H1Connection {
       // Already closed by the runtime.
     }
   }
+}
+
+/**
+ * Writes all of `bytes` to `to`. Not an async function: when the socket takes every byte at once
+ * (the usual case) the write's own promise is chained, with no async frame of its own; the rest
+ * of a partial write is written in a loop.
+ *
+ * @example
+ * ```ts
+ * await writeFully(conn, new TextEncoder().encode("GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
+ * ```
+ */
+export function writeFully(
+  to: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  try {
+    return to.write(bytes).then((n) => n === bytes.length ? undefined : writeRest(to, bytes, n));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+async function writeRest(
+  to: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+  off: number,
+): Promise<void> {
+  while (off < bytes.length) off += await to.write(bytes.subarray(off));
 }

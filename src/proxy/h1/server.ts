@@ -18,7 +18,7 @@ import type { ClientFacts } from "../forwarding.ts";
 import type { ProxyRequest, RequestPath } from "../request_path.ts";
 import type { BodySource, ReplyBody, Tunnel, UpstreamReply } from "../transport.ts";
 import { type BodyReader, bodyReader } from "./body.ts";
-import { EofError, PARKED_BUFFER, Wire } from "./connection.ts";
+import { EofError, PARKED_BUFFER, Wire, writeFully } from "./connection.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { relayChunkedReader } from "./chunked_relay.ts";
 import { DEFAULT_LIMITS, type HeadLimits, ParseError } from "./parser.ts";
@@ -513,12 +513,9 @@ class ClientConnection {
   }
 
   /** @internal */
-  async write(bytes: Uint8Array, interim = false): Promise<void> {
+  write(bytes: Uint8Array, interim = false): Promise<void> {
     if (!interim) this.#answered = true;
-    let off = 0;
-    while (off < bytes.length) {
-      off += await this.#conn.write(off === 0 ? bytes : bytes.subarray(off));
-    }
+    return writeFully(this.#conn, bytes);
   }
 
   /**
@@ -533,11 +530,7 @@ class ClientConnection {
         out.set(body, at);
         at += body.length;
       }
-      // The write loop inline (not `this.write`): one async frame less per answer.
-      this.#answered = true;
-      const conn = this.#conn;
-      let off = await conn.write(at === out.length ? out : out.subarray(0, at));
-      while (off < at) off += await conn.write(out.subarray(off, at));
+      await this.write(out.subarray(0, at));
     } finally {
       scratch.give(out);
     }
@@ -579,10 +572,7 @@ class ClientConnection {
         out.set(body, at);
         at += body.length;
       }
-      this.#answered = true;
-      const conn = this.#conn;
-      let off = await conn.write(out.subarray(0, at));
-      while (off < at) off += await conn.write(out.subarray(off, at));
+      await this.write(out.subarray(0, at));
     } finally {
       scratch.give(out);
     }
@@ -682,7 +672,7 @@ class ClientConnection {
       await this.#writeEncoded(statusLine(reply) + headerLines(reply.headers) + "\r\n", null);
       const toServer = (async () => {
         if (wire.buffered > 0) {
-          await writeAll(tunnel, wire.buf.slice(wire.start, wire.end));
+          await writeFully(tunnel, wire.buf.slice(wire.start, wire.end));
           wire.start = wire.end;
         }
         // A read the request's watch started may still be pending: its bytes go first.
@@ -690,7 +680,7 @@ class ClientConnection {
           const more = await wire.fill();
           if (!more) break;
           last = performance.now();
-          await writeAll(tunnel, wire.buf.slice(wire.start, wire.end));
+          await writeFully(tunnel, wire.buf.slice(wire.start, wire.end));
           wire.start = wire.end;
         }
       })();
@@ -745,14 +735,6 @@ function headerLines(headers: readonly (readonly [string, string])[]): string {
     text += name + ": " + value + "\r\n";
   }
   return text;
-}
-
-async function writeAll(
-  to: { write(p: Uint8Array): Promise<number> },
-  bytes: Uint8Array,
-): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await to.write(off === 0 ? bytes : bytes.subarray(off));
 }
 
 function readerSource(stream: ReadableStream<Uint8Array>): BodySource {

@@ -385,7 +385,7 @@ class Exchange {
   /** Writes bytes encoded into a scratch buffer, then gives the buffer back. */
   async #sendEncoded(bytes: Uint8Array<ArrayBuffer>): Promise<void> {
     try {
-      await this.#conn.writeAll(bytes);
+      await this.#conn.write(bytes);
     } finally {
       scratch.give(bytes);
     }
