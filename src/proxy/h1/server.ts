@@ -519,24 +519,6 @@ class ClientConnection {
   }
 
   /**
-   * Writes `text` (a head, Latin-1) followed by `body` in one write, through a reused buffer:
-   * no allocation per answer.
-   */
-  async #writeEncoded(text: string, body: Uint8Array | null): Promise<void> {
-    const out = scratch.take(text.length + (body?.length ?? 0));
-    try {
-      let at = writeLatin1(out, 0, text);
-      if (body !== null) {
-        out.set(body, at);
-        at += body.length;
-      }
-      await this.write(out.subarray(0, at));
-    } finally {
-      scratch.give(out);
-    }
-  }
-
-  /**
    * Writes a reply's head — status line, its fields except `Content-Length`, then `tail` (the
    * framing and connection lines, and the blank line) — followed by `body`, in one write. The
    * head is encoded piece by piece (`writeLatin1`) into a reused buffer: no string is built for it.
@@ -582,9 +564,11 @@ class ClientConnection {
   async #writeError(reply: UpstreamReply): Promise<void> {
     try {
       const body = reply.body as Uint8Array;
-      const head = statusLine(reply) + headerLines(reply.headers) + "content-length: " +
-        body.length + "\r\nconnection: close\r\n\r\n";
-      await this.#writeEncoded(head, body);
+      await this.#writeAnswer(
+        reply,
+        "content-length: " + body.length + "\r\nconnection: close\r\n\r\n",
+        body,
+      );
     } catch { /* the client is gone */ }
   }
 
@@ -669,7 +653,7 @@ class ClientConnection {
     };
     timer = setTimeout(check, idleMs);
     try {
-      await this.#writeEncoded(statusLine(reply) + headerLines(reply.headers) + "\r\n", null);
+      await this.#writeAnswer(reply, "\r\n", null);
       const toServer = (async () => {
         if (wire.buffered > 0) {
           await writeFully(tunnel, wire.buf.slice(wire.start, wire.end));
@@ -720,21 +704,6 @@ function cancelBody(reply: UpstreamReply): void {
   if (body instanceof ReadableStream) body.cancel().catch(() => {});
   else body.cancel();
   reply.tunnel?.close();
-}
-
-function statusLine(reply: UpstreamReply): string {
-  return "HTTP/1.1 " + reply.status + " " + reply.reason + "\r\n";
-}
-
-/** Header lines of a reply; `Content-Length` is written by the framing logic instead. */
-function headerLines(headers: readonly (readonly [string, string])[]): string {
-  let text = "";
-  for (let i = 0; i < headers.length; i++) {
-    const [name, value] = headers[i];
-    if (name.length === 14 && name.toLowerCase() === "content-length") continue;
-    text += name + ": " + value + "\r\n";
-  }
-  return text;
 }
 
 function readerSource(stream: ReadableStream<Uint8Array>): BodySource {
