@@ -25,7 +25,7 @@ async function serverStatus(lb: Dynlb, backend: string, port: number): Promise<S
 /**
  * The status of `port` once the control plane has the failure of the request just made: a worker
  * reports it by message after the answer went out, so it can land after the answer (the count
- * moves from `before`, or the server goes down).
+ * moves from `before`, or the server goes down). A timeout says what the status and logs showed.
  */
 async function afterReport(
   lb: Dynlb,
@@ -34,14 +34,20 @@ async function afterReport(
   before: number,
 ): Promise<ServerStatus> {
   let status = await serverStatus(lb, backend, port);
-  await eventually(
-    async () => {
-      status = await serverStatus(lb, backend, port);
-      return status.state === "down" || status.failures !== before;
-    },
-    10_000,
-    `the failure of 127.0.0.1:${port} reported`,
-  );
+  try {
+    await eventually(
+      async () => {
+        status = await serverStatus(lb, backend, port);
+        return status.state === "down" || status.failures !== before;
+      },
+      10_000,
+      `the failure of 127.0.0.1:${port} reported`,
+    );
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message}; last status ${JSON.stringify(status)}; logs:\n${lb.logs()}`,
+    );
+  }
   return status;
 }
 
@@ -51,14 +57,17 @@ modeTest(
   "pair",
   async (mode) => {
     await using good = await startBackend("good");
-    const dead = deadPort();
+    // A server that closes every connection without an answer: each attempt is a failure, and
+    // the test holds its port (a port merely left free could be taken by another listener).
+    await using broken = rawServer("");
     const path = await configFile({
       backends: [{
         backend_name: "w",
-        passive_check: { max_fails: 2, fail_timeout: 2 },
-        // The heavy (dead) server is picked first; its failed attempts move to the good one.
+        // The window is wide enough for a worker's report to arrive on a loaded machine.
+        passive_check: { max_fails: 2, fail_timeout: 3 },
+        // The heavy (broken) server is picked first; its failed attempts move to the good one.
         servers: [
-          { addr: "127.0.0.1", port: dead, weight: 100 },
+          { addr: "127.0.0.1", port: broken.port, weight: 100 },
           { addr: "127.0.0.1", port: good.port, weight: 1 },
         ],
       }],
@@ -67,19 +76,21 @@ modeTest(
     await using lb = await startDynlb(["--config-file", path], { mode });
 
     assertEquals((await get(lb, "w.test")).body, "good");
-    assertEquals((await afterReport(lb, "w", dead, 0)).failures, 1);
+    assertEquals(broken.connections, 1);
+    assertEquals((await afterReport(lb, "w", broken.port, 0)).failures, 1);
     // The window moves past the first failure (status counts failures in the current window).
     await eventually(
-      async () => (await serverStatus(lb, "w", dead)).failures === 0,
+      async () => (await serverStatus(lb, "w", broken.port)).failures === 0,
       10_000,
       "first failure out of the window",
     );
     assertEquals((await get(lb, "w.test")).body, "good");
-    const second = await afterReport(lb, "w", dead, 0);
+    assertEquals(broken.connections, 2, "the second request did not try the broken server");
+    const second = await afterReport(lb, "w", broken.port, 0);
     assertEquals([second.state, second.failures], ["up", 1], "an old failure was counted");
     // Two within the window do take it down.
     assertEquals((await get(lb, "w.test")).body, "good");
-    assertEquals((await afterReport(lb, "w", dead, 1)).state, "down");
+    assertEquals((await afterReport(lb, "w", broken.port, 1)).state, "down");
   },
 );
 
