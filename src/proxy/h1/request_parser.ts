@@ -378,10 +378,75 @@ export function parseRequestHead(
 const MAX_LEADING_CRLF = 8;
 
 /**
+ * How far reading one request head got: kept between reads by whoever waits for more bytes
+ * (reset for each head).
+ *
+ * @example
+ * ```ts
+ * const scan: HeadScan = { scanned: 0, blank: 0 };
+ * ```
+ */
+export interface HeadScan {
+  /** Bytes after `wire.start` already searched for the end of the head. */
+  scanned: number;
+  /** Empty lines skipped before the request line. */
+  blank: number;
+}
+
+/**
+ * Takes the next request head off what `wire` holds, leaving the wire at the body; `null` when
+ * the head is not complete yet (read more, then call again with the same `scan`). No read of
+ * its own: the listener waits for bytes as it likes.
+ *
+ * @throws {RequestError} for a head to refuse.
+ * @example
+ * ```ts
+ * const scan = { scanned: 0, blank: 0 };
+ * let head = takeRequestHead(wire, REQUEST_LIMITS, scan);
+ * while (head === null && await wire.fill()) head = takeRequestHead(wire, REQUEST_LIMITS, scan);
+ * ```
+ */
+export function takeRequestHead(
+  wire: Wire,
+  limits: RequestLimits,
+  scan: HeadScan,
+): RequestHead | null {
+  // Empty lines before a request line are skipped, a few at most.
+  while (
+    wire.end - wire.start >= 2 && wire.buf[wire.start] === CR && wire.buf[wire.start + 1] === LF
+  ) {
+    if (++scan.blank > MAX_LEADING_CRLF) fail("too many empty lines before the request");
+    wire.start += 2;
+    scan.scanned = 0;
+  }
+  if (wire.end === wire.start) return null;
+  const scanned = scan.scanned;
+  const from = wire.start + (scanned > 3 ? scanned - 3 : 0);
+  let end: number;
+  try {
+    end = findHeadEnd(wire.buf, from, wire.start, wire.end);
+  } catch (err) {
+    if (err instanceof ParseError) fail(err.message);
+    throw err;
+  }
+  if (end >= 0) {
+    const head = parseRequestHead(wire.buf, wire.start, end, limits);
+    wire.start = end;
+    return head;
+  }
+  const now = scan.scanned = wire.end - wire.start;
+  if (now > limits.maxHeadBytes) throw new RequestError(431, "request head too large");
+  const lf = wire.buf.indexOf(LF, wire.start);
+  if (now > limits.maxTargetBytes + 1024 && (lf < 0 || lf >= wire.end)) {
+    throw new RequestError(414, "request target too long");
+  }
+  return null;
+}
+
+/**
  * Reads the next request head from `wire`, however its bytes are split, and leaves the wire at
- * the body. Resolves `null` when the stream ends first (a client closing between requests, or
- * in the middle of a head: nothing to answer then). `onData` runs after every read that brought
- * bytes (the listener switches from the idle to the header timeout there).
+ * the body ({@link takeRequestHead} between reads). Resolves `null` when the stream ends first (a
+ * client closing between requests, or in the middle of a head: nothing to answer then).
  *
  * @throws {RequestError} for a head to refuse; errors of the byte source pass through.
  * @example
@@ -392,41 +457,11 @@ const MAX_LEADING_CRLF = 8;
 export async function readRequestHead(
   wire: Wire,
   limits: RequestLimits,
-  onData?: () => void,
 ): Promise<RequestHead | null> {
-  let scanned = 0;
-  let blank = 0;
+  const scan: HeadScan = { scanned: 0, blank: 0 };
   for (;;) {
-    // Empty lines before a request line are skipped, a few at most.
-    while (
-      wire.end - wire.start >= 2 && wire.buf[wire.start] === CR && wire.buf[wire.start + 1] === LF
-    ) {
-      if (++blank > MAX_LEADING_CRLF) fail("too many empty lines before the request");
-      wire.start += 2;
-      scanned = 0;
-    }
-    if (wire.end > wire.start) {
-      const from = wire.start + (scanned > 3 ? scanned - 3 : 0);
-      let end: number;
-      try {
-        end = findHeadEnd(wire.buf, from, wire.start, wire.end);
-      } catch (err) {
-        if (err instanceof ParseError) fail(err.message);
-        throw err;
-      }
-      if (end >= 0) {
-        const head = parseRequestHead(wire.buf, wire.start, end, limits);
-        wire.start = end;
-        return head;
-      }
-      scanned = wire.end - wire.start;
-      if (scanned > limits.maxHeadBytes) throw new RequestError(431, "request head too large");
-      const lf = wire.buf.indexOf(LF, wire.start);
-      if (scanned > limits.maxTargetBytes + 1024 && (lf < 0 || lf >= wire.end)) {
-        throw new RequestError(414, "request target too long");
-      }
-    }
+    const head = takeRequestHead(wire, limits, scan);
+    if (head !== null) return head;
     if (!await wire.fill()) return null;
-    onData?.();
   }
 }
