@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { connectionBudget, openFileLimit } from "./proxy/fd_limit.ts";
+import { connectionBudget, descriptorLimit } from "./proxy/fd_limit.ts";
 import { createAdminApp } from "./admin/app.ts";
 import { type AdminListener, openAdmin } from "./admin/listen.ts";
 import type { Options } from "./cli/options.ts";
@@ -385,7 +385,7 @@ async function startProxyPlane(
  * proxy never takes the descriptors the admin API and the stores need.
  */
 function maxConnections(wanted: number): number {
-  const limit = openFileLimit();
+  const limit = descriptorLimit(wanted);
   const budget = connectionBudget(wanted, limit);
   if (budget < wanted) {
     log("info", "--max-connections lowered to fit the open-file limit (raise it with ulimit -n)", {

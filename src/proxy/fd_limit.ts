@@ -4,6 +4,10 @@
  * descriptors of their own. A limit the process cannot honour would end in `EMFILE` for whoever
  * asks next — possibly the admin API.
  *
+ * The limit is read from `/proc/self/limits`, which Deno lets only `--allow-all` read: under
+ * dynlb's own permissions (`deno task start`, the compiled executable) the descriptors still free
+ * are counted instead, by opening `/dev/null` until enough are known to be free or none is left.
+ *
  * @module
  */
 
@@ -12,7 +16,7 @@ export const RESERVED_DESCRIPTORS = 256;
 
 /**
  * The soft `RLIMIT_NOFILE` of this process, from `/proc/self/limits`; `undefined` when it cannot
- * be read (not Linux, no permission) or is unlimited.
+ * be read (not Linux, no `--allow-all`) or is unlimited.
  *
  * @example
  * ```ts
@@ -33,6 +37,28 @@ export function openFileLimit(): number | undefined {
 }
 
 /**
+ * Counts the descriptors this process can still open, up to `enough`, by opening `/dev/null`
+ * that many times (and closing them again); `undefined` when not even one can be opened that
+ * way (no read permission, not Unix). Costs a few microseconds per descriptor counted.
+ *
+ * @example
+ * ```ts
+ * freeDescriptors(33_024); // 33024 with a high limit, ~1000 under `ulimit -n 1024`
+ * ```
+ */
+export function freeDescriptors(enough: number): number | undefined {
+  const opened: Deno.FsFile[] = [];
+  try {
+    while (opened.length < enough) opened.push(Deno.openSync("/dev/null"));
+  } catch {
+    // Out of descriptors (or not allowed at all: nothing opened).
+  } finally {
+    for (const file of opened) file.close();
+  }
+  return opened.length === 0 ? undefined : opened.length;
+}
+
+/**
  * The number of client connections the process can hold: `wanted`, or less when two
  * descriptors per connection plus {@link RESERVED_DESCRIPTORS} would exceed `limit`.
  *
@@ -45,4 +71,17 @@ export function openFileLimit(): number | undefined {
 export function connectionBudget(wanted: number, limit: number | undefined): number {
   if (limit === undefined) return wanted;
   return Math.max(1, Math.min(wanted, Math.floor((limit - RESERVED_DESCRIPTORS) / 2)));
+}
+
+/**
+ * The descriptor limit `--max-connections` must fit in: the open-file limit, or else (it cannot
+ * be read) the descriptors still free — counted only as far as `wanted` connections need.
+ *
+ * @example
+ * ```ts
+ * connectionBudget(16384, descriptorLimit(16384));
+ * ```
+ */
+export function descriptorLimit(wanted: number): number | undefined {
+  return openFileLimit() ?? freeDescriptors(2 * wanted + RESERVED_DESCRIPTORS);
 }

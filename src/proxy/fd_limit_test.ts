@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
-import { connectionBudget, openFileLimit } from "./fd_limit.ts";
+import { connectionBudget, descriptorLimit, freeDescriptors, openFileLimit } from "./fd_limit.ts";
 
 Deno.test("the connection budget leaves descriptors for upstreams and the admin API", () => {
   assertEquals(connectionBudget(16384, 1024), 384);
@@ -12,4 +12,10 @@ Deno.test("the connection budget leaves descriptors for upstreams and the admin 
 Deno.test("the open-file limit is read from /proc on Linux", () => {
   const limit = openFileLimit();
   if (Deno.build.os === "linux") assert(limit === undefined || limit > 0);
+});
+
+Deno.test("free descriptors are counted up to what is asked, and given back", () => {
+  assertEquals(freeDescriptors(50), 50);
+  assertEquals(freeDescriptors(50), 50);
+  assertEquals(descriptorLimit(10) !== undefined, true);
 });
