@@ -1,10 +1,17 @@
 /**
- * Response-head deadlines of in-flight exchanges. Every exchange of a transport waits the same
- * time, so deadlines expire in the order they were set: a FIFO queue with one timer for its
- * head replaces a `setTimeout`/`clearTimeout` pair per request (measurably cheaper at tens of
- * thousands of requests a second). Cancelled entries are compacted away as they pile up, so the
- * queue holds about as many entries as there are exchanges in flight, not a timeout's worth of
- * finished ones.
+ * Deadlines that all lie the same time after they were set (the response-head deadlines of a
+ * transport's exchanges, a listener's header, idle and body timeouts), so they expire in the
+ * order they were set: a FIFO queue with one timer replaces a `setTimeout`/`clearTimeout` pair
+ * per request (measurably cheaper at tens of thousands of requests a second). Cancelled entries
+ * are compacted away as they pile up, so the queue holds about as many entries as there are
+ * exchanges in flight, not a timeout's worth of finished ones.
+ *
+ * Setting a deadline reads no clock (`performance.now()` is an op, ~0.4 µs, and a request sets
+ * three deadlines): while deadlines are pending, the queue's timer ticks every
+ * {@link DeadlineQueue.tickMs} (an eighth of the delay, at most 1 s), and a deadline remembers the
+ * tick it was set in. It expires on the first tick that lies a whole delay after the end of that
+ * tick: never early, at most about one tick late (nginx's timers are coarse the same way: its
+ * clock is read once per event-loop turn).
  *
  * @module
  */
@@ -19,12 +26,13 @@
  * ```
  */
 export class Deadline {
-  readonly at: number;
+  /** The queue's tick count when it was set. */
+  readonly tick: number;
   #onExpire: (() => void) | undefined;
   readonly #queue: DeadlineQueue;
 
-  constructor(at: number, onExpire: () => void, queue: DeadlineQueue) {
-    this.at = at;
+  constructor(tick: number, onExpire: () => void, queue: DeadlineQueue) {
+    this.tick = tick;
     this.#onExpire = onExpire;
     this.#queue = queue;
   }
@@ -63,6 +71,12 @@ export class Deadline {
  */
 export class DeadlineQueue {
   readonly delayMs: number;
+  /** How often the timer runs while deadlines are pending: the most a deadline fires late. */
+  readonly tickMs: number;
+  /** Ticks after the one a deadline was set in until it expires. */
+  readonly #ticks: number;
+  /** Ticks so far. */
+  #tick = 0;
   #queue: Deadline[] = [];
   #head = 0;
   #live = 0;
@@ -73,6 +87,11 @@ export class DeadlineQueue {
 
   constructor(delayMs: number) {
     this.delayMs = delayMs;
+    this.tickMs = Math.max(1, Math.min(1000, Math.floor(delayMs / 8)));
+    // A deadline set just after tick t is older than (n - t - 1) ticks at tick n: ticks are at
+    // least tickMs apart (each timer is set by the previous tick), so tick t + 1 + ⌈delay/tick⌉
+    // is the first one sure to lie a whole delay after it.
+    this.#ticks = 1 + Math.ceil(delayMs / this.tickMs);
   }
 
   /** Entries held, live or not (for tests). */
@@ -82,10 +101,10 @@ export class DeadlineQueue {
 
   /** Calls `onExpire` in `delayMs` unless the returned deadline is cancelled first. */
   add(onExpire: () => void): Deadline {
-    const deadline = new Deadline(performance.now() + this.delayMs, onExpire, this);
+    const deadline = new Deadline(this.#tick, onExpire, this);
     this.#queue.push(deadline);
     this.#live++;
-    if (this.#timer === undefined && !this.#closed) this.#schedule(this.delayMs);
+    if (this.#timer === undefined && !this.#ticking && !this.#closed) this.#schedule();
     return deadline;
   }
 
@@ -109,20 +128,20 @@ export class DeadlineQueue {
     this.#live = 0;
   }
 
-  #schedule(ms: number): void {
-    this.#timer = setTimeout(this.#tick, Math.max(0, Math.ceil(ms)));
+  #schedule(): void {
+    this.#timer = setTimeout(this.#onTick, this.tickMs);
   }
 
-  readonly #tick = (): void => {
+  readonly #onTick = (): void => {
     this.#timer = undefined;
+    const due = ++this.#tick - this.#ticks;
     const queue = this.#queue;
-    const now = performance.now();
     let head = this.#head;
     this.#ticking = true;
     try {
       while (head < queue.length) {
         const next = queue[head];
-        if (next.live && next.at > now) break;
+        if (next.live && next.tick > due) break;
         head++;
         if (next.live) {
           this.#live--;
@@ -140,6 +159,7 @@ export class DeadlineQueue {
       head = 0;
     }
     this.#head = head;
-    if (head < queue.length && !this.#closed) this.#schedule(queue[head].at - now);
+    // Ticking stops when nothing is pending (callbacks may have added deadlines meanwhile).
+    if (this.#live > 0 && !this.#closed) this.#schedule();
   };
 }
