@@ -10,6 +10,7 @@ import { connectionNamed, dropOnForward, upstreamHeaders } from "./hop.ts";
 import { replyToResponse } from "./reply.ts";
 import {
   type BodySource,
+  sourceStream,
   streamSource,
   type TransportTimeouts,
   UpstreamError,
@@ -108,26 +109,24 @@ export class FetchTransport implements UpstreamTransport {
 
 /**
  * Wraps the client's body so that a failed attempt can tell whether any byte was taken from
- * it; an untouched body can be handed to the next server. `highWaterMark: 0` stops the stream
- * from reading ahead before `fetch` asks for data.
+ * it; an untouched body can be handed to the next server. {@link sourceStream} reads nothing
+ * ahead of what `fetch` asks for.
  */
 class GuardedBody {
   started = false;
   readonly stream: ReadableStream<Uint8Array>;
 
   constructor(source: BodySource) {
-    this.stream = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
+    this.stream = sourceStream({
+      next: () => {
         this.started = true;
-        const chunk = await source.next();
-        if (chunk === null) controller.close();
-        else controller.enqueue(chunk);
+        return source.next();
       },
       cancel: (reason) => {
         // Leave an untouched source alone so a retry can still send it.
         if (this.started) source.cancel(reason);
       },
-    }, { highWaterMark: 0 });
+    });
   }
 }
 

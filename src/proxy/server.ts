@@ -377,10 +377,7 @@ export function listenTcp(what: string, address: Address, reusePort = false): De
   try {
     return Deno.listen({ hostname: address.hostname, port: address.port, reusePort });
   } catch (err) {
-    const where = formatHostPort(address.hostname, address.port);
-    throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`, {
-      cause: err,
-    });
+    throw listenError(address, what, err);
   }
 }
 
@@ -388,11 +385,7 @@ function openTls(address: Address, opener: TlsOpener): TlsEndpoint {
   try {
     return new TlsEndpoint(address, opener);
   } catch (err) {
-    throw new ListenError(
-      `cannot listen on ${formatHostPort(address.hostname, address.port)} (https proxy): ${
-        listenReason(err)
-      }`,
-    );
+    throw listenError(address, "https proxy", err);
   }
 }
 
@@ -489,17 +482,27 @@ export function listen(
       },
     }, handler);
   } catch (err) {
-    const where = formatHostPort(address.hostname, address.port);
-    throw new ListenError(`cannot listen on ${where} (${what}): ${listenReason(err)}`, {
-      cause: err,
-    });
+    throw listenError(address, what, err);
   }
 }
 
-function listenReason(err: unknown): string {
-  return err instanceof Deno.errors.AddrInUse
+/**
+ * The start-up error for a listener that could not open: it names the address, the listener
+ * (`what`) and the cause in words, and keeps the cause (`AddrInUse`, …) for callers to test.
+ *
+ * @example
+ * ```ts
+ * throw listenError({ hostname: "127.0.0.1", port: 8080 }, "proxy", err);
+ * ```
+ */
+export function listenError(address: Address, what: string, err: unknown): ListenError {
+  const reason = err instanceof Deno.errors.AddrInUse
     ? "address already in use"
     : err instanceof Deno.errors.PermissionDenied
     ? "permission denied"
-    : (err as Error).message;
+    : err instanceof Error
+    ? err.message
+    : String(err);
+  const where = formatHostPort(address.hostname, address.port);
+  return new ListenError(`cannot listen on ${where} (${what}): ${reason}`, { cause: err });
 }

@@ -13,7 +13,7 @@ import type { DownServer } from "../config/snapshot.ts";
 import type { DataPlane } from "../control/data_plane.ts";
 import { log } from "../log.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
-import { ListenError, type ProxySettings } from "./server.ts";
+import { ListenError, listenError, type ProxySettings } from "./server.ts";
 import { UpstreamError } from "./transport.ts";
 import type { UpstreamFailureListener } from "./request_path.ts";
 import type { ChallengeLookup } from "../acme/challenge.ts";
@@ -148,14 +148,7 @@ export class WorkerPool implements DataPlane {
         }
         return address;
       } catch (err) {
-        const reason = err instanceof Deno.errors.AddrInUse
-          ? "address already in use"
-          : err instanceof Error
-          ? err.message
-          : String(err);
-        throw new ListenError(
-          `cannot listen on ${address.hostname}:${address.port} (${what}): ${reason}`,
-        );
+        throw listenError(address, what, err);
       }
     };
     try {

@@ -1,11 +1,12 @@
 /**
- * Response body readers over a connection's {@link Wire}: by `Content-Length`, chunked, or until
- * the upstream closes. Each hands out fresh chunks (the consumer keeps them), copying only what
+ * Body readers over a connection's {@link Wire}: a response body by `Content-Length`, chunked, or
+ * until the upstream closes, and the chunk-coded reader ({@link CodedChunkedBody}) that hands a
+ * body on still chunked, in either direction. Each hands out fresh chunks (the consumer keeps them), copying only what
  * was already buffered and reading larger stretches straight into the chunk it returns.
  *
  * @module
  */
-import { ChunkedDecoder } from "./chunked.ts";
+import { ChunkedDecoder, type FramingSink } from "./chunked.ts";
 import { EofError, type Wire } from "./connection.ts";
 import type { HeadLimits, ResponseHead } from "./parser.ts";
 
@@ -120,22 +121,27 @@ class LengthBody implements BodyReader {
   }
 }
 
-class ChunkedBody implements BodyReader {
-  readonly #wire: Wire;
-  readonly #decoder: ChunkedDecoder;
+/** What the chunked readers share: the wire, one decoder, and completion meaning its end was read. */
+abstract class ChunkedReader implements BodyReader {
+  protected readonly wire: Wire;
+  protected readonly decoder: ChunkedDecoder;
 
   constructor(wire: Wire, limits: HeadLimits) {
-    this.#wire = wire;
-    this.#decoder = new ChunkedDecoder(limits);
+    this.wire = wire;
+    this.decoder = new ChunkedDecoder(limits);
   }
 
   get complete(): boolean {
-    return this.#decoder.done;
+    return this.decoder.done;
   }
 
+  abstract next(): Promise<Uint8Array | null>;
+}
+
+class ChunkedBody extends ChunkedReader {
   async next(): Promise<Uint8Array | null> {
-    const w = this.#wire;
-    const d = this.#decoder;
+    const w = this.wire;
+    const d = this.decoder;
     for (;;) {
       if (d.done) return null;
       w.start = d.frame(w.buf, w.start, w.end);
@@ -161,8 +167,8 @@ class ChunkedBody implements BodyReader {
    * (and after, so that the end of the body is seen together with its last data).
    */
   #takeBuffered(): Uint8Array {
-    const w = this.#wire;
-    const d = this.#decoder;
+    const w = this.wire;
+    const d = this.decoder;
     let first: Uint8Array | null = null;
     let pieces: Uint8Array[] | null = null;
     let total = 0;
@@ -201,41 +207,66 @@ class ChunkedBody implements BodyReader {
  * ```
  */
 export function rawChunkedReader(wire: Wire, limits: HeadLimits): BodyReader {
-  return new RawChunkedBody(wire, limits);
+  return new CodedChunkedBody(
+    wire,
+    limits,
+    false,
+    "upstream closed the connection inside a chunked body",
+  );
 }
 
-class RawChunkedBody implements BodyReader {
-  readonly #wire: Wire;
-  readonly #decoder: ChunkedDecoder;
+/**
+ * A chunked body handed out still chunk-coded, one read of the wire per {@link next}, validated
+ * by the same decoder as a decoded body: a malformed chunk throws before any byte of the read
+ * that holds it is handed out. The one core behind {@link rawChunkedReader} (the bytes as read)
+ * and `relayChunkedReader` (clean framing: see {@link FramingSink}).
+ *
+ * @example
+ * ```ts
+ * const body = new CodedChunkedBody(wire, DEFAULT_LIMITS, true, "the client closed mid-body");
+ * ```
+ */
+export class CodedChunkedBody extends ChunkedReader {
+  readonly #clean: boolean;
+  readonly #cutShort: string;
 
-  constructor(wire: Wire, limits: HeadLimits) {
-    this.#wire = wire;
-    this.#decoder = new ChunkedDecoder(limits);
-  }
-
-  get complete(): boolean {
-    return this.#decoder.done;
+  /**
+   * @param clean keep only the framing a strict encoder writes (sizes and line ends, no
+   *   extension or trailer field) with the data, instead of the bytes exactly as read
+   * @param cutShort the {@link EofError} message when the peer closes inside the body
+   */
+  constructor(wire: Wire, limits: HeadLimits, clean: boolean, cutShort: string) {
+    super(wire, limits);
+    this.#clean = clean;
+    this.#cutShort = cutShort;
   }
 
   async next(): Promise<Uint8Array | null> {
-    const w = this.#wire;
-    const d = this.#decoder;
+    const w = this.wire;
+    const d = this.decoder;
     if (d.done) return null;
     while (w.start === w.end) {
-      if (!await w.fill()) {
-        throw new EofError("upstream closed the connection inside a chunked body", false);
-      }
+      if (!await w.fill()) throw new EofError(this.#cutShort, false);
     }
     const from = w.start;
+    // Framing kept is never longer than framing read, but for one CR read earlier (see
+    // FramingSink): one spare byte.
+    const sink: FramingSink | undefined = this.#clean
+      ? { bytes: new Uint8Array(w.end - w.start + 1), at: 0 }
+      : undefined;
     while (w.start < w.end && !d.done) {
       if (d.inData) {
         const avail = w.end - w.start;
         const n = avail < d.remaining ? avail : d.remaining;
+        if (sink !== undefined) {
+          sink.bytes.set(w.buf.subarray(w.start, w.start + n), sink.at);
+          sink.at += n;
+        }
         w.start += n;
         d.took(n);
-      } else w.start = d.frame(w.buf, w.start, w.end);
+      } else w.start = d.frame(w.buf, w.start, w.end, sink);
     }
-    return w.buf.slice(from, w.start);
+    return sink === undefined ? w.buf.slice(from, w.start) : sink.bytes.subarray(0, sink.at);
   }
 }
 

@@ -17,9 +17,8 @@
  *
  * @module
  */
-import type { BodyReader } from "./body.ts";
-import { ChunkedDecoder, type FramingSink } from "./chunked.ts";
-import { EofError, type Wire } from "./connection.ts";
+import { type BodyReader, CodedChunkedBody } from "./body.ts";
+import type { Wire } from "./connection.ts";
 import type { HeadLimits } from "./parser.ts";
 
 /**
@@ -32,44 +31,10 @@ import type { HeadLimits } from "./parser.ts";
  * ```
  */
 export function relayChunkedReader(wire: Wire, limits: HeadLimits): BodyReader {
-  return new RelayChunkedBody(wire, limits);
-}
-
-class RelayChunkedBody implements BodyReader {
-  readonly #wire: Wire;
-  readonly #decoder: ChunkedDecoder;
-
-  constructor(wire: Wire, limits: HeadLimits) {
-    this.#wire = wire;
-    this.#decoder = new ChunkedDecoder(limits);
-  }
-
-  get complete(): boolean {
-    return this.#decoder.done;
-  }
-
-  async next(): Promise<Uint8Array | null> {
-    const w = this.#wire;
-    const d = this.#decoder;
-    if (d.done) return null;
-    while (w.start === w.end) {
-      if (!await w.fill()) {
-        throw new EofError("the client closed the connection inside a chunked body", false);
-      }
-    }
-    // Framing kept is never longer than framing read, but for one CR read earlier (see
-    // FramingSink): one spare byte.
-    const sink: FramingSink = { bytes: new Uint8Array(w.end - w.start + 1), at: 0 };
-    while (w.start < w.end && !d.done) {
-      if (d.inData) {
-        const avail = w.end - w.start;
-        const n = avail < d.remaining ? avail : d.remaining;
-        sink.bytes.set(w.buf.subarray(w.start, w.start + n), sink.at);
-        sink.at += n;
-        w.start += n;
-        d.took(n);
-      } else w.start = d.frame(w.buf, w.start, w.end, sink);
-    }
-    return sink.bytes.subarray(0, sink.at);
-  }
+  return new CodedChunkedBody(
+    wire,
+    limits,
+    true,
+    "the client closed the connection inside a chunked body",
+  );
 }

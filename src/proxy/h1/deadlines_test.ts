@@ -30,12 +30,39 @@ Deno.test("a closed queue fires nothing and holds no timer", () => {
   assertEquals(fired, false);
 });
 
-Deno.test("cancelled deadlines do not pile up until the timeout", () => {
+Deno.test("a cancelled deadline leaves the queue at once", () => {
   const queue = new DeadlineQueue(60_000);
   const kept = queue.add(() => {});
   for (let i = 0; i < 100_000; i++) queue.add(() => {}).cancel();
-  assertEquals(queue.size < 2048, true);
-  assertEquals(kept.live, true);
+  const middle = queue.add(() => {});
+  const last = queue.add(() => {});
+  assertEquals(queue.size, 3);
+  middle.cancel();
+  middle.cancel();
+  assertEquals([queue.size, kept.live, middle.live, last.live], [2, true, false, true]);
+  kept.cancel();
+  last.cancel();
+  assertEquals(queue.size, 0);
+  queue.close();
+});
+
+Deno.test("deadlines added or cancelled by an expiring callback keep their order", async () => {
+  const queue = new DeadlineQueue(5);
+  const fired: string[] = [];
+  const done = Promise.withResolvers<void>();
+  queue.add(() => {
+    fired.push("a");
+    b.cancel();
+    queue.add(() => {
+      fired.push("d");
+      done.resolve();
+    });
+  });
+  const b = queue.add(() => fired.push("b"));
+  queue.add(() => fired.push("c"));
+  await done.promise;
+  assertEquals(fired, ["a", "c", "d"]);
+  assertEquals(queue.size, 0);
   queue.close();
 });
 

@@ -382,8 +382,41 @@ const V_KEEP_ALIVE = ascii("keep-alive");
 const V_UPGRADE = ascii("upgrade");
 
 /**
+ * Calls `visit(ctx, buf, start, length)` for the leading token of each element of the
+ * comma-separated list `buf[s, e)` (RFC 9110 §5.6.1) that has one: whitespace before it is
+ * skipped, whatever follows it up to the next comma (parameters, stray bytes) passed over, and
+ * empty elements ignored. `visit` is a plain function with its state in `ctx`, so a walk
+ * allocates nothing.
+ *
+ * @example
+ * ```ts
+ * const seen: string[] = [];
+ * forEachListToken(ascii(" gzip;q=1, ,chunked"), 0, 19, seen, (out, b, t, n) => {
+ *   out.push(latin1(b, t, t + n, false));
+ * }); // seen: ["gzip", "chunked"]
+ * ```
+ */
+export function forEachListToken<C>(
+  buf: Uint8Array,
+  s: number,
+  e: number,
+  ctx: C,
+  visit: (ctx: C, buf: Uint8Array, start: number, length: number) => void,
+): void {
+  let i = s;
+  while (i < e) {
+    i = skipOws(buf, i, e);
+    const t = i;
+    i = tokenEnd(buf, i, e);
+    if (i > t) visit(ctx, buf, t, i - t);
+    while (i < e && buf[i] !== COMMA) i++;
+    i++;
+  }
+}
+
+/**
  * Reads the options of a `Connection` value `buf[s, e)` into `opts`; `text` is the decoded
- * head, starting at buffer offset `offset`.
+ * head, starting at buffer offset `offset` (named options are cut from it).
  *
  * @example
  * ```ts
@@ -398,19 +431,36 @@ export function connectionOptions(
   offset: number,
   opts: ConnectionOptions,
 ): void {
-  let i = s;
-  while (i < e) {
-    i = skipOws(buf, i, e);
-    const t = i;
-    i = tokenEnd(buf, i, e);
-    const len = i - t;
-    if (len > 0) {
-      if (is(buf, t, len, V_CLOSE)) opts.close = true;
-      else if (is(buf, t, len, V_KEEP_ALIVE)) opts.keepAlive = true;
-      else if (is(buf, t, len, V_UPGRADE)) opts.upgrade = true;
-      else (opts.named ??= []).push(text.substring(t - offset, i - offset).toLowerCase());
-    }
-    while (i < e && buf[i] !== COMMA) i++;
-    i++;
+  const walk = connectionWalk;
+  walk.opts = opts;
+  walk.text = text;
+  walk.offset = offset;
+  forEachListToken(buf, s, e, walk, connectionOption);
+  walk.opts = NO_OPTIONS;
+  walk.text = "";
+}
+
+const NO_OPTIONS: ConnectionOptions = {
+  close: false,
+  keepAlive: false,
+  upgrade: false,
+  named: null,
+};
+/** The state of one {@link connectionOptions} walk, reused (a walk is synchronous) so that none allocates. */
+const connectionWalk = { opts: NO_OPTIONS, text: "", offset: 0 };
+
+function connectionOption(
+  walk: typeof connectionWalk,
+  buf: Uint8Array,
+  t: number,
+  len: number,
+): void {
+  const opts = walk.opts;
+  if (is(buf, t, len, V_CLOSE)) opts.close = true;
+  else if (is(buf, t, len, V_KEEP_ALIVE)) opts.keepAlive = true;
+  else if (is(buf, t, len, V_UPGRADE)) opts.upgrade = true;
+  else {
+    const at = t - walk.offset;
+    (opts.named ??= []).push(walk.text.substring(at, at + len).toLowerCase());
   }
 }

@@ -6,6 +6,8 @@ import {
   connectionOptions,
   contentLength,
   FieldLines,
+  forEachListToken,
+  latin1,
   LENGTH_CONFLICT,
   LENGTH_INVALID,
   LINES_ASCII,
@@ -68,4 +70,13 @@ Deno.test("connectionOptions reads close, keep-alive, upgrade and field names", 
   const opts: ConnectionOptions = { close: false, keepAlive: false, upgrade: false, named: null };
   connectionOptions(bytesOf(value), 0, value.length, value, 0, opts);
   assertEquals(opts, { close: true, keepAlive: true, upgrade: true, named: ["x-drop"] });
+});
+
+Deno.test("forEachListToken visits each element's leading token, past OWS, parameters and empty elements", () => {
+  const value = " gzip;q=1 , ,\tchunked ,x-a b,";
+  const seen: string[] = [];
+  forEachListToken(bytesOf(value), 0, value.length, seen, (out, b, t, n) => {
+    out.push(latin1(b, t, t + n, false));
+  });
+  assertEquals(seen, ["gzip", "chunked", "x-a"]);
 });

@@ -6,7 +6,6 @@
  * @module
  */
 import {
-  COMMA,
   type ConnectionOptions,
   connectionOptions,
   contentLength,
@@ -21,6 +20,7 @@ import {
   FIELD_BYTE,
   fieldKind,
   FieldLines,
+  forEachListToken,
   is,
   latin1,
   LENGTH_CONFLICT,
@@ -28,9 +28,7 @@ import {
   LINES_HIGH,
   linesMessage,
   scanFieldLines,
-  skipOws,
   SP,
-  tokenEnd,
   V_CHUNKED,
 } from "./fields.ts";
 
@@ -135,21 +133,12 @@ interface FieldState extends ConnectionOptions {
 
 /** Walks the codings of a `Transfer-Encoding` value: chunked may only be the last one. */
 function transferEncoding(buf: Uint8Array, s: number, e: number, st: FieldState): void {
-  let i = s;
-  while (i < e) {
-    i = skipOws(buf, i, e);
-    const t = i;
-    i = tokenEnd(buf, i, e);
-    const len = i - t;
-    while (i < e && buf[i] !== COMMA) i++; // coding parameters
-    if (len === 0) {
-      if (i < e) i++;
-      continue;
-    }
-    if (st.te === 1) throw new ParseError("chunked is not the final transfer coding");
-    st.te = is(buf, t, len, V_CHUNKED) ? 1 : 2;
-    if (i < e) i++;
-  }
+  forEachListToken(buf, s, e, st, transferCoding);
+}
+
+function transferCoding(st: FieldState, buf: Uint8Array, t: number, len: number): void {
+  if (st.te === 1) throw new ParseError("chunked is not the final transfer coding");
+  st.te = is(buf, t, len, V_CHUNKED) ? 1 : 2;
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   F_UPGRADE,
   fieldKind,
   FieldLines,
+  forEachListToken,
   HTAB,
   is,
   latin1,
@@ -36,7 +37,6 @@ import {
   skipOws,
   SP,
   TCHAR,
-  tokenEnd,
   V_CHUNKED,
 } from "./fields.ts";
 import { findHeadEnd, ParseError } from "./parser.ts";
@@ -167,22 +167,16 @@ interface State extends ConnectionOptions {
 }
 
 function transferEncoding(buf: Uint8Array, s: number, e: number, st: State): void {
-  let i = s;
-  while (i < e) {
-    i = skipOws(buf, i, e);
-    const t = i;
-    i = tokenEnd(buf, i, e);
-    const len = i - t;
-    while (i < e && buf[i] !== COMMA) i++; // coding parameters
-    if (i < e) i++;
-    if (len === 0) continue;
-    if (!KNOWN_CODINGS.some((c) => is(buf, t, len, c))) {
-      throw new RequestError(501, "unknown transfer coding");
-    }
-    if (st.chunkedLast) fail("chunked is not the final transfer coding");
-    st.te++;
-    st.chunkedLast = is(buf, t, len, V_CHUNKED);
+  forEachListToken(buf, s, e, st, transferCoding);
+}
+
+function transferCoding(st: State, buf: Uint8Array, t: number, len: number): void {
+  if (!KNOWN_CODINGS.some((c) => is(buf, t, len, c))) {
+    throw new RequestError(501, "unknown transfer coding");
   }
+  if (st.chunkedLast) fail("chunked is not the final transfer coding");
+  st.te++;
+  st.chunkedLast = is(buf, t, len, V_CHUNKED);
 }
 
 /** Keeps the protocols of `Upgrade` except `h2c` (never forwarded: dynlb speaks no HTTP/2). */
