@@ -16,7 +16,7 @@
 import { codeOfStatus, errorReply } from "../errors.ts";
 import type { ClientFacts } from "../forwarding.ts";
 import type { ProxyRequest, RequestPath } from "../request_path.ts";
-import type { BodySource, ReplyBody, Tunnel, UpstreamReply } from "../transport.ts";
+import type { BodySource, ClientGone, ReplyBody, Tunnel, UpstreamReply } from "../transport.ts";
 import { type BodyReader, bodyReader } from "./body.ts";
 import { EofError, PARKED_BUFFER, Wire, writeFully } from "./connection.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
@@ -274,8 +274,8 @@ const State = {
   Closed: 4,
 } as const;
 
-/** One client connection. */
-class ClientConnection {
+/** One client connection; tells the exchange in flight when the client goes away. */
+class ClientConnection implements ClientGone {
   readonly #server: H1Server;
   readonly #conn: Deno.Conn;
   readonly #facts: ListenerFacts;
@@ -285,6 +285,10 @@ class ClientConnection {
   #deadline: Deadline | undefined;
   /** Aborts when the client is gone: whatever exchange runs then is abandoned. */
   readonly #gone = new AbortController();
+  /** Whether the client went away (`#gone` aborted). */
+  #left = false;
+  /** The exchange told when the client goes away (see {@link ClientGone}). */
+  #watcher: (() => void) | null = null;
   #tunnel: Tunnel | undefined;
   /** Whether any byte of the current answer was written. */
   #answered = false;
@@ -349,11 +353,29 @@ class ClientConnection {
     if (this.#state === State.Closed) return;
     this.#state = State.Closed;
     this.#stopDeadline();
-    this.#gone.abort();
+    this.#leave();
     this.#tunnel?.close();
     try {
       this.#conn.close();
     } catch { /* closed already */ }
+  }
+
+  get gone(): boolean {
+    return this.#left;
+  }
+
+  watch(onGone: (() => void) | null): void {
+    this.#watcher = onGone;
+  }
+
+  /** The client is gone: the signal aborts, the watching exchange hears of it. */
+  #leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#gone.abort();
+    const watcher = this.#watcher;
+    this.#watcher = null;
+    watcher?.();
   }
 
   #stopDeadline(): void {
@@ -442,6 +464,7 @@ class ClientConnection {
       rawChunked: head.minor === 1,
       protocol: head.minor === 1 ? "HTTP/1.1" : "HTTP/1.0",
       signal: this.#gone.signal,
+      gone: this,
     };
     let reply: UpstreamReply;
     try {
@@ -484,8 +507,8 @@ class ClientConnection {
     if (wire.buffered > this.#server.limits.maxHeadBytes) return;
     wire.park(); // the connection is idle until the next request (when nothing is buffered)
     wire.prefetch().then((more) => {
-      if (!more) this.#gone.abort();
-    }, () => this.#gone.abort());
+      if (!more) this.#leave();
+    }, () => this.#leave());
   }
 
   /** @internal The request body was read to its end. */

@@ -23,6 +23,7 @@ import type { Upstream } from "../../balance/upstream.ts";
 import { replyToResponse } from "../reply.ts";
 import {
   type BodySource,
+  clientLeft,
   IDEMPOTENT_METHODS,
   type ReplyBody,
   streamSource,
@@ -69,13 +70,18 @@ const MAX_COALESCED = 64 * 1024;
 /** Response bodies with a `Content-Length` up to this are read whole before answering. */
 const SMALL_BODY = 64 * 1024;
 
-function reply(head: ResponseHead, body: UpstreamReply["body"]): UpstreamReply {
+function reply(
+  head: ResponseHead,
+  body: UpstreamReply["body"],
+  delivered?: () => void,
+): UpstreamReply {
   return {
     status: head.status,
     reason: head.reason,
     headers: head.headers,
     contentLength: head.contentLength,
     body,
+    delivered,
   };
 }
 
@@ -139,14 +145,18 @@ export class H1Transport implements UpstreamTransport {
     return replyToResponse({ ...reply, body, delivered: undefined });
   }
 
-  async exchange(request: UpstreamRequest, upstream: Upstream): Promise<UpstreamReply> {
-    if (request.signal.aborted) throw new UpstreamError("broken", "client went away", false);
+  async exchange(
+    request: UpstreamRequest,
+    upstream: Upstream,
+    now = performance.now(),
+  ): Promise<UpstreamReply> {
+    if (clientLeft(request)) throw new UpstreamError("broken", "client went away", false);
     let pool = this.#pools.get(upstream.key);
     if (pool === undefined) {
       pool = new ServerPool(this.#maxConns, this.#idleTimeoutMs);
       this.#pools.set(upstream.key, pool);
     }
-    const idle = pool.take(performance.now());
+    const idle = pool.take(now);
     if (idle !== null) {
       try {
         return await new Exchange(this, pool, idle, request, true).run(upstream);
@@ -250,10 +260,13 @@ class Exchange {
   #aborted = false;
   #finished = false;
   #deadline: Deadline | undefined;
+  /** Whether the connection may be reused once a lent small body has been delivered. */
+  #keepAlive = false;
   readonly #onAbort = () => {
     this.#aborted = true;
     this.#conn.close();
   };
+  readonly #delivered = () => this.#finish(this.#keepAlive);
 
   constructor(
     transport: H1Transport,
@@ -271,9 +284,11 @@ class Exchange {
 
   async run(upstream: Upstream): Promise<UpstreamReply> {
     const request = this.#request;
-    request.signal.addEventListener("abort", this.#onAbort);
+    const gone = request.gone;
+    if (gone === undefined) request.signal.addEventListener("abort", this.#onAbort);
+    else gone.watch(this.#onAbort);
     // It may have gone while the connection was being opened.
-    if (request.signal.aborted) this.#onAbort();
+    if (clientLeft(request)) this.#onAbort();
     let head: ResponseHead;
     let written = false;
     try {
@@ -371,8 +386,8 @@ class Exchange {
         this.#stopTimer();
         // The body is lent from the connection's buffer: the connection goes back to the pool
         // only once the listener has written it (no copy, no allocation per response).
-        const keepAlive = head.keepAlive;
-        return { ...reply(head, body), delivered: () => this.#finish(keepAlive) };
+        this.#keepAlive = head.keepAlive;
+        return reply(head, body, this.#delivered);
       } catch (err) {
         this.#stopTimer();
         this.#finish(false);
@@ -396,7 +411,7 @@ class Exchange {
   #tunnel(head: ResponseHead): UpstreamReply {
     this.#stopTimer();
     this.#finished = true;
-    this.#request.signal.removeEventListener("abort", this.#onAbort);
+    this.#unwatch();
     this.#pool.detach(this.#conn);
     const wire = this.#conn.wire;
     const buffered = wire.buf.slice(wire.start, wire.end);
@@ -517,6 +532,14 @@ class Exchange {
     this.#conn.close();
   };
 
+  /** Stops listening for the client going away. */
+  #unwatch(): void {
+    const request = this.#request;
+    const gone = request.gone;
+    if (gone === undefined) request.signal.removeEventListener("abort", this.#onAbort);
+    else gone.watch(null);
+  }
+
   #stopTimer(): void {
     this.#deadline?.cancel();
     this.#deadline = undefined;
@@ -533,7 +556,7 @@ class Exchange {
   #finish(reusable: boolean): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#request.signal.removeEventListener("abort", this.#onAbort);
+    this.#unwatch();
     const conn = this.#conn;
     if (
       reusable && !this.#pumping && !this.#pumpFailed && !this.#aborted &&
