@@ -31,6 +31,7 @@ import { Observers } from "./proxy/observe.ts";
 import { AccessLog } from "./access/access_log.ts";
 import { HealthEvents } from "./metrics/events.ts";
 import { VERSION } from "./version.ts";
+import { errorText } from "./error_text.ts";
 
 /** A running instance. */
 export interface Running {
@@ -138,7 +139,7 @@ export async function start(options: Options): Promise<Running> {
   try {
     store = await createStore(options);
   } catch (err) {
-    throw new StartupError(err instanceof Error ? err.message : String(err));
+    throw new StartupError(errorText(err));
   }
   let plane: ProxyPlane | undefined;
   let admin: AdminListener | undefined;
@@ -260,7 +261,7 @@ export async function start(options: Options): Promise<Running> {
     }
     await health.close();
     await store.close();
-    throw new StartupError(err instanceof Error ? err.message : String(err));
+    throw new StartupError(errorText(err));
   }
 }
 

@@ -100,6 +100,11 @@ Deno.test("dynlb_server_up covers every configured server and follows a config c
     labels: { backend: "b-y.test", server: "127.0.0.1:2" },
     value: 1,
   }]);
+  // No request and no active check has failed yet.
+  assertEquals(m.get("dynlb_server_check_failures"), [{
+    labels: { backend: "b-y.test", server: "127.0.0.1:2" },
+    value: 0,
+  }]);
   assertEquals((await postConfig(lb, "{")).status, 400);
   m = parseMetrics(await scrape(lb));
   assertEquals(sum(m, "dynlb_config_reloads_total", { source: "admin", result: "success" }), 1);

@@ -40,6 +40,7 @@ import { ServerPool } from "./pool.ts";
 import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { encodeRequest, frameChunk, LAST_CHUNK, requestHead } from "./request.ts";
 import { scratch } from "./scratch.ts";
+import { errorText } from "../../error_text.ts";
 
 /**
  * Tuning of {@link H1Transport}.
@@ -235,7 +236,7 @@ export class H1Transport implements UpstreamTransport {
         ? "client went away"
         : abort.signal.aborted
         ? `connect to ${upstream.key} timed out`
-        : `connect to ${upstream.key} failed: ${err instanceof Error ? err.message : err}`;
+        : `connect to ${upstream.key} failed: ${errorText(err)}`;
       throw new UpstreamError("connect", why, false, err);
     } finally {
       clearTimeout(timer);
@@ -606,8 +607,7 @@ class Exchange {
         true,
       );
     }
-    const message = err instanceof Error ? err.message : String(err);
-    return new UpstreamError("broken", message, consumed, err);
+    return new UpstreamError("broken", errorText(err), consumed, err);
   }
 }
 
