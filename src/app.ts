@@ -32,6 +32,7 @@ import { AccessLog } from "./access/access_log.ts";
 import { HealthEvents } from "./metrics/events.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./error_text.ts";
+import { formatHostPort } from "./address.ts";
 
 /** A running instance. */
 export interface Running {
@@ -291,7 +292,7 @@ async function adminToken(options: Options): Promise<string | undefined> {
 function checkAdminExposure(options: Options, token: string | undefined): void {
   const { hostname, port } = options.admin;
   if (token !== undefined || isLoopback(hostname)) return;
-  const where = `--admin ${hostname}:${port}`;
+  const where = `--admin ${formatHostPort(hostname, port)}`;
   if (!options.adminInsecure) {
     throw new StartupError(
       `${where} is reachable from other machines and no admin token is set: ` +
@@ -303,7 +304,7 @@ function checkAdminExposure(options: Options, token: string | undefined): void {
     "warn",
     "ADMIN API UNAUTHENTICATED on a non-loopback address (--admin-insecure): " +
       "anyone who reaches it can replace the routing",
-    { admin: `${hostname}:${port}` },
+    { admin: formatHostPort(hostname, port) },
   );
 }
 

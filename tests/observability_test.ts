@@ -8,7 +8,7 @@ import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { eventually, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
 import { parseMetrics, promtoolCheck, scrape, sum } from "./_metrics.ts";
 import { rawServer } from "./_raw_server.ts";
-import { startRedis } from "./_redis.ts";
+import { redisArgs, startRedis } from "./_redis.ts";
 
 modeTest(
   "/metrics counts what was sent, summed over every isolate, and promtool accepts it",
@@ -278,14 +278,7 @@ Deno.test("dynlb_store_up follows Redis going away and coming back", async () =>
   await using redis = await startRedis();
   await redis.command("SET", "balancer", JSON.stringify(configOf({})));
   const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
-  await using lb = await startDynlb([
-    "--config-type",
-    "redis",
-    "--redis-port",
-    String(redis.port),
-    "--data-dir",
-    dir,
-  ]);
+  await using lb = await startDynlb(redisArgs(redis.port, dir));
   const storeUp = async () => sum(parseMetrics(await scrape(lb)), "dynlb_store_up");
   assertEquals(await storeUp(), 1);
   await redis.stop();

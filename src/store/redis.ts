@@ -192,7 +192,7 @@ export class RedisStore implements ConfigStore {
         if (this.#state === "connecting") this.#onDown(new Error("no master from the sentinels"));
       } else {
         unreachableLogged = false;
-        const address = `${master.host}:${master.port}`;
+        const address = formatHostPort(master.host, master.port);
         if (address !== current) {
           if (current !== null) {
             log("warn", "redis sentinels name a new master", { from: current, to: address });
