@@ -31,6 +31,8 @@ import { Observers } from "./proxy/observe.ts";
 import { AccessLog } from "./access/access_log.ts";
 import { HealthEvents } from "./metrics/events.ts";
 import { VERSION } from "./version.ts";
+import { errorText } from "./error_text.ts";
+import { formatHostPort } from "./address.ts";
 
 /** A running instance. */
 export interface Running {
@@ -138,7 +140,7 @@ export async function start(options: Options): Promise<Running> {
   try {
     store = await createStore(options);
   } catch (err) {
-    throw new StartupError(err instanceof Error ? err.message : String(err));
+    throw new StartupError(errorText(err));
   }
   let plane: ProxyPlane | undefined;
   let admin: AdminListener | undefined;
@@ -260,7 +262,7 @@ export async function start(options: Options): Promise<Running> {
     }
     await health.close();
     await store.close();
-    throw new StartupError(err instanceof Error ? err.message : String(err));
+    throw new StartupError(errorText(err));
   }
 }
 
@@ -290,7 +292,7 @@ async function adminToken(options: Options): Promise<string | undefined> {
 function checkAdminExposure(options: Options, token: string | undefined): void {
   const { hostname, port } = options.admin;
   if (token !== undefined || isLoopback(hostname)) return;
-  const where = `--admin ${hostname}:${port}`;
+  const where = `--admin ${formatHostPort(hostname, port)}`;
   if (!options.adminInsecure) {
     throw new StartupError(
       `${where} is reachable from other machines and no admin token is set: ` +
@@ -302,7 +304,7 @@ function checkAdminExposure(options: Options, token: string | undefined): void {
     "warn",
     "ADMIN API UNAUTHENTICATED on a non-loopback address (--admin-insecure): " +
       "anyone who reaches it can replace the routing",
-    { admin: `${hostname}:${port}` },
+    { admin: formatHostPort(hostname, port) },
   );
 }
 

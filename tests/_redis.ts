@@ -119,6 +119,19 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
   };
 }
 
+/**
+ * The flags that put a dynlb on the test Redis at `port` (database 0, the default key
+ * `balancer`) with its own data directory; `extra` flags follow.
+ *
+ * @example
+ * ```ts
+ * await using lb = await startDynlb(redisArgs(redis.port, dir, "--redis-db", "3"));
+ * ```
+ */
+export function redisArgs(port: number, dataDir: string, ...extra: string[]): string[] {
+  return ["--config-type", "redis", "--redis-port", String(port), "--data-dir", dataDir, ...extra];
+}
+
 /** A loopback port nothing listens on (bound and released at once). */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -6,7 +6,7 @@ import { tempDir } from "./_temp.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { configFile, configOf, startBackend } from "./_backend.ts";
 import { eventually, get, startDynlb } from "./_dynlb.ts";
-import { startRedis } from "./_redis.ts";
+import { redisArgs, startRedis } from "./_redis.ts";
 import { KvStore } from "../src/store/kv.ts";
 
 type Json = Record<string, unknown>;
@@ -175,7 +175,7 @@ Deno.test("If-Match holds against the store: KV and Redis, two instances", async
   const dir = await tempDir();
   const stores: Array<[string, string[]]> = [
     ["kv", ["--config-type", "kv", "--kv-path", `${dir}/config.kv`, "--data-dir", dir]],
-    ["redis", ["--config-type", "redis", "--redis-port", String(redis.port), "--data-dir", dir]],
+    ["redis", redisArgs(redis.port, dir)],
   ];
   for (const [kind, args] of stores) {
     await using one = await startDynlb(args);

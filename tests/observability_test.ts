@@ -8,7 +8,7 @@ import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { eventually, get, modeTest, postConfig, startDynlb } from "./_dynlb.ts";
 import { parseMetrics, promtoolCheck, scrape, sum } from "./_metrics.ts";
 import { rawServer } from "./_raw_server.ts";
-import { startRedis } from "./_redis.ts";
+import { redisArgs, startRedis } from "./_redis.ts";
 
 modeTest(
   "/metrics counts what was sent, summed over every isolate, and promtool accepts it",
@@ -99,6 +99,11 @@ Deno.test("dynlb_server_up covers every configured server and follows a config c
   assertEquals(m.get("dynlb_server_up"), [{
     labels: { backend: "b-y.test", server: "127.0.0.1:2" },
     value: 1,
+  }]);
+  // No request and no active check has failed yet.
+  assertEquals(m.get("dynlb_server_check_failures"), [{
+    labels: { backend: "b-y.test", server: "127.0.0.1:2" },
+    value: 0,
   }]);
   assertEquals((await postConfig(lb, "{")).status, 400);
   m = parseMetrics(await scrape(lb));
@@ -273,14 +278,7 @@ Deno.test("dynlb_store_up follows Redis going away and coming back", async () =>
   await using redis = await startRedis();
   await redis.command("SET", "balancer", JSON.stringify(configOf({})));
   const dir = await Deno.makeTempDir({ prefix: "dynlb-test-" });
-  await using lb = await startDynlb([
-    "--config-type",
-    "redis",
-    "--redis-port",
-    String(redis.port),
-    "--data-dir",
-    dir,
-  ]);
+  await using lb = await startDynlb(redisArgs(redis.port, dir));
   const storeUp = async () => sum(parseMetrics(await scrape(lb)), "dynlb_store_up");
   assertEquals(await storeUp(), 1);
   await redis.stop();

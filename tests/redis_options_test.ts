@@ -5,7 +5,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { configOf, startBackend } from "./_backend.ts";
 import { eventually, get, startDynlb } from "./_dynlb.ts";
-import { makeCertificates, startRedis } from "./_redis.ts";
+import { makeCertificates, redisArgs, startRedis } from "./_redis.ts";
 
 async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "dynlb-redis-data-" });
@@ -21,14 +21,7 @@ Deno.test("redis: down at start-up with nothing cached serves an empty config, t
   await using a = await startBackend("a");
   await redis.stop();
   await withDir(async (dir) => {
-    await using lb = await startDynlb([
-      "--config-type",
-      "redis",
-      "--redis-port",
-      String(redis.port),
-      "--data-dir",
-      dir,
-    ]);
+    await using lb = await startDynlb(redisArgs(redis.port, dir));
     const running = await (await fetch(lb.admin + "/config")).json();
     assertEquals([running.source, running.config], ["empty", { backends: [], hosts: [] }]);
     assert(lb.logs().includes("an empty config"), lb.logs());
@@ -64,18 +57,9 @@ Deno.test("redis: --redis-password and --redis-db reach a server that requires t
   );
   assert(inDb3.startsWith("+OK"), inDb3);
   await withDir(async (dir) => {
-    await using lb = await startDynlb([
-      "--config-type",
-      "redis",
-      "--redis-port",
-      String(redis.port),
-      "--redis-password",
-      password,
-      "--redis-db",
-      "3",
-      "--data-dir",
-      dir,
-    ]);
+    await using lb = await startDynlb(
+      redisArgs(redis.port, dir, "--redis-password", password, "--redis-db", "3"),
+    );
     assertEquals((await get(lb, "x.test")).body, "b");
     const running = await (await fetch(lb.admin + "/config")).json();
     assertEquals(running.source, "store");
@@ -96,15 +80,9 @@ Deno.test("redis: --redis-tls talks TLS to a TLS-only server (CA trusted through
       JSON.stringify(configOf({ "t.test": [{ port: a.port }] })),
     );
     await withDir(async (dir) => {
-      await using lb = await startDynlb([
-        "--config-type",
-        "redis",
-        "--redis-port",
-        String(redis.port),
-        "--redis-tls",
-        "--data-dir",
-        dir,
-      ], { env: { DENO_CERT: certs.caFile } });
+      await using lb = await startDynlb(redisArgs(redis.port, dir, "--redis-tls"), {
+        env: { DENO_CERT: certs.caFile },
+      });
       assertEquals((await get(lb, "t.test")).body, "a", lb.logs());
       const running = await (await fetch(lb.admin + "/config")).json();
       assertEquals(running.source, "store");

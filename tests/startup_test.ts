@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { configFile, configOf, deadPort, startBackend } from "./_backend.ts";
 import { startDynlb } from "./_dynlb.ts";
-import { startRedis } from "./_redis.ts";
+import { redisArgs, startRedis } from "./_redis.ts";
 
 /** What a client connecting again and again saw. */
 interface Outcomes {
@@ -122,18 +122,9 @@ Deno.test("start-up (Redis store answering slowly): refused until the stored con
   const paused = performance.now();
   const seen = hammer(port, "c.test", "c", ready.promise);
   try {
-    await using lb = await startDynlb([
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--workers",
-      "2",
-      "--config-type",
-      "redis",
-      "--redis-port",
-      String(redis.port),
-      "--data-dir",
-      dir,
-    ]);
+    await using lb = await startDynlb(
+      redisArgs(redis.port, dir, "--listen", `127.0.0.1:${port}`, "--workers", "2"),
+    );
     const readyAfter = performance.now() - paused;
     ready.resolve();
     const outcomes = await seen;

@@ -6,20 +6,7 @@ import { tempDir } from "./_temp.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { configOf, startBackend } from "./_backend.ts";
 import { eventually, get, postConfig, startDynlb } from "./_dynlb.ts";
-import { startRedis } from "./_redis.ts";
-
-function redisArgs(port: number, dataDir: string, key = "balancer"): string[] {
-  return [
-    "--config-type",
-    "redis",
-    "--redis-port",
-    String(port),
-    "--redis-key",
-    key,
-    "--data-dir",
-    dataDir,
-  ];
-}
+import { redisArgs, startRedis } from "./_redis.ts";
 
 Deno.test("redis: a saved POST on one instance is routed by the other at once", async () => {
   await using redis = await startRedis();

@@ -9,6 +9,7 @@
  * @module
  */
 import { log } from "../log.ts";
+import { errorText } from "../error_text.ts";
 
 /** Where lines go: a file, or stdout for `-`. */
 export interface LogSink {
@@ -112,7 +113,7 @@ export class AccessLog {
     } catch (err) {
       log("error", "cannot reopen access log, still writing to the old file", {
         path: this.path,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorText(err),
       });
       return;
     }
@@ -159,7 +160,7 @@ export class AccessLog {
       if (!this.#failing) {
         log("warn", "access log write failed, dropping lines", {
           path: this.path,
-          error: err instanceof Error ? err.message : String(err),
+          error: errorText(err),
         });
       }
       this.#failing = true;

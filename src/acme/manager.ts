@@ -22,6 +22,7 @@ import type { AcmeConfig } from "../config/types.ts";
 import { log } from "../log.ts";
 import { CertificateError, inspectPair, type ServedCertificate } from "../tls/certificate.ts";
 import type { AcmeStore } from "./store.ts";
+import { errorText } from "../error_text.ts";
 
 /** Where one name stands. */
 export type AcmeState = "pending" | "ordering" | "waiting" | "valid" | "failed";
@@ -330,8 +331,4 @@ export class AcmeManager {
     this.#client = { directory: config.directory, ca, client };
     return client;
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@
 import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
 import { listen, ListenError } from "../proxy/server.ts";
+import { formatHostPort } from "../address.ts";
 
 /** How often a busy admin address is tried again. */
 const RETRY_MS = 200;
@@ -43,7 +44,7 @@ export function openAdmin(
       throw err;
     }
   }
-  const where = `${address.hostname}:${address.port}`;
+  const where = formatHostPort(address.hostname, address.port);
   log(
     "warn",
     "admin address in use (by the dynlb being replaced?): proxy serving, admin API waits",

@@ -7,7 +7,7 @@
  */
 import type { BackendConfig, Config, HostConfig } from "./types.ts";
 import { normalizeHost } from "./host.ts";
-import { formatHostPort } from "../net/address.ts";
+import { formatHostPort } from "../address.ts";
 
 /** A changed value. */
 export interface Change<T> {

@@ -10,7 +10,8 @@
  * @module
  */
 import type { Config, ConfigIssue } from "./types.ts";
-import { formatHostPort, localAddresses, reachesListener } from "../net/address.ts";
+import { formatHostPort } from "../address.ts";
+import { localAddresses, reachesListener } from "../net/address.ts";
 
 /** One of dynlb's own listeners. */
 export interface OwnListener {

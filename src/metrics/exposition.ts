@@ -227,33 +227,32 @@ function healthSeries(out: ByteWriter, status: readonly BackendStatus[]): void {
   const labels = status.map((b) =>
     b.servers.map((s) => `backend="${escape(b.backend)}",server="${escape(s.server)}"} `)
   );
-  out.family(
+  const serverGauge = (name: string, help: string, value: (s: ServerStatus) => number) => {
+    out.family(name, "gauge", help);
+    const prefix = `${name}{`;
+    status.forEach((b, i) =>
+      b.servers.forEach((s, j) => {
+        out.text(prefix);
+        out.text(labels[i][j]);
+        out.number(value(s));
+        out.newline();
+      })
+    );
+  };
+  serverGauge(
     "dynlb_server_up",
-    "gauge",
     "1 when the server takes traffic, 0 when health checks or passive detection took it out.",
+    (s) => s.state === "up" ? 1 : 0,
   );
-  status.forEach((b, i) =>
-    b.servers.forEach((s, j) => {
-      out.text("dynlb_server_up{");
-      out.text(labels[i][j]);
-      out.number(s.state === "up" ? 1 : 0);
-      out.newline();
-    })
-  );
-  out.family(
+  serverGauge(
     "dynlb_server_check_failures",
-    "gauge",
     "Consecutive failed checks of the server (passive failures in the window without active checks).",
-  );
-  status.forEach((b, i) =>
-    b.servers.forEach((s, j) => {
-      out.text("dynlb_server_check_failures{");
-      out.text(labels[i][j]);
-      out.number(s.failures);
-      out.newline();
-    })
+    (s) => s.failures,
   );
 }
+
+/** One server's health, as {@link healthSeries} reports it. */
+type ServerStatus = BackendStatus["servers"][number];
 
 function configSeries(out: ByteWriter, sources: MetricsSources): void {
   const { reloads } = sources;

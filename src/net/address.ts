@@ -42,19 +42,6 @@ export function isWildcard(hostname: string): boolean {
 }
 
 /**
- * `host:port`, with an IPv6 literal in brackets: the one way addresses are written.
- *
- * @example
- * ```ts
- * formatHostPort("::1", 9001); // "[::1]:9001"
- * ```
- */
-export function formatHostPort(hostname: string, port: number): string {
-  const h = hostname.replace(/^\[(.*)\]$/, "$1");
-  return h.includes(":") ? `[${h}]:${port}` : `${h}:${port}`;
-}
-
-/**
  * Whether connecting to `addr` reaches a listener bound to `listening` (same port assumed):
  * the same address; any loopback name for a loopback listener (127.0.0.1, localhost and ::1 are
  * treated as one, erring on the side of a match); any local address — loopback, an interface's

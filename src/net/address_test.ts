@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { formatHostPort, isLoopback, isWildcard, reachesListener } from "./address.ts";
+import { isLoopback, isWildcard, reachesListener } from "./address.ts";
 
 Deno.test("address: loopback and wildcard names", () => {
   for (const h of ["localhost", "LOCALHOST", "127.0.0.1", "127.1.2.3", "::1", "[::1]"]) {
@@ -31,10 +31,4 @@ Deno.test("address: which server addresses reach a listener", () => {
   for (const [addr, listening, expected] of cases) {
     assertEquals(reachesListener(addr, listening, local), expected, `${addr} → ${listening}`);
   }
-});
-
-Deno.test("address: host:port with IPv6 in brackets", () => {
-  assertEquals(formatHostPort("::1", 9001), "[::1]:9001");
-  assertEquals(formatHostPort("[::1]", 9001), "[::1]:9001");
-  assertEquals(formatHostPort("127.0.0.1", 80), "127.0.0.1:80");
 });

@@ -7,6 +7,7 @@
  */
 import type { Upstream } from "../balance/upstream.ts";
 import { connectionNamed, dropOnForward, upstreamHeaders } from "./hop.ts";
+import { errorText } from "../error_text.ts";
 import { replyToResponse } from "./reply.ts";
 import {
   type BodySource,
@@ -140,7 +141,7 @@ function classify(err: unknown, timedOut: boolean, bodyConsumed: boolean): Upstr
     return new UpstreamError("timeout", "upstream response timed out", bodyConsumed, err);
   }
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : "";
-  const message = cause || (err instanceof Error ? err.message : String(err));
+  const message = cause || errorText(err);
   if (cause.includes("client error (Connect)")) {
     return new UpstreamError("connect", message, bodyConsumed, err);
   }

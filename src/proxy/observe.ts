@@ -12,6 +12,7 @@ import { StripeRecorder } from "../metrics/recorder.ts";
 import { type StripeBuffers, StripeWriter } from "../metrics/stripe.ts";
 import type { UpstreamTransport } from "./transport.ts";
 import { log } from "../log.ts";
+import { errorText } from "../error_text.ts";
 
 /** Observability settings of the proxy listeners (structured-cloneable). */
 export interface ObserveSettings {
@@ -77,7 +78,7 @@ export class Observers {
       // Checked at start-up (see `app.ts`): this is a file that went away since.
       log("error", "cannot open access log, requests are not logged", {
         path: target!.path,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorText(err),
       });
     }
     return new Observers(recorder, accessLog, settings.accessLog?.format ?? "json");

@@ -34,6 +34,8 @@ import { errorReply } from "./errors.ts";
 import type { Router } from "./router.ts";
 import {
   type BodySource,
+  type ClientGone,
+  clientLeft,
   IDEMPOTENT_METHODS,
   streamSource,
   UpstreamError,
@@ -104,6 +106,8 @@ export interface ProxyRequest {
   readonly protocol?: string;
   /** Aborts when the client goes away. */
   readonly signal: AbortSignal;
+  /** The same without an event listener per exchange (h1 listener); absent: `signal` only. */
+  readonly gone?: ClientGone;
 }
 
 /**
@@ -175,7 +179,10 @@ export class RequestPath {
         return await responseToReply(httpsRedirect(host, target, this.#httpsPort));
       }
     }
+    // The clock is read once before the first attempt and once after each (an op, ~0.4 µs):
+    // what runs between without an await takes microseconds, and shares the readings.
     const started = performance.now();
+    let now = started;
     const headers = request.headers;
     const given = clientRequestId(headers, this.#idHeader);
     const id = given ?? crypto.randomUUID();
@@ -212,6 +219,7 @@ export class RequestPath {
           request.bodyLength <= REPLAY_BUFFER_BYTES
         ) {
           body = await readWhole(body, request.bodyLength);
+          now = performance.now();
         }
         const upstreamRequest: UpstreamRequest = {
           method: request.method,
@@ -223,16 +231,18 @@ export class RequestPath {
           upgrade: request.upgrade,
           rawChunked: request.rawChunked,
           signal: request.signal,
+          gone: request.gone,
         };
         const transport = request.upgrade === undefined ? this.#transport : this.#upgradeTransport;
         let tried: Upstream[] | undefined;
         for (;; attempts++) {
           // The selector hears of every exchange: least_conn counts it in flight, ewma times it.
           pool.begin(upstream);
-          const sent = performance.now();
+          const sent = now;
           try {
-            reply = await transport.exchange(upstreamRequest, upstream);
-            const elapsed = performance.now() - sent;
+            reply = await transport.exchange(upstreamRequest, upstream, sent);
+            now = performance.now();
+            const elapsed = now - sent;
             pool.end(upstream, elapsed, true);
             upstreamStatus = reply.status;
             upstreamSeconds = elapsed / 1000;
@@ -243,11 +253,12 @@ export class RequestPath {
             if (cookie !== undefined) reply.headers.push(["set-cookie", cookie]);
             break;
           } catch (err) {
-            pool.end(upstream, performance.now() - sent, false);
+            now = performance.now();
+            pool.end(upstream, now - sent, false);
             const error = err instanceof UpstreamError
               ? err
               : new UpstreamError("broken", String(err), true, err);
-            if (request.signal.aborted) {
+            if (clientLeft(request)) {
               reply = errorReply("upstream-unreachable", "client went away");
               break;
             }
@@ -276,7 +287,7 @@ export class RequestPath {
       }
     }
     setHeader(reply.headers, this.#idHeader, id);
-    recorder?.request(pool, request.method, reply.status, (performance.now() - started) / 1000);
+    recorder?.request(pool, request.method, reply.status, (now - started) / 1000);
     const accessLog = this.#accessLog;
     if (accessLog === undefined) return reply;
     const entry = entryOf(request, started, id, reply);
@@ -286,14 +297,12 @@ export class RequestPath {
     if (upstreamSeconds >= 0) entry.upstreamSeconds = upstreamSeconds;
     entry.retries = attempts;
     const delivered = reply.delivered;
-    return {
-      ...reply,
-      delivered: () => {
-        delivered?.();
-        entry.seconds = (performance.now() - started) / 1000;
-        accessLog(entry);
-      },
+    reply.delivered = () => {
+      delivered?.();
+      entry.seconds = (performance.now() - started) / 1000;
+      accessLog(entry);
     };
+    return reply;
   }
 }
 

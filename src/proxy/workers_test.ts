@@ -3,10 +3,24 @@ import { assertEquals } from "../../tests/_assert.ts";
 import { startBackend } from "../../tests/_backend.ts";
 import { eventually, get } from "../../tests/_dynlb.ts";
 import { setLogLevel } from "../log.ts";
+import type { ProxySettings } from "./server.ts";
 import { WorkerPool } from "./workers.ts";
 
 const CRASHING_WORKER = new URL("../../tests/_crashing_worker.ts", import.meta.url).href;
 const SLOW_WORKER = new URL("../../tests/_slow_worker.ts", import.meta.url).href;
+
+/** What both tests start their workers with: a shared port, the h1 listener and transport. */
+const SETTINGS: ProxySettings = {
+  listen: { hostname: "127.0.0.1", port: 0 },
+  reusePort: true,
+  listener: "h1",
+  transport: "h1",
+  timeouts: { connectMs: 1000, responseMs: 5000 },
+  client: { headerMs: 10_000, idleMs: 60_000, bodyMs: 60_000, tunnelIdleMs: 600_000 },
+  maxConnections: 1024,
+  retries: 1,
+  trustedProxies: [],
+};
 
 Deno.test("a worker that dies is replaced, with the running config, before it listens", async () => {
   await using backend = await startBackend("ok");
@@ -17,17 +31,7 @@ Deno.test("a worker that dies is replaced, with the running config, before it li
   setLogLevel("error");
   const pool = await WorkerPool.start(
     2,
-    {
-      listen: { hostname: "127.0.0.1", port: 0 },
-      reusePort: true,
-      listener: "h1",
-      transport: "h1",
-      timeouts: { connectMs: 1000, responseMs: 5000 },
-      client: { headerMs: 10_000, idleMs: 60_000, bodyMs: 60_000, tunnelIdleMs: 600_000 },
-      maxConnections: 1024,
-      retries: 1,
-      trustedProxies: [],
-    },
+    SETTINGS,
     "error",
     () => {},
     CRASHING_WORKER,
@@ -67,17 +71,7 @@ Deno.test("applyConfig resolves only once every worker routes by the config", as
   setLogLevel("error");
   const pool = await WorkerPool.start(
     2,
-    {
-      listen: { hostname: "127.0.0.1", port: 0 },
-      reusePort: true,
-      listener: "h1",
-      transport: "h1",
-      timeouts: { connectMs: 1000, responseMs: 5000 },
-      client: { headerMs: 10_000, idleMs: 60_000, bodyMs: 60_000, tunnelIdleMs: 600_000 },
-      maxConnections: 1024,
-      retries: 1,
-      trustedProxies: [],
-    },
+    SETTINGS,
     "error",
     () => {},
     SLOW_WORKER,

@@ -20,6 +20,7 @@ import {
 } from "./store.ts";
 import { hexDigest } from "../digest.ts";
 import { FileHistory } from "./file_history.ts";
+import { errorText } from "../error_text.ts";
 
 /**
  * A config kept in one JSON file.
@@ -51,7 +52,7 @@ export class FileStore implements ConfigStore {
       text = await Deno.readTextFile(this.#path);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return null;
-      throw new StoreUnavailableError(`cannot read ${this.#path}: ${message(err)}`);
+      throw new StoreUnavailableError(`cannot read ${this.#path}: ${errorText(err)}`);
     }
     return { text, revision: await hexDigest("SHA-256", text) };
   }
@@ -73,7 +74,7 @@ export class FileStore implements ConfigStore {
       await writeFileAtomic(target, text, mode);
     } catch (err) {
       if (err instanceof StoreConflictError || err instanceof StoreUnavailableError) throw err;
-      throw new StoreUnavailableError(`cannot write ${this.#path}: ${message(err)}`);
+      throw new StoreUnavailableError(`cannot write ${this.#path}: ${errorText(err)}`);
     } finally {
       unlock();
     }
@@ -103,7 +104,7 @@ export class FileStore implements ConfigStore {
         if (!failing) {
           log("warn", "cannot stat config file, keeping the running config", {
             file: this.#path,
-            error: message(err),
+            error: errorText(err),
           });
         }
         failing = true;
@@ -144,8 +145,4 @@ async function lockDirectory(path: string): Promise<() => void> {
       // Already closed.
     }
   };
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -31,6 +31,7 @@ import { hexDigest } from "../digest.ts";
 import { RedisHistory } from "./redis_history.ts";
 import { type RedisEndpoint, type RedisNode, resolveEndpoint } from "./redis_options.ts";
 import { askSentinels } from "./sentinel.ts";
+import { errorText } from "../error_text.ts";
 
 /**
  * How to reach the Redis store.
@@ -191,7 +192,7 @@ export class RedisStore implements ConfigStore {
         if (this.#state === "connecting") this.#onDown(new Error("no master from the sentinels"));
       } else {
         unreachableLogged = false;
-        const address = `${master.host}:${master.port}`;
+        const address = formatHostPort(master.host, master.port);
         if (address !== current) {
           if (current !== null) {
             log("warn", "redis sentinels name a new master", { from: current, to: address });
@@ -483,9 +484,4 @@ async function closeClient(client: Client): Promise<void> {
   } catch {
     // Already closed.
   }
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) return errorText(err.errors[0]);
-  return err instanceof Error ? err.message || err.name : String(err);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { RedisNode } from "./redis_options.ts";
+import { formatHostPort } from "../address.ts";
 
 /**
  * The master's address from the first Sentinel that knows it, or `null` when none answers
@@ -68,7 +69,7 @@ async function command(node: RedisNode, args: string[], timeoutMs: number): Prom
       } catch {
         // Already closed.
       }
-      reject(new Error(`sentinel ${node.host}:${node.port} timed out`));
+      reject(new Error(`sentinel ${formatHostPort(node.host, node.port)} timed out`));
     }, timeoutMs);
   });
   deadline.catch(() => {});

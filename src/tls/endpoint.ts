@@ -14,6 +14,7 @@ import type { Address } from "../cli/options.ts";
 import { log } from "../log.ts";
 import type { ServedCertificate } from "./certificate.ts";
 import { CertificateIndex } from "./index.ts";
+import { formatHostPort } from "../address.ts";
 
 /** A server accepting on one generation of the TLS port. */
 export interface TlsServing {
@@ -105,7 +106,7 @@ export class TlsEndpoint {
     } catch (err) {
       // Keep serving the previous set; the next change tries again.
       log("error", "cannot re-open the TLS listener, keeping the previous certificates", {
-        address: `${this.address.hostname}:${this.address.port}`,
+        address: formatHostPort(this.address.hostname, this.address.port),
         error: String(err),
       });
       return;

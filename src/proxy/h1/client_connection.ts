@@ -12,7 +12,7 @@
 import { codeOfStatus, errorReply } from "../errors.ts";
 import type { ClientFacts } from "../forwarding.ts";
 import type { ProxyRequest } from "../request_path.ts";
-import type { Tunnel, UpstreamReply } from "../transport.ts";
+import type { ClientGone, Tunnel, UpstreamReply } from "../transport.ts";
 import { ClientBody, clientFailure } from "./client_body.ts";
 import { PARKED_BUFFER, Wire, writeFully } from "./connection.ts";
 import type { Deadline, DeadlineQueue } from "./deadlines.ts";
@@ -67,7 +67,8 @@ const State = {
 } as const;
 
 /**
- * One client connection.
+ * One client connection; tells the exchange in flight when the client goes away
+ * ({@link ClientGone}: no abort listener per exchange).
  *
  * @example
  * ```ts
@@ -75,7 +76,7 @@ const State = {
  * connection.start(); // serves requests until the connection ends, then tells the server
  * ```
  */
-export class ClientConnection {
+export class ClientConnection implements ClientGone {
   readonly #server: ConnectionHost;
   readonly #conn: Deno.Conn;
   readonly #facts: ListenerFacts;
@@ -85,6 +86,10 @@ export class ClientConnection {
   #deadline: Deadline | undefined;
   /** Aborts when the client goes away during the exchange it was made for (none while idle). */
   #gone: AbortController | undefined;
+  /** Whether the client went away. */
+  #left = false;
+  /** The exchange told when the client goes away (see {@link ClientGone}). */
+  #watcher: (() => void) | null = null;
   #tunnel: Tunnel | undefined;
   /** Whether any byte of the current answer was written. */
   #answered = false;
@@ -157,7 +162,7 @@ export class ClientConnection {
       this.#state = State.Closed;
       this.#stopDeadline();
       clearTimeout(this.#grace);
-      this.#gone?.abort();
+      this.#leave();
       this.#tunnel?.close();
       try {
         this.#conn.close();
@@ -167,6 +172,24 @@ export class ClientConnection {
       this.#released = true;
       this.#server.released(this);
     }
+  }
+
+  get gone(): boolean {
+    return this.#left;
+  }
+
+  watch(onGone: (() => void) | null): void {
+    this.#watcher = onGone;
+  }
+
+  /** The client is gone: the exchange's signal aborts, its watcher hears of it. */
+  #leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#gone?.abort();
+    const watcher = this.#watcher;
+    this.#watcher = null;
+    watcher?.();
   }
 
   #stopDeadline(): void {
@@ -271,6 +294,7 @@ export class ClientConnection {
     const body = hasBody ? new ClientBody(this, head) : null;
     if (body === null) this.#watchClient();
     const gone = this.#gone = new AbortController();
+    if (this.#left) gone.abort(); // the end of the stream came after a pipelined request
     const request: ProxyRequest = {
       method: head.method,
       target: head.target,
@@ -283,6 +307,7 @@ export class ClientConnection {
       rawChunked: head.minor === 1,
       protocol: head.minor === 1 ? "HTTP/1.1" : "HTTP/1.0",
       signal: gone.signal,
+      gone: this,
     };
     let reply: UpstreamReply;
     try {
@@ -325,8 +350,8 @@ export class ClientConnection {
     if (wire.buffered > this.#server.limits.maxHeadBytes) return;
     wire.park(); // the connection is idle until the next request (when nothing is buffered)
     wire.prefetch().then((more) => {
-      if (!more) this.#gone?.abort();
-    }, () => this.#gone?.abort());
+      if (!more) this.#leave();
+    }, () => this.#leave());
   }
 
   /** The server agreed to switch protocols: bytes flow both ways until either side ends. */

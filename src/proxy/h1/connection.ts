@@ -276,6 +276,14 @@ export class H1Connection {
   #closed = false;
   /** When it went idle (ms, `performance.now()`), for the pool's idle timeout. */
   idleSince = 0;
+  /** Whether it sits idle in a pool (the pool sets it). */
+  idle = false;
+  /** Told when the idle connection turns out dead. */
+  #onDead: ((conn: H1Connection) => void) | null = null;
+  /** One callback per connection, not a closure per exchange. */
+  readonly #checkIdle = (): void => {
+    if (this.idle) this.#onDead?.(this);
+  };
   /** Exchanges completed on it (0 while the first is running). */
   uses = 0;
 
@@ -295,14 +303,12 @@ export class H1Connection {
   }
 
   /**
-   * Watches an idle connection: any byte or end of stream while idle means it is unusable, and
-   * `onDead` runs (unless the connection was taken again before that).
+   * Watches an idle connection: any byte or end of stream while {@link idle} means it is
+   * unusable, and `onDead` runs (unless the connection was taken again before that).
    */
-  watchIdle(isIdle: () => boolean, onDead: () => void): void {
-    const check = () => {
-      if (isIdle()) onDead();
-    };
-    this.wire.prefetch().then(check, check);
+  watchIdle(onDead: (conn: H1Connection) => void): void {
+    this.#onDead = onDead;
+    this.wire.prefetch().then(this.#checkIdle, this.#checkIdle);
   }
 
   /**

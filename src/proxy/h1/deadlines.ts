@@ -7,6 +7,13 @@
  * right away and dies young (a queue that kept cancelled entries until they were compacted let
  * them live long enough to be promoted to V8's old generation: more mark-compact pauses).
  *
+ * Setting a deadline reads no clock (`performance.now()` is an op, ~0.4 µs, and a request sets
+ * three deadlines): while deadlines are pending, the queue's timer ticks every
+ * {@link DeadlineQueue.tickMs} (an eighth of the delay, at most 1 s), and a deadline remembers the
+ * tick it was set in. It expires on the first tick sure to lie a whole delay after it was set:
+ * never early, at most about one tick late (nginx's timers are coarse the same way: its clock is
+ * read once per event-loop turn).
+ *
  * @module
  */
 
@@ -20,7 +27,8 @@
  * ```
  */
 export class Deadline {
-  readonly at: number;
+  /** The queue's tick count when it was set. */
+  readonly tick: number;
   #onExpire: (() => void) | undefined;
   /** @internal Neighbours in the queue's list while linked. */
   prev: Deadline | null = null;
@@ -28,8 +36,8 @@ export class Deadline {
   next: Deadline | null = null;
   readonly #queue: DeadlineQueue;
 
-  constructor(at: number, onExpire: () => void, queue: DeadlineQueue) {
-    this.at = at;
+  constructor(tick: number, onExpire: () => void, queue: DeadlineQueue) {
+    this.tick = tick;
     this.#onExpire = onExpire;
     this.#queue = queue;
   }
@@ -68,6 +76,12 @@ export class Deadline {
  */
 export class DeadlineQueue {
   readonly delayMs: number;
+  /** How often the timer runs while deadlines are pending: about the most one fires late. */
+  readonly tickMs: number;
+  /** Ticks after the one a deadline was set in until it expires. */
+  readonly #ticks: number;
+  /** Ticks so far. */
+  #tick = 0;
   /** Oldest (first to expire) and newest live deadlines. */
   #first: Deadline | null = null;
   #last: Deadline | null = null;
@@ -79,6 +93,11 @@ export class DeadlineQueue {
 
   constructor(delayMs: number) {
     this.delayMs = delayMs;
+    this.tickMs = Math.max(1, Math.min(1000, Math.floor(delayMs / 8)));
+    // A deadline set after tick t (or when the timer started) is older than (n - t - 1) ticks at
+    // tick n: ticks are at least tickMs apart (each timer is set by the previous tick), so tick
+    // t + 1 + ⌈delay/tick⌉ is the first one sure to lie a whole delay after it.
+    this.#ticks = 1 + Math.ceil(delayMs / this.tickMs);
   }
 
   /** Live deadlines held. */
@@ -88,7 +107,7 @@ export class DeadlineQueue {
 
   /** Calls `onExpire` in `delayMs` unless the returned deadline is cancelled first. */
   add(onExpire: () => void): Deadline {
-    const deadline = new Deadline(performance.now() + this.delayMs, onExpire, this);
+    const deadline = new Deadline(this.#tick, onExpire, this);
     if (this.#closed) return deadline;
     const last = this.#last;
     deadline.prev = last;
@@ -96,13 +115,13 @@ export class DeadlineQueue {
     else last.next = deadline;
     this.#last = deadline;
     this.#size++;
-    if (this.#timer === undefined && !this.#ticking) this.#schedule(this.delayMs);
+    if (this.#timer === undefined && !this.#ticking) this.#schedule();
     return deadline;
   }
 
   /**
-   * @internal Takes a cancelled deadline out of the list. The timer stays: when it fires early
-   * (its deadline went) it re-arms for the new head, which is cheaper than re-arming per cancel.
+   * @internal Takes a cancelled deadline out of the list. The timer stays: it stops at the first
+   * tick that finds the list empty, which is cheaper than re-arming per cancel.
    */
   unlink(deadline: Deadline): void {
     const prev = deadline.prev;
@@ -132,17 +151,17 @@ export class DeadlineQueue {
     this.#size = 0;
   }
 
-  #schedule(ms: number): void {
-    this.#timer = setTimeout(this.#tick, Math.max(0, Math.ceil(ms)));
+  #schedule(): void {
+    this.#timer = setTimeout(this.#onTick, this.tickMs);
   }
 
-  readonly #tick = (): void => {
+  readonly #onTick = (): void => {
     this.#timer = undefined;
-    const now = performance.now();
+    const due = ++this.#tick - this.#ticks;
     // Callbacks may cancel or add deadlines: each round takes the current head afresh.
     this.#ticking = true;
     try {
-      for (let d = this.#first; d !== null && d.at <= now; d = this.#first) {
+      for (let d = this.#first; d !== null && d.tick <= due; d = this.#first) {
         this.#first = d.next;
         if (d.next === null) this.#last = null;
         else d.next.prev = null;
@@ -153,7 +172,6 @@ export class DeadlineQueue {
     } finally {
       this.#ticking = false;
     }
-    const first = this.#first;
-    if (first !== null && !this.#closed) this.#schedule(first.at - now);
+    if (this.#first !== null && !this.#closed) this.#schedule();
   };
 }

@@ -65,3 +65,24 @@ Deno.test("deadlines added or cancelled by an expiring callback keep their order
   assertEquals(queue.size, 0);
   queue.close();
 });
+
+Deno.test("a deadline never fires before its delay, whenever in a tick it was set", async () => {
+  const queue = new DeadlineQueue(40);
+  const early: number[] = [];
+  const fired: Promise<void>[] = [];
+  // Set at different points between the queue's ticks (every 5 ms here).
+  for (let i = 0; i < 12; i++) {
+    const set = performance.now();
+    const done = Promise.withResolvers<void>();
+    queue.add(() => {
+      const waited = performance.now() - set;
+      if (waited < 40) early.push(waited);
+      done.resolve();
+    });
+    fired.push(done.promise);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  await Promise.all(fired);
+  assertEquals(early, []);
+  queue.close();
+});

@@ -48,6 +48,7 @@ export class ServerPool {
     const idle = this.#idle;
     while (idle.length > 0) {
       const conn = idle.pop()!;
+      conn.idle = false;
       if (!conn.closed && now - conn.idleSince < this.#idleTimeoutMs) return conn;
       this.#drop(conn);
     }
@@ -68,8 +69,9 @@ export class ServerPool {
       return;
     }
     conn.idleSince = now;
+    conn.idle = true;
     this.#idle.push(conn);
-    conn.watchIdle(() => this.#idle.includes(conn), () => this.#evict(conn));
+    conn.watchIdle(this.#evict);
   }
 
   /** Closes a connection that cannot be reused and forgets it. */
@@ -87,22 +89,32 @@ export class ServerPool {
     const idle = this.#idle;
     let n = 0;
     while (n < idle.length && now - idle[n].idleSince >= this.#idleTimeoutMs) n++;
-    if (n > 0) { for (const conn of idle.splice(0, n)) this.#drop(conn); }
+    if (n > 0) {
+      for (const conn of idle.splice(0, n)) {
+        conn.idle = false;
+        this.#drop(conn);
+      }
+    }
     return idle.length;
   }
 
   /** Closes every idle connection and forgets busy ones (they close when their exchange ends). */
   close(): void {
-    for (const conn of this.#idle) conn.close();
+    for (const conn of this.#idle) {
+      conn.idle = false;
+      conn.close();
+    }
     this.#idle.length = 0;
     this.#members.clear();
   }
 
-  #evict(conn: H1Connection): void {
+  /** An idle connection turned out dead (the upstream closed it or sent bytes unasked). */
+  readonly #evict = (conn: H1Connection): void => {
+    conn.idle = false;
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
     this.#drop(conn);
-  }
+  };
 
   #drop(conn: H1Connection): void {
     conn.close();

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals } from "../../../tests/_assert.ts";
 import { bodyReader } from "./body.ts";
-import { Wire } from "./connection.ts";
+import { EofError, Wire } from "./connection.ts";
 import { DEFAULT_LIMITS, ParseError } from "./parser.ts";
 import { bytesOf, mutations, Parts, splits, textOf } from "./_parts.ts";
 import {
@@ -61,7 +61,7 @@ async function decode(parts: Uint8Array[], limits = REQUEST_LIMITS): Promise<Out
   } catch (err) {
     if (err instanceof RequestError) return { status: err.status };
     if (err instanceof ParseError) return { status: 400 };
-    if (err instanceof Error && err.name === "EofError") return { closed: true };
+    if (err instanceof EofError) return { closed: true };
     throw err;
   }
 }
