@@ -1,11 +1,13 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { errorKindIndex, methodIndex, METHODS, parseBuckets } from "./layout.ts";
+import { ERROR_KINDS, errorKindIndex, methodIndex, METHODS, parseBuckets } from "./layout.ts";
 
 Deno.test("methods fold to the standard ones plus OTHER", () => {
   assertEquals(METHODS[methodIndex("GET")], "GET");
   assertEquals(METHODS[methodIndex("PATCH")], "PATCH");
   assertEquals(METHODS[methodIndex("get")], "OTHER");
   assertEquals(METHODS[methodIndex("PROPFIND")], "OTHER");
+  // The switch (fast) and the label list are two spellings of one order: they must agree.
+  for (const m of METHODS.slice(1, -1)) assertEquals(METHODS[methodIndex(m)], m);
 });
 
 Deno.test("error kinds map to their slots; unknown kinds count as broken", () => {
@@ -16,6 +18,7 @@ Deno.test("error kinds map to their slots; unknown kinds count as broken", () =>
     3,
     2,
   ]);
+  ERROR_KINDS.forEach((kind, i) => assertEquals(errorKindIndex(kind), i, kind));
 });
 
 Deno.test("--metrics-buckets takes increasing positive seconds and says what is wrong", () => {

@@ -407,10 +407,7 @@ function serveTls(
     cert: first.cert,
     key: first.key,
     onListen: () => {},
-    onError: (err) => {
-      log("error", `${what} request failed`, { error: String(err) });
-      return proxyError("internal", "internal error");
-    },
+    onError: answerFailure(what),
   }, handler);
   let done: Promise<void> | undefined;
   const shutdown = () => done ??= server.shutdown();
@@ -476,14 +473,22 @@ export function listen(
       port: address.port,
       reusePort,
       onListen: () => {},
-      onError: (err) => {
-        log("error", `${what} request failed`, { error: String(err) });
-        return proxyError("internal", "internal error");
-      },
+      onError: answerFailure(what),
     }, handler);
   } catch (err) {
     throw listenError(address, what, err);
   }
+}
+
+/**
+ * The `onError` of a `Deno.serve` listener (`what`): a handler that threw is logged and the
+ * client gets the proxy's 500, never Deno's default page.
+ */
+function answerFailure(what: string): (err: unknown) => Response {
+  return (err) => {
+    log("error", `${what} request failed`, { error: String(err) });
+    return proxyError("internal", "internal error");
+  };
 }
 
 /**

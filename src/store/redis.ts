@@ -29,7 +29,12 @@ import {
 } from "./store.ts";
 import { hexDigest } from "../digest.ts";
 import { RedisHistory } from "./redis_history.ts";
-import { type RedisEndpoint, type RedisNode, resolveEndpoint } from "./redis_options.ts";
+import {
+  type RedisConnectOptions,
+  type RedisEndpoint,
+  type RedisNode,
+  resolveEndpoint,
+} from "./redis_options.ts";
 import { askSentinels } from "./sentinel.ts";
 import { errorText } from "../error_text.ts";
 
@@ -41,23 +46,9 @@ import { errorText } from "../error_text.ts";
  * const options: RedisStoreOptions = { url: "rediss://:secret@redis.internal:6380/2", key: "lb" };
  * ```
  */
-export interface RedisStoreOptions {
-  /** Default `127.0.0.1`. */
-  host?: string;
-  /** Default `6379`. */
-  port?: number;
+export interface RedisStoreOptions extends RedisConnectOptions {
   /** The key holding the config text; default `balancer` (as in the seed). */
   key?: string;
-  /** ACL user name (needs `password`). */
-  username?: string;
-  /** `AUTH` password. Never logged. */
-  password?: string;
-  /** Database number for `SELECT`; default 0. */
-  db?: number;
-  /** Connect with TLS. */
-  tls?: boolean;
-  /** `redis[s]://[user[:password]@]host[:port][/db]`; overrides host, port, password, db, tls. */
-  url?: string;
   /** Poll interval of `watch`, milliseconds; default 1000 (the seed polls every second). */
   pollIntervalMs?: number;
   /** How long `load`/`save` wait for a reply (or for the first connection), ms; default 2000. */

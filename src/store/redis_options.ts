@@ -80,6 +80,32 @@ export interface RedisEndpoint {
 }
 
 /**
+ * Where and how to connect, as a store is given it: each setting optional, `url` winning over
+ * the separate ones.
+ *
+ * @example
+ * ```ts
+ * const options: RedisConnectOptions = { url: "rediss://:secret@redis.internal:6380/2" };
+ * ```
+ */
+export interface RedisConnectOptions {
+  /** Default `127.0.0.1`. */
+  host?: string;
+  /** Default `6379`. */
+  port?: number;
+  /** ACL user name (needs `password`). */
+  username?: string;
+  /** `AUTH` password. Never logged. */
+  password?: string;
+  /** Database number for `SELECT`; default 0. */
+  db?: number;
+  /** Connect with TLS. */
+  tls?: boolean;
+  /** `redis[s]://[user[:password]@]host[:port][/db]`; overrides host, port, password, db, tls. */
+  url?: string;
+}
+
+/**
  * The endpoint `options` describe (`url` wins over the separate settings); throws a `TypeError`
  * on a bad URL.
  *
@@ -88,15 +114,7 @@ export interface RedisEndpoint {
  * resolveEndpoint({ url: "rediss://:pw@redis.internal:6380/2" }); // { host: "redis.internal", port: 6380, db: 2, tls: true, … }
  * ```
  */
-export function resolveEndpoint(options: {
-  host?: string;
-  port?: number;
-  username?: string;
-  password?: string;
-  db?: number;
-  tls?: boolean;
-  url?: string;
-}): RedisEndpoint {
+export function resolveEndpoint(options: RedisConnectOptions): RedisEndpoint {
   const base: RedisEndpoint = {
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 6379,

@@ -6,6 +6,11 @@ import { parseRedisFlags } from "./redis_options.ts";
 import { StoreUnavailableError } from "./store.ts";
 
 const CONFIG = '{"backends":[],"hosts":[]}';
+/**
+ * Tests that are not about timeouts give commands 10 s: the default 2 s, which includes the first
+ * connect, ran out once on a loaded machine.
+ */
+const PATIENT = { commandTimeoutMs: 10_000 };
 
 /** Counts watch callbacks and lets a test await the next one. */
 class Changes {
@@ -44,7 +49,7 @@ async function withRedis(fn: (redis: TestRedis) => Promise<void>): Promise<void>
 
 Deno.test("redis store: missing key loads null, save/load round trip", async () => {
   await withRedis(async (redis) => {
-    const store = new RedisStore({ port: redis.port, key: "t1" });
+    const store = new RedisStore({ port: redis.port, key: "t1", ...PATIENT });
     try {
       assertEquals(await store.load(), null);
       const saved = await store.save(CONFIG);
@@ -75,8 +80,8 @@ Deno.test("redis store: missing key loads null, save/load round trip", async () 
 Deno.test("redis store: a save on one instance wakes another through pub/sub", async () => {
   await withRedis(async (redis) => {
     // A long poll interval so only pub/sub can explain a fast notification.
-    const a = new RedisStore({ port: redis.port, key: "t2", pollIntervalMs: 60_000 });
-    const b = new RedisStore({ port: redis.port, key: "t2", pollIntervalMs: 60_000 });
+    const a = new RedisStore({ port: redis.port, key: "t2", pollIntervalMs: 60_000, ...PATIENT });
+    const b = new RedisStore({ port: redis.port, key: "t2", pollIntervalMs: 60_000, ...PATIENT });
     try {
       await b.load();
       const changes = new Changes(b);
@@ -99,7 +104,7 @@ Deno.test("redis store: a save on one instance wakes another through pub/sub", a
 
 Deno.test("redis store: a plain SET by another client is seen by the poll", async () => {
   await withRedis(async (redis) => {
-    const store = new RedisStore({ port: redis.port, key: "t3" });
+    const store = new RedisStore({ port: redis.port, key: "t3", ...PATIENT });
     try {
       await store.save(CONFIG);
       const changes = new Changes(store);
