@@ -170,7 +170,10 @@ export async function startDynlb(
       ...modeArgs(options.mode ?? DEFAULT_MODE),
       ...args,
     ],
-    env: { NO_COLOR: "1", ...options.env },
+    // 1,024 connections are plenty for any test, and dynlb then probes only ~2,300 descriptors
+    // for the open-file clamp at start (with the default 16,384 it opens /dev/null up to ~33,000
+    // times, ~0.3 s per start, a minute of CPU over the suite). A test's own flag or env wins.
+    env: { NO_COLOR: "1", DYNLB_MAX_CONNECTIONS: "1024", ...options.env },
     cwd: options.cwd,
     detached: options.detached,
     stdin: "null",
