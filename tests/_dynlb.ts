@@ -127,6 +127,27 @@ export interface Dynlb {
 }
 
 /**
+ * How tests run dynlb: `deno run` with the V8 flags and dynlb's own permissions (those of
+ * `deno task start` and the compiled executable, no `--allow-all`).
+ *
+ * @example
+ * ```ts
+ * await startDynlb(args, { command: ["prlimit", "--nofile=400:400", ...DYNLB_COMMAND] });
+ * ```
+ */
+export const DYNLB_COMMAND: readonly string[] = [
+  Deno.execPath(),
+  "run",
+  V8_FLAG_ARG,
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  MAIN,
+];
+
+/**
  * Starts dynlb with `args` (after `--listen 127.0.0.1:0 --admin 127.0.0.1:0` and the flags of
  * `options.mode`, `DEFAULT_MODE` when absent; a flag in `args` wins) and waits until it prints
  * its ready line.
@@ -149,17 +170,7 @@ export async function startDynlb(
     detached?: boolean;
   } = {},
 ): Promise<Dynlb & AsyncDisposable> {
-  const [program, ...launch] = options.command ?? [
-    Deno.execPath(),
-    "run",
-    V8_FLAG_ARG,
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-sys",
-    MAIN,
-  ];
+  const [program, ...launch] = options.command ?? DYNLB_COMMAND;
   const process = new Deno.Command(program, {
     args: [
       ...launch,

@@ -6,10 +6,8 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { configFile, configOf, startBackend } from "./_backend.ts";
-import { startDynlb } from "./_dynlb.ts";
-import { V8_FLAG_ARG } from "../src/v8_flags.ts";
+import { DYNLB_COMMAND, startDynlb } from "./_dynlb.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const OPEN_FILES = 400;
 const REQUEST = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
 
@@ -29,19 +27,7 @@ Deno.test("under a low open-file limit --max-connections is lowered to fit, beyo
   await using backend = await startBackend("a");
   const path = await configFile(configOf({ "a.test": [{ port: backend.port }] }));
   await using lb = await startDynlb(["--config-file", path, "--workers", "2"], {
-    command: [
-      "prlimit",
-      `--nofile=${OPEN_FILES}:${OPEN_FILES}`,
-      Deno.execPath(),
-      "run",
-      V8_FLAG_ARG,
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      MAIN,
-    ],
+    command: ["prlimit", `--nofile=${OPEN_FILES}:${OPEN_FILES}`, ...DYNLB_COMMAND],
   });
   await lb.waitForLog("--max-connections lowered");
   const budget = Number(/ used=(\d+)/.exec(lb.logs())?.[1]);
