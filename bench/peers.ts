@@ -9,6 +9,7 @@
  * @module
  */
 import { processTree } from "./proc.ts";
+import { RUN_PERMISSIONS } from "../src/permissions.ts";
 import { V8_FLAG_ARG } from "../src/v8_flags.ts";
 
 /** Host names the routes answer. */
@@ -795,11 +796,7 @@ export async function startDynlb(options: DynlbOptions): Promise<Proxy> {
     ...prefix,
     "run",
     V8_FLAG_ARG,
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-sys",
+    ...RUN_PERMISSIONS,
     MAIN,
     "--listen",
     options.listen ?? "127.0.0.1:0",

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { RUN_PERMISSIONS } from "../src/permissions.ts";
 import { V8_FLAG_ARG } from "../src/v8_flags.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -139,11 +140,7 @@ export const DYNLB_COMMAND: readonly string[] = [
   Deno.execPath(),
   "run",
   V8_FLAG_ARG,
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
+  ...RUN_PERMISSIONS,
   MAIN,
 ];
 
