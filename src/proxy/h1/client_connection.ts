@@ -3,7 +3,8 @@
  * the request path, writes the answers back in order, and becomes a tunnel after a `101`.
  *
  * An idle keep-alive connection holds as little as it can (10,000 of them are a target): no
- * suspended async function — the wait for the next request is a callback on the pending read —
+ * suspended async function, promise or closure of its own — the connection itself is told when
+ * its pending read ends ({@link ReadListener}) and when its deadline expires ({@link Expiring}) —
  * no `AbortController` (one is made per exchange), a small parked read buffer, and one idle
  * deadline.
  *
@@ -14,8 +15,8 @@ import type { ClientFacts } from "../forwarding.ts";
 import type { ProxyRequest } from "../request_path.ts";
 import type { ClientGone, Tunnel, UpstreamReply } from "../transport.ts";
 import { ClientBody, clientFailure } from "./client_body.ts";
-import { PARKED_BUFFER, Wire, writeFully } from "./connection.ts";
-import type { Deadline, DeadlineQueue } from "./deadlines.ts";
+import { PARKED_BUFFER, type ReadListener, Wire, writeFully } from "./connection.ts";
+import type { Deadline, DeadlineQueue, Expiring } from "./deadlines.ts";
 import { cancelBody, writeAnswer, writeError, writeReply } from "./reply_writer.ts";
 import {
   type HeadScan,
@@ -76,7 +77,7 @@ const State = {
  * connection.start(); // serves requests until the connection ends, then tells the server
  * ```
  */
-export class ClientConnection implements ClientGone {
+export class ClientConnection implements ClientGone, ReadListener, Expiring {
   readonly #server: ConnectionHost;
   readonly #conn: Deno.Conn;
   readonly #facts: ListenerFacts;
@@ -197,6 +198,12 @@ export class ClientConnection implements ClientGone {
     this.#deadline = undefined;
   }
 
+  /** @internal The header or idle deadline expired (whichever the state says is set). */
+  expired(): void {
+    if (this.#state === State.Idle) this.#idleTimedOut();
+    else if (this.#state === State.Head) this.#headerTimedOut();
+  }
+
   #headerTimedOut(): void {
     this.#deadline = undefined;
     // Best effort: a client that sends nothing may not read either.
@@ -218,10 +225,10 @@ export class ClientConnection implements ClientGone {
     this.#scan.blank = 0;
     if (this.#fresh || this.#wire.buffered > 0) {
       this.#state = State.Head;
-      this.#deadline = server.headerDeadlines.add(() => this.#headerTimedOut());
+      this.#deadline = server.headerDeadlines.add(this);
     } else {
       this.#state = State.Idle;
-      this.#deadline = server.idleDeadlines.add(() => this.#idleTimedOut());
+      this.#deadline = server.idleDeadlines.add(this);
     }
     this.#takeHead();
   }
@@ -238,10 +245,7 @@ export class ClientConnection implements ClientGone {
     } catch (err) {
       return this.#refuse(err);
     }
-    if (head === null) {
-      this.#wire.fill().then((more) => this.#filled(more), () => this.close());
-      return;
-    }
+    if (head === null) return this.#wire.wait(this);
     this.#stopDeadline();
     this.#state = State.Busy;
     this.#fresh = false;
@@ -253,6 +257,22 @@ export class ClientConnection implements ClientGone {
     );
   }
 
+  /**
+   * @internal A read ended: the watch during an exchange (`#watchClient`), or the wait for a
+   * head.
+   */
+  readEnded(more: boolean): void {
+    if (this.#state !== State.Busy) return this.#filled(more);
+    // Bytes that arrive during an exchange (a pipelined request) stay buffered for the next head.
+    if (!more) this.#leave();
+  }
+
+  /** @internal A read failed: the client is gone. */
+  readFailed(): void {
+    if (this.#state === State.Busy) this.#leave();
+    else this.close();
+  }
+
   /** A read for a head ended: bytes (the header timeout runs from the first), or the end. */
   #filled(more: boolean): void {
     if (this.#state === State.Closed) return;
@@ -262,7 +282,7 @@ export class ClientConnection implements ClientGone {
     if (this.#state === State.Idle) {
       this.#stopDeadline();
       this.#state = State.Head;
-      this.#deadline = this.#server.headerDeadlines.add(() => this.#headerTimedOut());
+      this.#deadline = this.#server.headerDeadlines.add(this);
     }
     this.#takeHead();
   }
@@ -349,9 +369,7 @@ export class ClientConnection implements ClientGone {
     const wire = this.#wire;
     if (wire.buffered > this.#server.limits.maxHeadBytes) return;
     wire.park(); // the connection is idle until the next request (when nothing is buffered)
-    wire.prefetch().then((more) => {
-      if (!more) this.#leave();
-    }, () => this.#leave());
+    wire.wait(this); // readEnded: taken over by the wait for the next head if still pending
   }
 
   /** The server agreed to switch protocols: bytes flow both ways until either side ends. */

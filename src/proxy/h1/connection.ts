@@ -39,6 +39,22 @@ export interface ByteConn extends ByteSource {
 }
 
 /**
+ * Told when a read started by {@link Wire.wait} ends: a wait costs no promise and no closure
+ * (an idle keep-alive client connection holds its pending read for minutes).
+ *
+ * @example
+ * ```ts
+ * wire.wait({ readEnded: (more) => console.log(more ? "bytes" : "end"), readFailed: console.error });
+ * ```
+ */
+export interface ReadListener {
+  /** The read brought bytes (`true`, they are buffered) or the stream ended (`false`). */
+  readEnded(more: boolean): void;
+  /** The read failed (a reset, or the socket closed under it). */
+  readFailed(err: unknown): void;
+}
+
+/**
  * The upstream closed the connection before a complete response.
  *
  * @example
@@ -85,7 +101,10 @@ export class Wire {
   start = 0;
   end = 0;
   readonly source: ByteSource;
+  /** The read in flight, until {@link fill} takes it over (or, when {@link wait}ed, it ends). */
   #pending: Promise<boolean> | null = null;
+  /** Told when the pending read ends ({@link wait}); `null`: its promise tells. */
+  #listener: ReadListener | null = null;
   /** The small buffer of {@link park}, made on the first park and kept. */
   #small: Uint8Array<ArrayBuffer> | null = null;
   /** Parked, and the next read may still go to the small buffer. */
@@ -130,6 +149,7 @@ export class Wire {
     const pending = this.#pending;
     if (pending !== null) {
       this.#pending = null;
+      this.#listener = null; // a waited read: its end now resolves the promise instead
       return pending;
     }
     return this.#read();
@@ -139,6 +159,24 @@ export class Wire {
   prefetch(): Promise<boolean> {
     this.#pending ??= this.#read();
     return this.#pending;
+  }
+
+  /**
+   * Reads more bytes (as {@link fill}) and tells `listener` when the read ends, or, when a read
+   * is already pending, tells `listener` of its end instead. No promise is chained and no
+   * closure made: the wait of an idle connection holds only the read itself. A later
+   * {@link fill} takes the read over (the listener is then not told).
+   */
+  wait(listener: ReadListener): void {
+    const pending = this.#pending;
+    if (pending === null) this.#pending = this.#read();
+    else if (this.#listener === null) {
+      // A prefetch's read, perhaps ended already: its promise tells.
+      this.#pending = null;
+      pending.then((more) => listener.readEnded(more), (err) => listener.readFailed(err));
+      return;
+    }
+    this.#listener = listener;
   }
 
   /**
@@ -164,11 +202,26 @@ export class Wire {
     return true;
   }
 
-  /** Counts the bytes a read brought; `false` at end of stream. Made once per wire. */
-  readonly #onRead = (n: number | null): boolean => {
-    if (n === null) return false;
-    this.end += n;
-    return true;
+  /**
+   * Ends a read (both outcomes: one function made per wire, not two): counts the bytes it
+   * brought, resolves `false` at end of stream, and tells a {@link wait}ing listener.
+   */
+  readonly #onRead = (n: number | null | Error): boolean => {
+    const listener = this.#listener;
+    if (typeof n === "number") this.end += n;
+    else if (n !== null) {
+      if (listener === null) throw n;
+      this.#listener = null;
+      this.#pending = null;
+      listener.readFailed(n);
+      return false;
+    }
+    if (listener !== null) {
+      this.#listener = null;
+      this.#pending = null;
+      listener.readEnded(n !== null);
+    }
+    return n !== null;
   };
 
   /**
@@ -204,9 +257,11 @@ export class Wire {
     const end = this.end;
     try {
       // An empty buffer is read into whole: no view object.
-      return this.source.read(end === 0 ? this.buf : this.buf.subarray(end)).then(this.#onRead);
+      return this.source.read(end === 0 ? this.buf : this.buf.subarray(end))
+        .then(this.#onRead, this.#onRead);
     } catch (err) {
-      return Promise.reject(err);
+      // Ended as a failed read is (a waiting listener is told).
+      return Promise.reject(err).then(this.#onRead, this.#onRead);
     }
   }
 }

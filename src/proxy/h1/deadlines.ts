@@ -18,6 +18,19 @@
  */
 
 /**
+ * What a deadline calls when it expires: a function, or an object told through
+ * {@link Expiring.expired} (no closure per deadline: an idle connection holds one for minutes).
+ *
+ * @example
+ * ```ts
+ * queue.add({ expired: () => conn.close() });
+ * ```
+ */
+export interface Expiring {
+  expired(): void;
+}
+
+/**
  * One pending deadline; `cancel()` is O(1).
  *
  * @example
@@ -29,14 +42,14 @@
 export class Deadline {
   /** The queue's tick count when it was set. */
   readonly tick: number;
-  #onExpire: (() => void) | undefined;
+  #onExpire: (() => void) | Expiring | undefined;
   /** @internal Neighbours in the queue's list while linked. */
   prev: Deadline | null = null;
   /** @internal */
   next: Deadline | null = null;
   readonly #queue: DeadlineQueue;
 
-  constructor(tick: number, onExpire: () => void, queue: DeadlineQueue) {
+  constructor(tick: number, onExpire: (() => void) | Expiring, queue: DeadlineQueue) {
     this.tick = tick;
     this.#onExpire = onExpire;
     this.#queue = queue;
@@ -59,7 +72,8 @@ export class Deadline {
     const onExpire = this.#onExpire;
     if (onExpire === undefined) return;
     this.#onExpire = undefined;
-    onExpire();
+    if (typeof onExpire === "function") onExpire();
+    else onExpire.expired();
   }
 }
 
@@ -106,7 +120,7 @@ export class DeadlineQueue {
   }
 
   /** Calls `onExpire` in `delayMs` unless the returned deadline is cancelled first. */
-  add(onExpire: () => void): Deadline {
+  add(onExpire: (() => void) | Expiring): Deadline {
     const deadline = new Deadline(this.#tick, onExpire, this);
     if (this.#closed) return deadline;
     const last = this.#last;
