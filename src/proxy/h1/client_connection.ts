@@ -105,12 +105,18 @@ export class ClientConnection implements ClientGone, ReadListener, Expiring {
   #grace: ReturnType<typeof setTimeout> | undefined;
   /** Progress of the head being read. */
   readonly #scan: HeadScan = { scanned: 0, blank: 0 };
+  /**
+   * The longest request on this connection (bytes of its head, plus its body when that has a
+   * length, as they arrive together): sizes the parked read buffer.
+   */
+  #longest = 0;
 
   constructor(server: ConnectionHost, conn: Deno.Conn, facts: ListenerFacts) {
     this.#server = server;
     this.#conn = conn;
     this.#facts = facts;
-    // Parked from the start: an idle connection holds a small read buffer only.
+    // Parked from the start: the first head gets the largest parked buffer, later ones one sized
+    // for the heads seen.
     this.#wire = new Wire(conn, PARKED_BUFFER);
     this.#wire.park();
     const addr = conn.remoteAddr as Deno.NetAddr;
@@ -239,13 +245,17 @@ export class ClientConnection implements ClientGone, ReadListener, Expiring {
    * of a keep-alive connection).
    */
   #takeHead(): void {
+    const wire = this.#wire;
+    const from = wire.start;
     let head: RequestHead | null;
     try {
-      head = takeRequestHead(this.#wire, this.#server.limits, this.#scan);
+      head = takeRequestHead(wire, this.#server.limits, this.#scan);
     } catch (err) {
       return this.#refuse(err);
     }
-    if (head === null) return this.#wire.wait(this);
+    if (head === null) return wire.wait(this);
+    const bytes = wire.start - from + (head.chunked ? PARKED_BUFFER : head.contentLength);
+    if (bytes > this.#longest) this.#longest = bytes;
     this.#stopDeadline();
     this.#state = State.Busy;
     this.#fresh = false;
@@ -368,7 +378,8 @@ export class ClientConnection implements ClientGone, ReadListener, Expiring {
   #watchClient(): void {
     const wire = this.#wire;
     if (wire.buffered > this.#server.limits.maxHeadBytes) return;
-    wire.park(); // the connection is idle until the next request (when nothing is buffered)
+    // The connection is idle until the next request (when nothing is buffered).
+    wire.park(this.#longest);
     wire.wait(this); // readEnded: taken over by the wait for the next head if still pending
   }
 

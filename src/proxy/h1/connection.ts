@@ -77,11 +77,32 @@ const INITIAL_BUFFER = 16 * 1024;
 /** Less free space than this at the end of the buffer makes a read compact (or grow) it first. */
 const MIN_READ = 4096;
 /**
- * The read buffer of a parked wire ({@link Wire.park}): big enough for a typical request head
- * (wrk's, curl's, most browsers'), so that a keep-alive connection between requests does not hold
- * {@link INITIAL_BUFFER} bytes. 10,000 idle connections hold 10 MiB of these instead of 160 MiB.
+ * The largest read buffer of a parked wire ({@link Wire.park}): big enough for a typical request
+ * head (wrk's, curl's, most browsers'), so that a keep-alive connection between requests does not
+ * hold {@link INITIAL_BUFFER} bytes. 10,000 idle connections hold 10 MiB of these instead of 160
+ * MiB; fewer still when their heads are short ({@link parkedSize}).
  */
 export const PARKED_BUFFER = 1024;
+/** The smallest parked buffer (a smaller one saves no memory: malloc rounds up). */
+const MIN_PARKED = 128;
+
+/**
+ * The parked buffer for requests of about `bytes` bytes (a head, and a body that comes with it):
+ * room for a quarter more, as a power of two from 128 B to {@link PARKED_BUFFER} (a request that
+ * does not fit costs one more read).
+ *
+ * @example
+ * ```ts
+ * parkedSize(60); // 128
+ * parkedSize(300); // 512
+ * ```
+ */
+export function parkedSize(bytes: number): number {
+  const want = bytes + (bytes >> 2);
+  let size = MIN_PARKED;
+  while (size < want && size < PARKED_BUFFER) size <<= 1;
+  return size;
+}
 /** Read buffers given back by parking wires, taken again when one needs room (per isolate). */
 const spare: Uint8Array<ArrayBuffer>[] = [];
 /** Spare buffers kept: enough for the connections busy at once, bounded (1 MiB). */
@@ -105,7 +126,7 @@ export class Wire {
   #pending: Promise<boolean> | null = null;
   /** Told when the pending read ends ({@link wait}); `null`: its promise tells. */
   #listener: ReadListener | null = null;
-  /** The small buffer of {@link park}, made on the first park and kept. */
+  /** The small buffer of {@link park}: made on the first park, again when the size wanted changes. */
   #small: Uint8Array<ArrayBuffer> | null = null;
   /** Parked, and the next read may still go to the small buffer. */
   #parkedRead = false;
@@ -117,22 +138,23 @@ export class Wire {
 
   /**
    * Between requests: when nothing is buffered and no read is pending, the next read goes to a
-   * {@link PARKED_BUFFER}-byte buffer and the big one is given back for other connections. Any
-   * read after that one (a head longer than the small buffer, a body, a tunnel) moves the bytes
-   * to a big buffer again. A wire made with `size` ≤ {@link PARKED_BUFFER} starts parked.
+   * small buffer, {@link parkedSize}`(expect)` bytes (`expect`: the longest request seen on the
+   * connection), and the big one is given back for other connections. Any read after that
+   * one (a head longer than the small buffer, a body, a tunnel) moves the bytes to a big buffer
+   * again. A wire made with `size` ≤ {@link PARKED_BUFFER} uses that buffer when it fits.
    */
-  park(): void {
+  park(expect: number = PARKED_BUFFER): void {
     if (this.start !== this.end || this.#pending !== null) return;
     this.start = this.end = 0;
     this.#parkedRead = true;
     const buf = this.buf;
-    if (buf === this.#small) return;
-    if (buf.length <= PARKED_BUFFER) {
-      this.#small = buf;
-      return;
-    }
+    const size = parkedSize(expect);
+    let small = this.#small ?? (buf.length <= PARKED_BUFFER ? buf : null);
+    if (small === null || small.length !== size) small = new Uint8Array(size);
+    this.#small = small;
+    if (buf === small) return;
     if (buf.length === INITIAL_BUFFER && spare.length < MAX_SPARE) spare.push(buf);
-    this.buf = this.#small ??= new Uint8Array(PARKED_BUFFER);
+    this.buf = small;
   }
 
   /** Bytes buffered and not consumed. */

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../../../tests/_assert.ts";
 import { bytesOf, Parts } from "./_parts.ts";
-import { PARKED_BUFFER, Wire } from "./connection.ts";
+import { PARKED_BUFFER, parkedSize, type ReadListener, Wire } from "./connection.ts";
 
 const text = (w: Wire) => new TextDecoder().decode(w.buf.subarray(w.start, w.end));
 
@@ -21,14 +21,116 @@ Deno.test("Wire.park: the read between requests uses a small buffer, the next on
 });
 
 Deno.test("Wire.park: bytes read into the small buffer move to the big one when more are needed", async () => {
-  const wire = new Wire(new Parts([bytesOf("a".repeat(64)), bytesOf("bc")]), 64);
-  wire.park(); // a small wire starts parked
-  assertEquals(wire.buf.length, 64);
+  const wire = new Wire(new Parts([bytesOf("a".repeat(128)), bytesOf("bc")]), 128);
+  const small = wire.buf;
+  wire.park(60); // a small wire starts parked, in its own buffer when that is the size wanted
+  assert(wire.buf === small);
   assert(await wire.fill());
   wire.start += 10;
   assert(await wire.fill());
   assert(wire.buf.length > PARKED_BUFFER);
-  assertEquals(text(wire), "a".repeat(54) + "bc");
+  assertEquals(text(wire), "a".repeat(118) + "bc");
+});
+
+Deno.test("parkedSize: room for a quarter more than expected, powers of two from 128 B to PARKED_BUFFER", () => {
+  assertEquals(
+    [0, 60, 103, 104, 300, 800, 819, 5000].map(parkedSize),
+    [128, 128, 128, 256, 512, 1024, 1024, PARKED_BUFFER],
+  );
+});
+
+Deno.test("Wire.park(expect): a head as long as expected arrives in one read, a longer one in two", async () => {
+  // A keep-alive client's heads: the parked buffer is sized by what the connection sent so far.
+  const head = `GET /${"p".repeat(250)} HTTP/1.1\r\nHost: a\r\n\r\n`; // 275 bytes
+  const reads = { n: 0 };
+  const source = new Parts([bytesOf(head), bytesOf(head + "x".repeat(600))]);
+  const counting = { read: (p: Uint8Array) => (reads.n++, source.read(p)) };
+  const wire = new Wire(counting, PARKED_BUFFER);
+  wire.park(head.length);
+  assertEquals(wire.buf.length, 512);
+  assert(await wire.fill());
+  assertEquals([text(wire), reads.n], [head, 1]);
+  wire.start = wire.end;
+  // The same head again, with 600 bytes more: one more read, to a big buffer.
+  wire.park(head.length);
+  assertEquals(wire.buf.length, 512);
+  assert(await wire.fill());
+  assertEquals(wire.buffered, 512);
+  assert(await wire.fill());
+  assertEquals([text(wire), reads.n], [head + "x".repeat(600), 3]);
+  // Parked for more: the buffer grows back to its largest.
+  wire.start = wire.end;
+  wire.park(5000);
+  assertEquals(wire.buf.length, PARKED_BUFFER);
+});
+
+/** Records what a wait was told. */
+class Told implements ReadListener {
+  readonly events: string[] = [];
+  readEnded(more: boolean): void {
+    this.events.push(more ? "bytes" : "end");
+  }
+  readFailed(err: unknown): void {
+    this.events.push(`failed: ${(err as Error).message}`);
+  }
+}
+
+/** Lets the promise jobs queued so far run. */
+const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+Deno.test("Wire.wait tells its listener of bytes, of the end and of a failed read", async () => {
+  const wire = new Wire(new Parts([bytesOf("abc")]));
+  const told = new Told();
+  wire.wait(told);
+  await settled();
+  assertEquals([told.events, text(wire)], [["bytes"], "abc"]);
+  wire.wait(told);
+  await settled();
+  assertEquals(told.events, ["bytes", "end"]);
+  const failing = new Wire({ read: () => Promise.reject(new Error("reset")) });
+  failing.wait(told);
+  await settled();
+  assertEquals(told.events, ["bytes", "end", "failed: reset"]);
+  const throwing = new Wire({
+    read: () => {
+      throw new Error("closed");
+    },
+  });
+  throwing.wait(told);
+  await settled();
+  assertEquals(told.events.at(-1), "failed: closed");
+});
+
+Deno.test("Wire.wait: a wait on a pending read changes only who is told; fill takes it over", async () => {
+  const gate = Promise.withResolvers<void>();
+  const parts = new Parts([bytesOf("abc"), bytesOf("def")]);
+  const wire = new Wire({ read: (p) => gate.promise.then(() => parts.read(p)) });
+  const first = new Told();
+  const second = new Told();
+  wire.wait(first);
+  wire.wait(second); // no second read
+  gate.resolve();
+  await settled();
+  assertEquals([first.events, second.events, text(wire)], [[], ["bytes"], "abc"]);
+  wire.wait(second);
+  // A fill takes the waited read over: its promise resolves, the listener hears nothing.
+  assert(await wire.fill());
+  await settled();
+  assertEquals([second.events, text(wire)], [["bytes"], "abcdef"]);
+  // A failed read taken over by fill rejects its promise.
+  const failing = new Wire({ read: () => Promise.reject(new Error("reset")) });
+  failing.wait(second);
+  const err = await failing.fill().then(() => null, (e: Error) => e.message);
+  assertEquals([err, second.events], ["reset", ["bytes"]]);
+});
+
+Deno.test("Wire.wait after a prefetch tells of the prefetched read, ended or not", async () => {
+  const wire = new Wire(new Parts([bytesOf("abc")]));
+  const told = new Told();
+  await wire.prefetch();
+  wire.wait(told); // the prefetch's read has ended already
+  await settled();
+  assertEquals([told.events, text(wire)], [["bytes"], "abc"]);
 });
 
 Deno.test("Wire.park does nothing with bytes buffered or a read pending", async () => {

@@ -21,6 +21,24 @@ Deno.test("deadlines fire in order, once, unless cancelled", async () => {
   queue.close();
 });
 
+Deno.test("a deadline may tell an object (Expiring) instead of calling a function", async () => {
+  const queue = new DeadlineQueue(10);
+  const fired: string[] = [];
+  const all = Promise.withResolvers<void>();
+  const target = {
+    name: "target",
+    expired() {
+      fired.push(this.name);
+      all.resolve();
+    },
+  };
+  queue.add({ expired: () => fired.push("cancelled") }).cancel();
+  queue.add(target);
+  await all.promise;
+  assertEquals(fired, ["target"]);
+  queue.close();
+});
+
 Deno.test("a closed queue fires nothing and holds no timer", () => {
   const queue = new DeadlineQueue(10);
   let fired = false;

@@ -163,6 +163,45 @@ Deno.test("keep-alive: pipelined requests are answered in order on one connectio
   assert(await c.closed());
 });
 
+Deno.test("keep-alive after short requests (a small parked buffer): long heads, split heads, pipelined requests and bodies", async () => {
+  await using up = await echoUpstream();
+  await using lb = await listenerFor({ "a.test": [up.port] });
+  const c = await lb.connect();
+  const ask = async (text: string, body: string) => {
+    await c.send(text);
+    const r = await c.response();
+    assertEquals([r.status, r.body, r.keepAlive], [200, body, true]);
+  };
+  // Short heads: the connection then waits with the smallest parked buffer.
+  for (const n of [1, 2]) await ask(`GET /${n} HTTP/1.1\r\nHost: a.test\r\n\r\n`, `up GET /${n}`);
+  // A head eight times as long as that buffer, and one three times PARKED_BUFFER.
+  for (const n of [1000, 3000]) {
+    const path = `/long-${"x".repeat(n)}`;
+    await ask(
+      `GET ${path} HTTP/1.1\r\nHost: a.test\r\nX-Pad: ${"p".repeat(n)}\r\n\r\n`,
+      `up GET ${path}`,
+    );
+  }
+  // A head in many pieces, each sent once the one before was written.
+  const head = `GET /split HTTP/1.1\r\nHost: a.test\r\nX-Pad: ${"q".repeat(300)}\r\n\r\n`;
+  for (let i = 0; i < head.length; i += 37) await c.send(head.slice(i, i + 37));
+  const split = await c.response();
+  assertEquals([split.status, split.body], [200, "up GET /split"]);
+  // Pipelined: short and long heads and a body longer than the parked buffer, in one write.
+  const body = "b".repeat(700);
+  await c.send(
+    "GET /p1 HTTP/1.1\r\nHost: a.test\r\n\r\n" +
+      `POST /p2 HTTP/1.1\r\nHost: a.test\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+      `GET /p3 HTTP/1.1\r\nHost: a.test\r\nX-Pad: ${"r".repeat(2000)}\r\n\r\n`,
+  );
+  for (const expected of ["up GET /p1", "up POST /p2 +700", "up GET /p3"]) {
+    const r = await c.response();
+    assertEquals([r.status, r.body, r.keepAlive], [200, expected, true]);
+  }
+  // After all that, a short request on the same connection.
+  await ask("GET /last HTTP/1.1\r\nHost: a.test\r\n\r\n", "up GET /last");
+});
+
 Deno.test("HTTP/1.0 closes unless it asks for keep-alive", async () => {
   await using up = await echoUpstream();
   await using lb = await listenerFor({ "a.test": [up.port] });
