@@ -1,6 +1,6 @@
 /**
- * Writes replies to an h1 client: the reply head built as one string and encoded at once into a
- * reused buffer, small bodies in the same write, streamed bodies chunk by chunk with
+ * Writes replies to an h1 client: the reply head encoded piece by piece into a reused buffer
+ * (no string built for it), small bodies in the same write, streamed bodies chunk by chunk with
  * backpressure — passed through when the upstream's chunked framing can go as it came.
  *
  * @module
@@ -42,17 +42,31 @@ export async function writeAnswer(
   body: Uint8Array | null,
 ): Promise<void> {
   const headers = reply.headers;
-  // One string, encoded at once (one op call for the whole head beats a loop per piece).
-  let head = "HTTP/1.1 " + reply.status + " " + reply.reason + "\r\n";
+  const code = String(reply.status);
+  const reason = reply.reason;
+  let size = 12 + code.length + reason.length + tail.length + (body === null ? 0 : body.length);
   for (let i = 0; i < headers.length; i++) {
-    const name = headers[i][0];
-    if (name.length === 14 && name.toLowerCase() === "content-length") continue;
-    head += name + ": " + headers[i][1] + "\r\n";
+    size += headers[i][0].length + headers[i][1].length + 4;
   }
-  head += tail;
-  const out = scratch.take(head.length + (body === null ? 0 : body.length));
+  const out = scratch.take(size);
   try {
-    let at = writeLatin1(out, 0, head);
+    let at = writeLatin1(out, 0, "HTTP/1.1 ");
+    at = writeLatin1(out, at, code);
+    out[at++] = 32;
+    at = writeLatin1(out, at, reason);
+    out[at++] = 13;
+    out[at++] = 10;
+    for (let i = 0; i < headers.length; i++) {
+      const name = headers[i][0];
+      if (name.length === 14 && name.toLowerCase() === "content-length") continue;
+      at = writeLatin1(out, at, name);
+      out[at++] = 58;
+      out[at++] = 32;
+      at = writeLatin1(out, at, headers[i][1]);
+      out[at++] = 13;
+      out[at++] = 10;
+    }
+    at = writeLatin1(out, at, tail);
     if (body !== null) {
       out.set(body, at);
       at += body.length;
