@@ -388,6 +388,7 @@ export const PROXY_NAMES = [
   "dynlb-h1-w1",
   "dynlb-h1-w2",
   "dynlb-serve-w2",
+  "deno-floor-w2",
 ] as const;
 
 /** One of {@link PROXY_NAMES}. */
@@ -409,6 +410,8 @@ export function startProxy(name: ProxyName, dir: string, routes: readonly Route[
       return startHaproxy(dir, routes);
     case "caddy":
       return startCaddy(dir, routes);
+    case "deno-floor-w2":
+      return startDenoFloor(routes);
     default: {
       // dynlb-<upstream transport>-w<workers> on the default (h1) listener; dynlb-serve-w<N>:
       // the Deno.serve listener with the h1 upstream transport.
@@ -586,6 +589,34 @@ frontend fe
 ${rules.join("\n")}
 
 ${backends.join("\n")}`;
+}
+
+const DENO_FLOOR = new URL("./deno_floor.ts", import.meta.url).pathname;
+
+async function startDenoFloor(routes: readonly Route[]): Promise<Proxy> {
+  const port = freePort();
+  const process = new Spawned("deno-floor-w2", Deno.execPath(), [
+    "run",
+    V8_FLAG_ARG,
+    "--allow-net",
+    "--allow-read",
+    "--unstable-net",
+    DENO_FLOOR,
+    String(port),
+    "2",
+    JSON.stringify(routes.map((r) => ({ host: r.host, servers: r.servers }))),
+  ]);
+  await waitForPort(port, process);
+  return {
+    name: "deno-floor-w2",
+    url: `http://127.0.0.1:${port}`,
+    pid: process.pid,
+    process,
+    describe: "bench/deno_floor.ts: the least a proxy on Deno does (finds the head's end, Host " +
+      "and Content-Length, forwards the bytes over pooled keep-alive connections, copies the " +
+      "response back; no validation, rewriting, timeouts or metrics), 2 worker isolates, " +
+      "dynlb's V8 flags and direct socket I/O — a reference, not a product",
+  };
 }
 
 async function startCaddy(dir: string, routes: readonly Route[]): Promise<Proxy> {

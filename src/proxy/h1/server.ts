@@ -19,6 +19,7 @@ import { ClientConnection, type ConnectionHost } from "./client_connection.ts";
 import type { Wire } from "./connection.ts";
 import { DeadlineQueue } from "./deadlines.ts";
 import { REQUEST_LIMITS, type RequestLimits } from "./request_parser.ts";
+import { directIo } from "../../net/direct_io.ts";
 
 /**
  * Facts about one listener that every request on it shares.
@@ -174,7 +175,7 @@ export class H1Server implements ConnectionHost {
         // Answers go out in one write each: no reason to wait for a previous segment's ACK.
         (conn as Deno.TcpConn).setNoDelay?.(true);
       } catch { /* closed already, or not TCP */ }
-      const client = new ClientConnection(this, conn, facts);
+      const client = new ClientConnection(this, directIo(conn), facts);
       this.#connections.add(client);
       this.#options.onConnection?.(facts.proto, 1);
       client.start();

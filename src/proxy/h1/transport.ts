@@ -41,6 +41,7 @@ import { type Deadline, DeadlineQueue } from "./deadlines.ts";
 import { encodeRequest, frameChunk, LAST_CHUNK, requestHead } from "./request.ts";
 import { scratch } from "./scratch.ts";
 import { errorText } from "../../error_text.ts";
+import { directIo } from "../../net/direct_io.ts";
 
 /**
  * Tuning of {@link H1Transport}.
@@ -247,7 +248,7 @@ export class H1Transport implements UpstreamTransport {
     } catch {
       // Closed already: the exchange reports it.
     }
-    const conn = new H1Connection(tcp);
+    const conn = new H1Connection(directIo(tcp));
     pool.admit(conn);
     return conn;
   }
