@@ -117,7 +117,7 @@ export class ClientConnection implements ClientGone, ReadListener, Expiring {
     this.#facts = facts;
     // Parked from the start: the first head gets the largest parked buffer, later ones one sized
     // for the heads seen.
-    this.#wire = new Wire(conn, PARKED_BUFFER);
+    this.#wire = new Wire(conn, 0);
     this.#wire.park();
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.#client = { address: addr.hostname ?? "", proto: facts.proto };
@@ -174,6 +174,7 @@ export class ClientConnection implements ClientGone, ReadListener, Expiring {
       try {
         this.#conn.close();
       } catch { /* closed already */ }
+      this.#wire.release(); // its parked buffer goes back to the shared slab
     }
     if (!this.#exchanging && !this.#released) {
       this.#released = true;

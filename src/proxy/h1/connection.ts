@@ -5,6 +5,7 @@
  * @module
  */
 import type { Tunnel } from "../transport.ts";
+import { SlabPool } from "./slabs.ts";
 import {
   findHeadEnd,
   type HeadLimits,
@@ -103,6 +104,34 @@ export function parkedSize(bytes: number): number {
   while (size < want && size < PARKED_BUFFER) size <<= 1;
   return size;
 }
+/** The parked buffers of each size, 128 B to 1 KiB (per isolate). */
+const parkedPools = [MIN_PARKED, 2 * MIN_PARKED, 4 * MIN_PARKED, PARKED_BUFFER].map((size) =>
+  new SlabPool(size)
+);
+
+/** The pool of parked buffers of `size` bytes (a {@link parkedSize}). */
+function parkedPool(size: number): SlabPool {
+  return parkedPools[31 - Math.clz32(size / MIN_PARKED)];
+}
+
+/**
+ * Parked buffers taken by wires and not given back yet, in this isolate (a closed connection's
+ * wire gives its own back).
+ *
+ * @example
+ * ```ts
+ * console.log(`${parkedBuffersOut()} connections parked`);
+ * ```
+ */
+export function parkedBuffersOut(): number {
+  let out = 0;
+  for (const pool of parkedPools) out += pool.out;
+  return out;
+}
+
+/** The buffer of a released wire: nothing to read. */
+const RELEASED = new Uint8Array(0);
+
 /** Read buffers given back by parking wires, taken again when one needs room (per isolate). */
 const spare: Uint8Array<ArrayBuffer>[] = [];
 /** Spare buffers kept: enough for the connections busy at once, bounded (1 MiB). */
@@ -126,10 +155,17 @@ export class Wire {
   #pending: Promise<boolean> | null = null;
   /** Told when the pending read ends ({@link wait}); `null`: its promise tells. */
   #listener: ReadListener | null = null;
-  /** The small buffer of {@link park}: made on the first park, again when the size wanted changes. */
+  /**
+   * The small buffer of {@link park}, a view of a shared slab: taken on the first park, again
+   * when the size wanted changes, given back by {@link release}.
+   */
   #small: Uint8Array<ArrayBuffer> | null = null;
   /** Parked, and the next read may still go to the small buffer. */
   #parkedRead = false;
+  /** A read is in flight (its buffer may not go to anyone else until it ends). */
+  #reading = false;
+  /** {@link release} ran. */
+  #released = false;
 
   constructor(source: ByteSource, size = INITIAL_BUFFER) {
     this.source = source;
@@ -141,20 +177,45 @@ export class Wire {
    * small buffer, {@link parkedSize}`(expect)` bytes (`expect`: the longest request seen on the
    * connection), and the big one is given back for other connections. Any read after that
    * one (a head longer than the small buffer, a body, a tunnel) moves the bytes to a big buffer
-   * again. A wire made with `size` ≤ {@link PARKED_BUFFER} uses that buffer when it fits.
+   * again. The small buffer is a view of a shared slab ({@link SlabPool}): a parking wire must
+   * be {@link release}d when it is done with.
    */
   park(expect: number = PARKED_BUFFER): void {
-    if (this.start !== this.end || this.#pending !== null) return;
+    if (this.start !== this.end || this.#pending !== null || this.#reading || this.#released) {
+      return;
+    }
     this.start = this.end = 0;
     this.#parkedRead = true;
-    const buf = this.buf;
     const size = parkedSize(expect);
-    let small = this.#small ?? (buf.length <= PARKED_BUFFER ? buf : null);
-    if (small === null || small.length !== size) small = new Uint8Array(size);
-    this.#small = small;
+    let small = this.#small;
+    if (small === null || small.length !== size) {
+      if (small !== null) parkedPool(small.length).give(small);
+      this.#small = small = parkedPool(size).take();
+    }
+    const buf = this.buf;
     if (buf === small) return;
     if (buf.length === INITIAL_BUFFER && spare.length < MAX_SPARE) spare.push(buf);
     this.buf = small;
+  }
+
+  /**
+   * The wire is done with (its connection closed): its parked buffer goes back to the shared
+   * slab — once the read in flight has ended, if one is — nothing buffered is left, and every
+   * later read fails. Idempotent.
+   */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.buf = RELEASED;
+    this.start = this.end = 0;
+    if (!this.#reading) this.#giveBack();
+  }
+
+  #giveBack(): void {
+    const small = this.#small;
+    if (small === null) return;
+    this.#small = null;
+    parkedPool(small.length).give(small);
   }
 
   /** Bytes buffered and not consumed. */
@@ -229,6 +290,11 @@ export class Wire {
    * brought, resolves `false` at end of stream, and tells a {@link wait}ing listener.
    */
   readonly #onRead = (n: number | null | Error): boolean => {
+    this.#reading = false;
+    if (this.#released) {
+      this.#giveBack();
+      if (typeof n === "number") n = null; // what it read is nobody's any more
+    }
     const listener = this.#listener;
     if (typeof n === "number") this.end += n;
     else if (n !== null) {
@@ -251,6 +317,10 @@ export class Wire {
    * promise allocates less than an async frame (no suspended register file).
    */
   #read(): Promise<boolean> {
+    if (this.#released) {
+      const closed = new Deno.errors.BadResource("the connection was released");
+      return Promise.reject(closed).then(this.#onRead, this.#onRead);
+    }
     if (this.buf === this.#small) {
       if (this.#parkedRead && this.start === this.end) this.start = this.end = 0;
       else {
@@ -277,6 +347,7 @@ export class Wire {
       this.end = used;
     }
     const end = this.end;
+    this.#reading = true;
     try {
       // An empty buffer is read into whole: no view object.
       return this.source.read(end === 0 ? this.buf : this.buf.subarray(end))

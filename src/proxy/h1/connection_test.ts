@@ -1,6 +1,12 @@
 import { assert, assertEquals } from "../../../tests/_assert.ts";
 import { bytesOf, Parts } from "./_parts.ts";
-import { PARKED_BUFFER, parkedSize, type ReadListener, Wire } from "./connection.ts";
+import {
+  PARKED_BUFFER,
+  parkedBuffersOut,
+  parkedSize,
+  type ReadListener,
+  Wire,
+} from "./connection.ts";
 
 const text = (w: Wire) => new TextDecoder().decode(w.buf.subarray(w.start, w.end));
 
@@ -21,10 +27,9 @@ Deno.test("Wire.park: the read between requests uses a small buffer, the next on
 });
 
 Deno.test("Wire.park: bytes read into the small buffer move to the big one when more are needed", async () => {
-  const wire = new Wire(new Parts([bytesOf("a".repeat(128)), bytesOf("bc")]), 128);
-  const small = wire.buf;
-  wire.park(60); // a small wire starts parked, in its own buffer when that is the size wanted
-  assert(wire.buf === small);
+  const wire = new Wire(new Parts([bytesOf("a".repeat(128)), bytesOf("bc")]), 0);
+  wire.park(60);
+  assertEquals(wire.buf.length, 128);
   assert(await wire.fill());
   wire.start += 10;
   assert(await wire.fill());
@@ -144,4 +149,35 @@ Deno.test("Wire.park does nothing with bytes buffered or a read pending", async 
   assert(wire.buf.length > PARKED_BUFFER);
   assert(await pending);
   assertEquals(text(wire), "def");
+});
+
+Deno.test("Wire.release gives the parked buffer back, after the read in flight; later reads fail", async () => {
+  const before = parkedBuffersOut();
+  const idle = new Wire(new Parts([bytesOf("abc")]), 0);
+  idle.park(60);
+  assertEquals(parkedBuffersOut(), before + 1);
+  idle.release();
+  idle.release(); // idempotent
+  assertEquals([parkedBuffersOut(), idle.buffered, idle.buf.length], [before, 0, 0]);
+  // Released with a read in flight: the buffer stays taken until that read ends, and what the
+  // read brought is not the wire's (nothing buffered, seen as the end).
+  const gate = Promise.withResolvers<void>();
+  const parts = new Parts([bytesOf("late bytes")]);
+  const reading = new Wire({ read: (p) => gate.promise.then(() => parts.read(p)) }, 0);
+  reading.park(60);
+  const told = new Told();
+  reading.wait(told);
+  reading.release();
+  assertEquals(parkedBuffersOut(), before + 1);
+  gate.resolve();
+  await settled();
+  assertEquals([parkedBuffersOut(), reading.buffered, told.events], [before, 0, ["end"]]);
+  // Every read after release fails, waited or not.
+  reading.wait(told);
+  await settled();
+  assertEquals(told.events.at(-1), "failed: the connection was released");
+  const err = await reading.fill().then(() => null, (e: Error) => e.name);
+  assertEquals(err, "BadResource");
+  reading.park(60); // no buffer taken by a released wire
+  assertEquals(parkedBuffersOut(), before);
 });

@@ -10,7 +10,7 @@ import type { Config } from "../../config/types.ts";
 import { RequestPath } from "../request_path.ts";
 import { Router } from "../router.ts";
 import { bodyReader, framingOf } from "./body.ts";
-import { readResponseHead, Wire } from "./connection.ts";
+import { parkedBuffersOut, readResponseHead, Wire } from "./connection.ts";
 import { DEFAULT_LIMITS } from "./parser.ts";
 import { type ClientTimeouts, H1Server } from "./server.ts";
 import { H1Transport } from "./transport.ts";
@@ -200,6 +200,33 @@ Deno.test("keep-alive after short requests (a small parked buffer): long heads, 
   }
   // After all that, a short request on the same connection.
   await ask("GET /last HTTP/1.1\r\nHost: a.test\r\n\r\n", "up GET /last");
+});
+
+Deno.test("idle connections each hold one parked buffer of the shared slabs, given back when they close", async () => {
+  await using up = await echoUpstream();
+  await using lb = await listenerFor({ "a.test": [up.port] }, { maxConnections: 300 });
+  /** Waits (a bounded poll) until `ready` holds. */
+  const until = async (ready: () => boolean) => {
+    for (let i = 0; i < 500 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+    return ready();
+  };
+  const before = parkedBuffersOut();
+  const clients = await Promise.all(Array.from({ length: 200 }, () => lb.connect()));
+  await Promise.all(clients.map(async (c, i) => {
+    await c.send(`GET /${i} HTTP/1.1\r\nHost: a.test\r\n\r\n`);
+    assertEquals((await c.response()).body, `up GET /${i}`);
+  }));
+  assertEquals(parkedBuffersOut(), before + 200);
+  for (const c of clients.slice(0, 100)) c.close();
+  assert(await until(() => parkedBuffersOut() === before + 100), `${parkedBuffersOut()} out`);
+  // A connection closed by the server (refused request) gives its buffer back too.
+  const refused = clients[100];
+  await refused.send("GET / HTTP/1.1\r\nHost: a.test\r\nContent-Length: x\r\n\r\n");
+  assertEquals((await refused.response()).status, 400);
+  assert(await until(() => parkedBuffersOut() === before + 99), `${parkedBuffersOut()} out`);
+  for (const c of clients.slice(101)) c.close();
+  assert(await until(() => parkedBuffersOut() === before), `${parkedBuffersOut()} out`);
+  assertEquals(lb.server.connections, 0);
 });
 
 Deno.test("HTTP/1.0 closes unless it asks for keep-alive", async () => {
