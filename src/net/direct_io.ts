@@ -48,6 +48,20 @@ function ridOf(conn: Deno.Conn): number | null {
 
 const endToNull = (n: number): number | null => n === 0 ? null : n;
 
+/** The rid a connection was given by {@link directIo} (one property, no closure per connection). */
+const RID = Symbol("dynlb.rid");
+type Direct = Deno.Conn & { [RID]: number };
+
+// Shared by every connection (`this` is the connection): a closure per connection and method
+// would cost ~0.2 KiB of each idle connection.
+function directRead(this: Direct, buffer: Uint8Array): Promise<number | null> {
+  return buffer.length === 0 ? Promise.resolve(0) : ops!.read(this[RID], buffer).then(endToNull);
+}
+
+function directWrite(this: Direct, buffer: Uint8Array): Promise<number> {
+  return ops!.write(this[RID], buffer);
+}
+
 /**
  * Makes `conn.read` and `conn.write` call Deno's I/O ops directly (same results and errors as
  * the public methods); returns `conn`. A no-op where the runtime lacks the internals.
@@ -62,13 +76,8 @@ export function directIo<T extends Deno.Conn>(conn: T): T {
   if (ops === null) return conn;
   const rid = ridOf(conn);
   if (rid === null) return conn;
-  const { read, write } = ops;
-  Object.defineProperty(conn, "read", {
-    value: (buffer: Uint8Array): Promise<number | null> =>
-      buffer.length === 0 ? Promise.resolve(0) : read(rid, buffer).then(endToNull),
-  });
-  Object.defineProperty(conn, "write", {
-    value: (buffer: Uint8Array): Promise<number> => write(rid, buffer),
-  });
+  Object.defineProperty(conn, RID, { value: rid });
+  Object.defineProperty(conn, "read", { value: directRead });
+  Object.defineProperty(conn, "write", { value: directWrite });
   return conn;
 }
