@@ -20,14 +20,22 @@ export interface TestPebble extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 that is also free for UDP. */
+/** Ports handed out by {@link freePort} in this process: never handed out twice. */
+const givenPorts = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 that is also free for UDP, and not one given before (a port
+ * bound and released at once can come back on the next call).
+ */
 function freePort(): number {
   for (;;) {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const { port } = listener.addr as Deno.NetAddr;
     listener.close();
+    if (givenPorts.has(port)) continue;
     try {
       Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
+      givenPorts.add(port);
       return port;
     } catch {
       // Taken for UDP: try another.

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { freePort, respCommand, THROWAWAY_REDIS, waitForPing } from "./_redis.ts";
+import { freePorts, respCommand, THROWAWAY_REDIS, waitForPing } from "./_redis.ts";
 
 /** The running deployment. */
 export interface TestSentinels extends AsyncDisposable {
@@ -74,8 +74,9 @@ export async function startSentinels(): Promise<TestSentinels> {
   };
 
   try {
-    const masterPort = freePort();
-    const replicaPort = freePort();
+    // All five at once: ports taken one by one can repeat (a run once gave master and replica
+    // the same one).
+    const [masterPort, replicaPort, ...sentinelPorts] = freePorts(5);
     const master = await redis(masterPort, []);
     await redis(replicaPort, ["--replicaof", "127.0.0.1", String(masterPort)]);
     await until(
@@ -83,7 +84,6 @@ export async function startSentinels(): Promise<TestSentinels> {
         /master_link_status:up/.test(await respCommand(replicaPort, ["INFO", "replication"])),
       "replica in sync",
     );
-    const sentinelPorts = [freePort(), freePort(), freePort()];
     for (const port of sentinelPorts) {
       const conf = `${dir}/sentinel-${port}.conf`;
       await Deno.writeTextFile(
