@@ -15,6 +15,11 @@ export interface Handshake {
   readonly output: string;
 }
 
+/** The handshake ended with no certificate from the server (refused or reset). */
+export class NoCertificateError extends Error {
+  override name = "NoCertificateError";
+}
+
 /**
  * Handshakes with `127.0.0.1:port`, sending `serverName` as SNI (none when `null`), trusting
  * `caFile`; the name is verified against the certificate when given.
@@ -40,7 +45,7 @@ export async function handshake(
   }).output();
   const output = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(output);
-  if (pem === null) throw new Error(`no certificate in the handshake:\n${output}`);
+  if (pem === null) throw new NoCertificateError(`no certificate in the handshake:\n${output}`);
   return {
     cert: new X509Certificate(pem[0]),
     verified: /Verify return code: 0 \(ok\)/.test(output),

@@ -6,7 +6,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { configFile, configOf, startBackend } from "./_backend.ts";
 import { makeCa, type TestPair } from "./_certs.ts";
 import { eventually, get, postConfig, startDynlb } from "./_dynlb.ts";
-import { curlHttps, handshake } from "./_tls.ts";
+import { curlHttps, handshake, NoCertificateError } from "./_tls.ts";
 
 function tlsPort(lb: { tls?: string }): number {
   assert(lb.tls !== undefined, "dynlb did not report an https listener");
@@ -127,7 +127,16 @@ Deno.test("https: a certificate file replaced on disk is served on the next hand
   await Deno.rename(`${ca.dir}/live.pem.tmp`, first.certFile);
   const secondPrint = await fingerprintOf(second);
   await eventually(
-    async () => (await handshake(port, "a.test", ca.certFile)).cert.fingerprint256 === secondPrint,
+    async () => {
+      try {
+        return (await handshake(port, "a.test", ca.certFile)).cert.fingerprint256 === secondPrint;
+      } catch (err) {
+        // The switch re-opens the TLS port: a connection still queued on the old listener when
+        // it closes is reset by the kernel (README, TLS limits). Only while waiting for it.
+        if (err instanceof NoCertificateError) return false;
+        throw err;
+      }
+    },
     10_000,
     "the new certificate",
   );
