@@ -48,18 +48,19 @@ function ridOf(conn: Deno.Conn): number | null {
 
 const endToNull = (n: number): number | null => n === 0 ? null : n;
 
-/** The rid a connection was given by {@link directIo} (one property, no closure per connection). */
-const RID = Symbol("dynlb.rid");
-type Direct = Deno.Conn & { [RID]: number };
+/** A connection {@link directIo} shadowed: Deno's own rid property is known to be there. */
+type Direct = Deno.Conn & Record<symbol, number>;
 
 // Shared by every connection (`this` is the connection): a closure per connection and method
 // would cost ~0.2 KiB of each idle connection.
 function directRead(this: Direct, buffer: Uint8Array): Promise<number | null> {
-  return buffer.length === 0 ? Promise.resolve(0) : ops!.read(this[RID], buffer).then(endToNull);
+  return buffer.length === 0
+    ? Promise.resolve(0)
+    : ops!.read(this[ridSymbol!], buffer).then(endToNull);
 }
 
 function directWrite(this: Direct, buffer: Uint8Array): Promise<number> {
-  return ops!.write(this[RID], buffer);
+  return ops!.write(this[ridSymbol!], buffer);
 }
 
 /**
@@ -74,9 +75,7 @@ function directWrite(this: Direct, buffer: Uint8Array): Promise<number> {
  */
 export function directIo<T extends Deno.Conn>(conn: T): T {
   if (ops === null) return conn;
-  const rid = ridOf(conn);
-  if (rid === null) return conn;
-  Object.defineProperty(conn, RID, { value: rid });
+  if (ridOf(conn) === null) return conn;
   Object.defineProperty(conn, "read", { value: directRead });
   Object.defineProperty(conn, "write", { value: directWrite });
   return conn;
