@@ -6,6 +6,7 @@
  * @module
  */
 import { makeCa, type TestCa } from "./_certs.ts";
+import { freePort } from "./_ports.ts";
 
 /** A running pebble. */
 export interface TestPebble extends AsyncDisposable {
@@ -18,29 +19,6 @@ export interface TestPebble extends AsyncDisposable {
   /** Log output so far (for failure messages). */
   logs(): string;
   close(): Promise<void>;
-}
-
-/** Ports handed out by {@link freePort} in this process: never handed out twice. */
-const givenPorts = new Set<number>();
-
-/**
- * A free TCP port on 127.0.0.1 that is also free for UDP, and not one given before (a port
- * bound and released at once can come back on the next call).
- */
-function freePort(): number {
-  for (;;) {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const { port } = listener.addr as Deno.NetAddr;
-    listener.close();
-    if (givenPorts.has(port)) continue;
-    try {
-      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
-      givenPorts.add(port);
-      return port;
-    } catch {
-      // Taken for UDP: try another.
-    }
-  }
 }
 
 async function waitForPort(port: number, child: Deno.ChildProcess, what: string): Promise<void> {
@@ -100,8 +78,8 @@ export async function startPebble(
     await ca.close();
   };
   try {
-    const dns = freePort();
-    const challtestManagement = freePort();
+    const dns = freePort({ udp: true });
+    const challtestManagement = freePort({ udp: true });
     const challtest = spawn("pebble-challtestsrv", [
       "-defaultIPv4",
       "127.0.0.1",
@@ -121,8 +99,8 @@ export async function startPebble(
     await waitForPort(challtestManagement, challtest, "pebble-challtestsrv");
 
     const tlsPair = await ca.issue(["IP:127.0.0.1", "localhost"]);
-    const acmePort = freePort();
-    const managementPort = freePort();
+    const acmePort = freePort({ udp: true });
+    const managementPort = freePort({ udp: true });
     const config = {
       pebble: {
         listenAddress: `127.0.0.1:${acmePort}`,
@@ -130,7 +108,7 @@ export async function startPebble(
         certificate: tlsPair.certFile,
         privateKey: tlsPair.keyFile,
         httpPort: options.httpPort,
-        tlsPort: freePort(),
+        tlsPort: freePort({ udp: true }),
         ocspResponderURL: "",
         externalAccountBindingRequired: false,
         ...(options.validitySeconds ? { certificateValidityPeriod: options.validitySeconds } : {}),

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { freePort } from "./_ports.ts";
 
 /**
  * A running (or stopped) test Redis.
@@ -130,30 +131,6 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
  */
 export function redisArgs(port: number, dataDir: string, ...extra: string[]): string[] {
   return ["--config-type", "redis", "--redis-port", String(port), "--data-dir", dataDir, ...extra];
-}
-
-/** A loopback port nothing listens on (bound and released at once). */
-export function freePort(): number {
-  return freePorts(1)[0];
-}
-
-/**
- * `count` different loopback ports nothing listens on: all are bound before any is released
- * (ports taken one after another, each released at once, can come back twice).
- *
- * @example
- * ```ts
- * const [masterPort, replicaPort] = freePorts(2);
- * ```
- */
-export function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
-  for (const listener of listeners) listener.close();
-  return ports;
 }
 
 /** How a test's redis-server runs: on loopback only, nothing persisted. */

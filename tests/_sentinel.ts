@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { freePorts, respCommand, THROWAWAY_REDIS, waitForPing } from "./_redis.ts";
+import { freePort } from "./_ports.ts";
+import { respCommand, THROWAWAY_REDIS, waitForPing } from "./_redis.ts";
 
 /** The running deployment. */
 export interface TestSentinels extends AsyncDisposable {
@@ -74,9 +75,8 @@ export async function startSentinels(): Promise<TestSentinels> {
   };
 
   try {
-    // All five at once: ports taken one by one can repeat (a run once gave master and replica
-    // the same one).
-    const [masterPort, replicaPort, ...sentinelPorts] = freePorts(5);
+    const masterPort = freePort();
+    const replicaPort = freePort();
     const master = await redis(masterPort, []);
     await redis(replicaPort, ["--replicaof", "127.0.0.1", String(masterPort)]);
     await until(
@@ -84,6 +84,7 @@ export async function startSentinels(): Promise<TestSentinels> {
         /master_link_status:up/.test(await respCommand(replicaPort, ["INFO", "replication"])),
       "replica in sync",
     );
+    const sentinelPorts = [freePort(), freePort(), freePort()];
     for (const port of sentinelPorts) {
       const conf = `${dir}/sentinel-${port}.conf`;
       await Deno.writeTextFile(
